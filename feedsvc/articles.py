@@ -1,0 +1,424 @@
+"""One file into one Article, or into one ArticleError naming the line and the reason.
+
+Two layouts: Markdown with YAML (---) or TOML (+++) front matter, and the plain-text
+layout of the seed (title line, paragraphs, a tag line, related headlines).
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import os
+import stat
+import time
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import regex
+import yaml
+
+from . import markup, text
+from .config import Config
+from .errors import ArticleError, RetryLater
+
+EXTENSIONS = (".md", ".txt")
+_PARTIAL = ("~", ".swp", ".swo", ".swx", ".tmp", ".part", ".crdownload", ".bak")
+
+
+@dataclass(frozen=True)
+class Article:
+    """What a file says, cleaned and normalized; times the file does not give are None."""
+
+    id: str
+    path: str  # relative to the articles dir, POSIX separators
+    title: str
+    body_html: str
+    summary: str
+    tags: tuple[str, ...] = ()
+    date: datetime | None = None
+    updated: datetime | None = None
+    author: str = ""
+    image: str | None = None
+    draft: bool = False
+    related: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for key in ("date", "updated"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Article:
+        data = dict(data)
+        for key in ("date", "updated"):
+            data[key] = datetime.fromisoformat(data[key]) if data[key] else None
+        data["tags"] = tuple(data["tags"])
+        data["related"] = tuple(data["related"])
+        return cls(**data)
+
+
+@dataclass
+class Discovery:
+    files: list[str] = field(default_factory=list)  # relative POSIX paths of candidates
+    problems: list[ArticleError] = field(default_factory=list)
+
+
+def is_candidate(relpath: str) -> bool:
+    """Whether a relative path names an article file at all (SPEC §2.3)."""
+    parts = PurePosixPath(relpath).parts
+    if not parts or any(p.startswith((".", "_")) for p in parts):
+        return False
+    name = parts[-1]
+    return name.endswith(EXTENSIONS) and not name.endswith(_PARTIAL) and not name.startswith("#")
+
+
+def rel_path(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def discover(root: Path) -> Discovery:
+    """Every article file below root; symlinks that leave root are reported, not followed."""
+    found = Discovery()
+    root = root.resolve()
+    seen_dirs = {root}
+
+    def walk(folder: Path) -> Iterator[Path]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            found.problems.append(
+                ArticleError(f"cannot list folder: {exc.strerror}", path=rel_path(root, folder))
+            )
+            return
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue
+            path = Path(entry.path)
+            if entry.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    if entry.name.endswith(EXTENSIONS) or target.is_dir():
+                        found.problems.append(ArticleError(
+                            f"symlink leads outside the articles folder (to {target}); skipped",
+                            path=rel_path(root, path),
+                        ))
+                    continue
+            if entry.is_dir(follow_symlinks=True):
+                real = path.resolve()
+                if real not in seen_dirs:
+                    seen_dirs.add(real)
+                    yield from walk(path)
+            else:
+                yield path
+
+    for path in walk(root):
+        rel = rel_path(root, path)
+        if is_candidate(rel):
+            found.files.append(rel)
+    return found
+
+
+# --- reading bytes ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RawFile:
+    data: bytes
+    size: int
+    mtime_ns: int
+
+
+def read_file(path: Path, max_bytes: int) -> RawFile:
+    """The file's bytes, refusing anything that is not a regular file or is too big."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ArticleError("file vanished before it could be read") from None
+    except OSError as exc:
+        raise ArticleError(f"cannot read: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ArticleError("not a regular file")
+    if info.st_size > max_bytes:
+        raise ArticleError(
+            f"file is {info.st_size} bytes, over articles.max_bytes ({max_bytes}); not read"
+        )
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ArticleError("file vanished before it could be read") from None
+    except OSError as exc:
+        raise ArticleError(f"cannot read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+        info = os.fstat(fh.fileno())
+    if len(data) > max_bytes:
+        raise ArticleError(f"file grew over articles.max_bytes ({max_bytes}); not read")
+    return RawFile(data, len(data), info.st_mtime_ns)
+
+
+def decode(data: bytes) -> str:
+    """BOM-aware decoding; anything but UTF-8 (or UTF-16 with a BOM) is refused.
+
+    Line endings become LF; nothing else is touched here.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        encoding, data = "utf-8", data[3:]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif b"\x00" in data:
+        raise ArticleError(
+            "contains NUL bytes: binary, or UTF-16 without a byte-order mark; save as UTF-8"
+        )
+    else:
+        encoding = "utf-8"
+    try:
+        decoded = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1 if encoding == "utf-8" else None
+        raise ArticleError(
+            f"not valid {encoding.upper()} (byte {exc.start}): save the file as UTF-8", line
+        ) from None
+    return decoded.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# --- parsing ------------------------------------------------------------------
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Front matter never needs anchors and aliases; refusing them stops alias bombs."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ArticleError(
+                "YAML aliases (*name) are not allowed in front matter",
+                event.start_mark.line + 2,
+            )
+        return super().compose_node(parent, index)
+
+
+def _front_matter(source: str) -> tuple[dict[str, Any], list[str], str, int] | None:
+    """(fields, front-matter lines, body, first body line number) or None without one."""
+    lines = source.split("\n")
+    fence = lines[0].strip()
+    if fence not in ("---", "+++"):
+        return None
+    closers = ("---", "...") if fence == "---" else ("+++",)
+    for end in range(1, len(lines)):
+        if lines[end].rstrip() in closers:
+            break
+    else:
+        raise ArticleError(f"front matter opened with {fence} on line 1 is never closed", 1)
+    block = "\n".join(lines[1:end])
+    body = "\n".join(lines[end + 1 :])
+    if fence == "---":
+        try:
+            fields = yaml.load(block, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 2 if mark else None
+            raise ArticleError(f"broken YAML front matter: {exc.problem or exc}", line) from None
+        except yaml.YAMLError as exc:
+            raise ArticleError(f"broken YAML front matter: {exc}", 1) from None
+    else:
+        try:
+            fields = tomllib.loads(block)
+        except tomllib.TOMLDecodeError as exc:
+            found = regex.search(r"line (\d+)", str(exc))
+            line = int(found[1]) + 1 if found else None
+            reason = regex.sub(r"\s*\(at line.*\)$", "", str(exc))
+            raise ArticleError(f"broken TOML front matter: {reason}", line) from None
+    if fields is None:
+        fields = {}
+    if not isinstance(fields, dict):
+        raise ArticleError("front matter must be a mapping of field: value", 2)
+    return fields, lines[1:end], body, end + 2
+
+
+def _key_line(fm_lines: list[str], key: str) -> int | None:
+    pattern = regex.compile(rf"\s*[\"']?{regex.escape(key)}[\"']?\s*[:=]")
+    for number, line in enumerate(fm_lines, start=2):
+        if pattern.match(line):
+            return number
+    return None
+
+
+def _safe_id(value: str) -> str:
+    value = text.clean_line(value).strip("/")
+    parts = value.split("/")
+    if not value or any(p in ("", ".", "..") or p.startswith(".") for p in parts) or any(
+        c in value for c in '\\?#%<>"'
+    ):
+        raise ArticleError(f"id {value!r} cannot be used in a URL: use letters, digits, '-', '/'")
+    return value
+
+
+def default_id(relpath: str) -> str:
+    return text.clean(str(PurePosixPath(relpath).with_suffix("")))
+
+
+def parse(relpath: str, source: str, cfg: Config) -> Article:
+    """Parse decoded file text into an Article; raises ArticleError with a line number."""
+    if not source.strip():
+        raise ArticleError("file is empty", 1)
+    source = source.removeprefix("\ufeff")
+    if relpath.endswith(".md"):
+        return _parse_markdown(relpath, source, cfg)
+    return _parse_plain(relpath, source, cfg)
+
+
+def _str_field(fields: dict[str, Any], key: str, fm_lines: list[str]) -> str | None:
+    value = fields.get(key)
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ArticleError(f"{key} must be text, not {type(value).__name__}", _key_line(fm_lines, key))
+    return value
+
+
+def _parse_markdown(relpath: str, source: str, cfg: Config) -> Article:
+    found = _front_matter(source)
+    if found is None:
+        raise ArticleError("no front matter: start the file with --- (YAML) or +++ (TOML)", 1)
+    fields, fm_lines, body, _ = found
+    title = text.clean_line(_str_field(fields, "title", fm_lines) or "")
+    if not title:
+        raise ArticleError("missing title in front matter", _key_line(fm_lines, "title") or 1)
+
+    raw_tags = fields.get("tags", [])
+    if raw_tags is None:
+        raw_tags = []
+    if isinstance(raw_tags, str):
+        tags = text.split_tags(raw_tags)
+    elif isinstance(raw_tags, list) and all(
+        isinstance(t, (str, int)) and not isinstance(t, bool) for t in raw_tags
+    ):
+        tags = [t for t in (text.clean_line(str(t)) for t in raw_tags) if t]
+    else:
+        raise ArticleError(
+            "tags must be a list of words or one comma-separated string, "
+            f"not {type(raw_tags).__name__}",
+            _key_line(fm_lines, "tags"),
+        )
+
+    def when(key: str) -> datetime | None:
+        value = fields.get(key)
+        if value is None or value == "":
+            return None
+        try:
+            return text.parse_date(value, cfg.tzinfo)
+        except ArticleError as exc:
+            raise ArticleError(exc.reason, _key_line(fm_lines, key)) from None
+
+    draft = fields.get("draft", False)
+    if not isinstance(draft, bool):
+        raise ArticleError("draft must be true or false", _key_line(fm_lines, "draft"))
+    explicit_id = _str_field(fields, "id", fm_lines)
+    try:
+        article_id = _safe_id(explicit_id) if explicit_id is not None else default_id(relpath)
+    except ArticleError as exc:
+        raise ArticleError(exc.reason, _key_line(fm_lines, "id")) from None
+
+    body_html = markup.markdown_to_html(text.clean(body))
+    summary = _str_field(fields, "summary", fm_lines)
+    summary = text.clean_line(summary) if summary else text.summarize(
+        markup.html_to_text(body_html), cfg.feeds.summary_chars
+    )
+    image = _str_field(fields, "image", fm_lines)
+    return Article(
+        id=article_id,
+        path=relpath,
+        title=title,
+        body_html=body_html,
+        summary=summary,
+        tags=tuple(_unique(tags)),
+        date=when("date"),
+        updated=when("updated"),
+        author=text.clean_line(_str_field(fields, "author", fm_lines) or "") or cfg.site.author,
+        image=text.clean_line(image) if image else None,
+        draft=draft,
+    )
+
+
+_SENTENCE_PUNCTUATION = regex.compile(r"[।॥.?!:;\"“”‘’()\[\]…–—]")
+
+
+def _is_tag_line(line: str) -> bool:
+    labels = [label.strip() for label in line.split(",")]
+    return all(
+        label and len(label) <= 40 and len(label.split()) <= 4
+        and not _SENTENCE_PUNCTUATION.search(label)
+        for label in labels
+    )
+
+
+def _parse_plain(relpath: str, source: str, cfg: Config) -> Article:
+    lines = [text.clean(line) for line in source.split("\n")]
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise ArticleError("file has only white space", 1)
+    title = text.clean_line(lines[first])
+    if not title:
+        raise ArticleError("no title: the first non-empty line must be the title", first + 1)
+    tag_at = next(
+        (i for i in range(len(lines) - 1, first, -1)
+         if lines[i].strip() and _is_tag_line(lines[i])),
+        None,
+    )
+    body_lines = lines[first + 1 : tag_at if tag_at is not None else len(lines)]
+    paragraphs = [p.strip() for p in "\n".join(body_lines).split("\n\n")]
+    paragraphs = [p for p in paragraphs if p]
+    tags = text.split_tags(lines[tag_at]) if tag_at is not None else []
+    related = (
+        [text.clean_line(line) for line in lines[tag_at + 1 :] if line.strip()]
+        if tag_at is not None else []
+    )
+    return Article(
+        id=default_id(relpath),
+        path=relpath,
+        title=title,
+        body_html=markup.paragraphs_to_html(paragraphs),
+        summary=text.summarize(" ".join(paragraphs), cfg.feeds.summary_chars),
+        tags=tuple(_unique(tags)),
+        author=cfg.site.author,
+        related=tuple(related),
+    )
+
+
+def _unique(tags: list[str]) -> list[str]:
+    """Drop repeats of one tag (same key) within an article, keeping the first spelling."""
+    seen: set[str] = set()
+    out = []
+    for tag in tags:
+        key = text.tag_key(tag)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(tag)
+    return out
+
+
+def load(root: Path, relpath: str, cfg: Config) -> tuple[RawFile, Article]:
+    """Read, decode and parse one file; errors carry the relative path.
+
+    A file that fails to decode while younger than the settle time may still be
+    being written: that is RetryLater, not a verdict.
+    """
+    try:
+        raw = read_file(root / relpath, cfg.articles.max_bytes)
+    except ArticleError as exc:
+        raise exc.located(relpath) from None
+    try:
+        source = decode(raw.data)
+    except ArticleError as exc:
+        age_ns = time.time_ns() - raw.mtime_ns
+        kind = RetryLater if age_ns < cfg.schedule.settle_ms * 1_000_000 else ArticleError
+        raise kind(exc.reason, exc.line, relpath) from None
+    try:
+        return raw, parse(relpath, source, cfg)
+    except ArticleError as exc:
+        raise exc.located(relpath) from None

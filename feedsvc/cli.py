@@ -1,0 +1,183 @@
+"""The `feedsvc` command: serve, build, check."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from . import __version__
+from .config import Config, load_config
+from .errors import ConfigError, FeedsvcError
+
+log = logging.getLogger("feedsvc")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="feedsvc", description="Hindi news feeds from a folder of articles."
+    )
+    parser.add_argument("--version", action="version", version=f"feedsvc {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", metavar="FILE",
+                         help="config file (default: $FEEDSVC_CONFIG, else ./config.toml)")
+        return sub
+
+    serve = command("serve", "watch the articles folder and serve feeds and pages over HTTP")
+    serve.add_argument("--host", help="address to listen on (default: server.host)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: server.port)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    build = command("build", "export every feed, the OPML and every page as static files")
+    build.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced)")
+    command("check", "list every article file that cannot be published, and why")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"feedsvc: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "check":
+            return _check(cfg)
+        if args.command == "build":
+            return _build(cfg, Path(args.out))
+        return _serve(cfg, args.host, args.port, args.access_log)
+    except FeedsvcError as exc:
+        print(f"feedsvc: {exc}", file=sys.stderr)
+        return 1
+
+
+def _check(cfg: Config) -> int:
+    from .ingest import Library
+    from .store import Store
+    from .tags import build_catalog
+
+    logging.getLogger("feedsvc").setLevel(logging.ERROR)
+    # Read-only: an in-memory store, and no waiting for files to settle.
+    library = Library(cfg.replace(schedule={"settle_ms": 0}), Store(None))
+    library.scan()
+    problems = library.problems()
+    for problem in problems:
+        print(problem)
+    articles = list(library.articles.values())
+    tags = build_catalog(articles, cfg.tags)
+    for message in tags.problems:
+        print(message)
+    rejected = len(library.rejected)
+    print(f"{len(articles)} articles, {len(tags.by_key)} tags, {rejected} rejected")
+    return 1 if rejected else 0
+
+
+def _build(cfg: Config, out: Path) -> int:
+    from .export import export
+    from .publisher import Publisher
+
+    publisher = Publisher(cfg.replace(schedule={"settle_ms": 0}))
+    try:
+        snapshot = publisher.rescan()
+        count = export(snapshot, out)
+    finally:
+        publisher.close()
+    rejected = snapshot.info.get("rejected", [])
+    log.info("wrote %d files to %s (%d articles; %d problems reported)",
+             count, out, snapshot.info.get("articles", 0), len(rejected))  # type: ignore[arg-type]
+    return 0
+
+
+class _AccessLog:
+    """Optional access log (off by default: aggregators poll a lot)."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: object) -> object:
+        def logged(status: str, headers: list, *rest: object) -> object:
+            log.info('%s "%s %s" %s', environ.get("REMOTE_ADDR", "-"),
+                     environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status.split()[0])
+            return start_response(status, headers, *rest)  # type: ignore[operator]
+
+        return self.app(environ, logged)  # type: ignore[operator]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) -> int:
+    from waitress.server import create_server
+
+    from .publisher import Publisher
+    from .schedule import Schedule
+    from .watch import Watcher
+    from .web import create_app
+
+    publisher = Publisher(cfg)
+    publisher.rescan()
+    schedule: Schedule
+
+    def after_change() -> set[str]:
+        schedule.sync([moment for moment, _ in publisher.scheduled()])
+        return set(publisher.pending)
+
+    def on_paths(paths: set[str]) -> set[str]:
+        publisher.refresh(paths)
+        return after_change()
+
+    def on_rescan() -> set[str]:
+        publisher.rescan()
+        return after_change()
+
+    schedule = Schedule(cfg.schedule.rescan_seconds, on_rescan, publisher.publish_due)
+    watcher = Watcher(cfg.articles_dir, cfg.schedule.settle_ms, on_paths, on_rescan)
+    app = create_app(cfg, lambda: publisher.snapshot)
+    if access_log:
+        app.wsgi_app = _AccessLog(app.wsgi_app)  # type: ignore[method-assign]
+    server = create_server(
+        app, host=host or cfg.server.host, port=port if port is not None else cfg.server.port,
+        threads=8, ident="feedsvc", connection_limit=1000, channel_timeout=30,
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise _Stop()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        schedule.start()
+        watcher.start()
+        for moment, path in publisher.scheduled():
+            log.info("scheduled: %s at %s", path, moment.isoformat())
+        after_change()
+        if publisher.pending:
+            watcher.queue(set(publisher.pending))
+        server.print_listen("feedsvc serving on http://{}:{}/")
+        sys.stdout.flush()
+        server.run()
+    except (_Stop, KeyboardInterrupt):
+        log.info("stopping")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        stopper = threading.Thread(target=lambda: (watcher.stop(), schedule.stop()), daemon=True)
+        stopper.start()
+        stopper.join(timeout=8)
+        server.close()
+        publisher.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Typed configuration, read once from config.toml and validated before anything runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    title: str = "हिंदी समाचार"
+    base_url: str = "http://127.0.0.1:8000"
+    author: str = "संपादक"
+    language: str = "hi"
+    timezone: str = "Asia/Kolkata"
+    id_authority: str = ""
+
+
+@dataclass(frozen=True)
+class ArticlesConfig:
+    dir: str = "articles"
+    max_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True)
+class FeedsConfig:
+    max_items: int = 50
+    max_bytes: int = 524_288
+    summary_only: bool = False
+    summary_chars: int = 280
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    rescan_seconds: int = 60
+    settle_ms: int = 300
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    path: str = "var/feedsvc.sqlite3"
+
+
+@dataclass(frozen=True)
+class TagOverride:
+    """An editor's choice for one tag: its display name and, optionally, an ASCII slug."""
+
+    name: str | None = None
+    slug: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path = field(default_factory=Path.cwd)
+    source: Path | None = None
+    site: SiteConfig = SiteConfig()
+    articles: ArticlesConfig = ArticlesConfig()
+    feeds: FeedsConfig = FeedsConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    server: ServerConfig = ServerConfig()
+    state: StateConfig = StateConfig()
+    tags: dict[str, TagOverride] = field(default_factory=dict)
+
+    @property
+    def articles_dir(self) -> Path:
+        return (self.root / self.articles.dir).resolve()
+
+    @property
+    def state_path(self) -> Path:
+        return (self.root / self.state.path).resolve()
+
+    @property
+    def base_url(self) -> str:
+        return self.site.base_url.rstrip("/")
+
+    @property
+    def authority(self) -> str:
+        return self.site.id_authority or (urlsplit(self.site.base_url).hostname or "localhost")
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+    def replace(self, **sections: Any) -> Config:
+        """A copy with some sections' fields changed: replace(site={"base_url": ...})."""
+        changes = {
+            name: dataclasses.replace(getattr(self, name), **values)
+            if isinstance(values, dict) and name != "tags"
+            else values
+            for name, values in sections.items()
+        }
+        return dataclasses.replace(self, **changes)
+
+
+_SECTIONS: dict[str, type] = {
+    "site": SiteConfig,
+    "articles": ArticlesConfig,
+    "feeds": FeedsConfig,
+    "schedule": ScheduleConfig,
+    "server": ServerConfig,
+    "state": StateConfig,
+}
+
+_MINIMUM = {
+    "articles.max_bytes": 1,
+    "feeds.max_items": 1,
+    "feeds.max_bytes": 1024,
+    "feeds.summary_chars": 20,
+    "schedule.rescan_seconds": 1,
+    "schedule.settle_ms": 0,
+    "server.port": 0,
+}
+
+
+def _section(name: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        where = f"{name}.{key}"
+        if key not in known:
+            raise ConfigError(f"unknown key {where} (known: {', '.join(known)})")
+        want = type(known[key].default)
+        # bool is an int in Python; neither may stand for the other here.
+        if type(value) is not want:
+            raise ConfigError(
+                f"{where} must be {want.__name__}, not {type(value).__name__} ({value!r})"
+            )
+        if where in _MINIMUM and value < _MINIMUM[where]:
+            raise ConfigError(f"{where} must be at least {_MINIMUM[where]}, not {value}")
+        values[key] = value
+    return cls(**values)
+
+
+def _tags(raw: Any) -> dict[str, TagOverride]:
+    if not isinstance(raw, dict):
+        raise ConfigError("[tags] must be a table")
+    out = {}
+    for spelling, value in raw.items():
+        where = f"tags.{spelling}"
+        if isinstance(value, str):
+            out[spelling] = TagOverride(name=value)
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a display name or {{ name = ..., slug = ... }}")
+        for key, item in value.items():
+            if key not in ("name", "slug"):
+                raise ConfigError(f"unknown key {where}.{key} (known: name, slug)")
+            if not isinstance(item, str) or not item.strip():
+                raise ConfigError(f"{where}.{key} must be a non-empty string")
+        slug = value.get("slug")
+        if slug is not None and not (
+            slug.isascii() and all(c.isalnum() or c == "-" for c in slug) and slug.strip("-")
+        ):
+            raise ConfigError(f"{where}.slug must be ASCII letters, digits and '-', not {slug!r}")
+        out[spelling] = TagOverride(name=value.get("name"), slug=slug.lower() if slug else None)
+    return out
+
+
+def _check(cfg: Config) -> None:
+    url = urlsplit(cfg.site.base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"site.base_url must be an http(s) URL, not {cfg.site.base_url!r}")
+    if url.query or url.fragment:
+        raise ConfigError("site.base_url must not have a query or fragment")
+    try:
+        ZoneInfo(cfg.site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"site.timezone: unknown time zone {cfg.site.timezone!r}") from None
+    authority = cfg.authority
+    if not authority.isascii() or any(c in authority for c in "/:@ "):
+        raise ConfigError(f"site.id_authority must be an ASCII domain name, not {authority!r}")
+
+
+def from_dict(raw: dict[str, Any], root: Path, source: Path | None = None) -> Config:
+    """Build a Config from parsed TOML; relative paths will resolve against root."""
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "tags":
+            sections["tags"] = _tags(value)
+        elif name in _SECTIONS:
+            sections[name] = _section(name, _SECTIONS[name], value)
+        else:
+            raise ConfigError(f"unknown section [{name}] (known: {', '.join(_SECTIONS)}, tags)")
+    cfg = Config(root=root, source=source, **sections)
+    _check(cfg)
+    return cfg
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """--config, else $FEEDSVC_CONFIG, else ./config.toml, else none (built-in defaults)."""
+    chosen = explicit or os.environ.get("FEEDSVC_CONFIG")
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path.resolve()
+    local = Path.cwd() / "config.toml"
+    return local.resolve() if local.is_file() else None
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    path = find_config(explicit)
+    if path is None:
+        return from_dict({}, Path.cwd())
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return from_dict(raw, path.parent, path)

@@ -1,0 +1,217 @@
+"""Articles to Atom 1.0, RSS 2.0 and OPML 2.0 bytes. The only module that imports feedgen.
+
+feedgen 1.0.0 has traps this module works around, each pinned by a test:
+entries are prepended unless order='append'; `updated`/`lastBuildDate` default to
+now; Atom entry links lose rel/type/length, so enclosures are written by our own
+extension; the RSS channel <link> is the last link() added; a tag: guid must not be
+a permalink; and feedgen's RFC 822 dates swap the process-wide locale, so entry
+dates are written by our extension and feeds are built by one thread at a time
+(the publisher's lock).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from . import __version__
+from .articles import Article
+from .config import Config
+from .tags import Catalog
+from .urls import article_path, feed_path, page_path_for_feed, tag_page_path
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+ID_DATE = "2026"  # the date part of every tag: URI; changing it would change every id
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    slug: str | None  # None: the feed of every article
+    name: str  # display name of the tag, or the site title for `all`
+
+    def title(self, cfg: Config) -> str:
+        return cfg.site.title if self.slug is None else f"{cfg.site.title} — {self.name}"
+
+
+@dataclass(frozen=True)
+class Links:
+    """Absolute URLs and tag: ids, from the configuration, never from a request."""
+
+    base: str
+    authority: str
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def entry_id(self, article_id: str) -> str:
+        return f"tag:{self.authority},{ID_DATE}:articles/{quote(article_id, safe='/')}"
+
+    def feed_id(self, slug: str | None) -> str:
+        return f"tag:{self.authority},{ID_DATE}:feeds/{quote(slug or 'all', safe='')}"
+
+    def image(self, image: str) -> str:
+        if "://" in image:
+            return quote(image, safe=":/?#[]@!$&'()*+,;=%~")
+        return self.url("/media/" + quote(image.lstrip("/"), safe="/"))
+
+
+def rfc822(moment: datetime) -> str:
+    """Locale-independent RFC 822 date, as RSS wants."""
+    return email.utils.format_datetime(moment)
+
+
+# --- feedgen extensions --------------------------------------------------------
+
+class _Extras(BaseExtension):
+    """Feed-level: the dc namespace, for <dc:creator> on RSS items."""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"dc": DC_NS}
+
+
+class _EntryExtras(BaseEntryExtension):
+    """Entry-level pieces feedgen gets wrong: enclosures, RSS creator, RSS dates."""
+
+    def __init__(self) -> None:
+        self.enclosure: dict[str, str] | None = None
+        self.creator: str | None = None
+        self.pub_date: datetime | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"dc": DC_NS}
+
+    def extend_atom(self, entry: Any) -> Any:
+        if self.pub_date:
+            etree.SubElement(entry, f"{{{ATOM_NS}}}published").text = self.pub_date.isoformat()
+        if self.enclosure:
+            etree.SubElement(entry, f"{{{ATOM_NS}}}link", rel="enclosure", **self.enclosure)
+        return entry
+
+    def extend_rss(self, item: Any) -> Any:
+        if self.pub_date:
+            etree.SubElement(item, "pubDate").text = rfc822(self.pub_date)
+        if self.creator:
+            etree.SubElement(item, f"{{{DC_NS}}}creator").text = self.creator
+        if self.enclosure:
+            etree.SubElement(item, "enclosure", url=self.enclosure["href"],
+                             length=self.enclosure["length"], type=self.enclosure["type"])
+        return item
+
+
+# --- feeds ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Image:
+    url: str
+    type: str
+    length: int
+
+
+def _generator(spec: FeedSpec, cfg: Config, links: Links, fmt: str, updated: datetime) -> Any:
+    fg = FeedGenerator()
+    fg.register_extension("feedsvc", _Extras, _EntryExtras)
+    fg.id(links.feed_id(spec.slug))
+    fg.title(spec.title(cfg))
+    fg.subtitle(f"{spec.name} — ताज़ा समाचार" if spec.slug else f"{cfg.site.title} — सभी समाचार")
+    fg.author({"name": cfg.site.author})
+    fg.language(cfg.site.language)
+    fg.generator("feedsvc", version=__version__)
+    fg.updated(updated)
+    fg.ttl(max(1, math.ceil(cfg.schedule.rescan_seconds / 60)))
+    self_url = links.url(feed_path(spec.slug, fmt))
+    media = "application/atom+xml" if fmt == "atom" else "application/rss+xml"
+    fg.link(href=self_url, rel="self", type=media)
+    # Last: feedgen makes the RSS channel <link> of the last link() added.
+    fg.link(href=links.url(page_path_for_feed(spec.slug)), rel="alternate", type="text/html")
+    return fg
+
+
+def _add_entry(
+    fg: Any, article: Article, catalog: Catalog, cfg: Config, links: Links, image: Image | None
+) -> None:
+    fe = fg.add_entry(order="append")
+    fe.id(links.entry_id(article.id))
+    fe.guid(links.entry_id(article.id), permalink=False)
+    fe.title(article.title)
+    fe.link(href=links.url(article_path(article.id)))
+    # Not fe.published(): feedgen would also write an RSS pubDate through a
+    # process-wide locale swap. Our extension writes both dates.
+    fe.updated(article.updated)
+    fe.author({"name": article.author})
+    for tag in catalog.tags_of(article):
+        fe.category(term=tag.slug, label=tag.name, scheme=links.url("/tags/"))
+    fe.summary(article.summary or article.title)
+    if not cfg.feeds.summary_only:
+        fe.content(article.body_html, type="html")
+    extras = fe.feedsvc
+    extras.creator = article.author
+    extras.pub_date = article.date
+    if image:
+        extras.enclosure = {"href": image.url, "type": image.type, "length": str(image.length)}
+
+
+def _serialize(fg: Any, fmt: str) -> bytes:
+    out = fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True)
+    return bytes(out)
+
+
+def render_feed(
+    spec: FeedSpec,
+    fmt: str,
+    articles: Sequence[Article],
+    catalog: Catalog,
+    cfg: Config,
+    links: Links,
+    images: dict[str, Image],
+) -> tuple[bytes, datetime, int]:
+    """(bytes, last-modified, entries kept) of one feed; `articles` newest first.
+
+    At most feeds.max_items entries and never more than feeds.max_bytes: the oldest go.
+    """
+    kept = list(articles[: cfg.feeds.max_items])
+    while True:
+        updated = max((a.updated for a in kept), default=EPOCH)
+        fg = _generator(spec, cfg, links, fmt, updated)
+        for article in kept:
+            _add_entry(fg, article, catalog, cfg, links, images.get(article.id))
+        body = _serialize(fg, fmt)
+        if len(body) <= cfg.feeds.max_bytes or not kept:
+            return body, updated, len(kept)
+        # Drop the oldest in proportion to the excess, at least one.
+        excess = len(body) - cfg.feeds.max_bytes
+        per_entry = max(1, len(body) // max(1, len(kept)))
+        kept = kept[: len(kept) - max(1, math.ceil(excess / per_entry))]
+
+
+def render_opml(specs: Sequence[FeedSpec], cfg: Config, links: Links, updated: datetime) -> bytes:
+    """OPML 2.0 of every feed, grouped by format, Hindi titles."""
+    opml = etree.Element("opml", version="2.0")
+    head = etree.SubElement(opml, "head")
+    etree.SubElement(head, "title").text = f"{cfg.site.title} — सभी फ़ीड"
+    etree.SubElement(head, "dateModified").text = rfc822(updated)
+    etree.SubElement(head, "ownerName").text = cfg.site.author
+    body = etree.SubElement(opml, "body")
+    for fmt, label in (("atom", "Atom"), ("rss", "RSS")):
+        group = etree.SubElement(body, "outline", text=f"{cfg.site.title} ({label})")
+        for spec in specs:
+            etree.SubElement(
+                group, "outline", type="rss", version="RSS2" if fmt == "rss" else "ATOM",
+                text=spec.title(cfg), title=spec.title(cfg), language=cfg.site.language,
+                xmlUrl=links.url(feed_path(spec.slug, fmt)),
+                htmlUrl=links.url(page_path_for_feed(spec.slug)),
+            )
+    return etree.tostring(opml, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+__all__ = ["FeedSpec", "Image", "Links", "render_feed", "render_opml", "rfc822", "tag_page_path"]

@@ -1,0 +1,218 @@
+"""The articles folder, as the store remembers it: files in, resolved Articles out.
+
+Only the publisher drives this. A full scan stats every file and reads only those
+whose size or mtime changed; a refresh looks at the paths an event named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from . import __version__
+from .articles import Article, default_id, discover, is_candidate, load
+from .config import Config
+from .errors import ArticleError, RetryLater
+from .store import FileRecord, Store
+
+log = logging.getLogger("feedsvc")
+
+
+def fingerprint(cfg: Config) -> str:
+    """Everything parsing depends on: a change re-parses every file once."""
+    parts = (__version__, cfg.site.author, cfg.site.timezone, str(cfg.feeds.summary_chars))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Outcome:
+    """What one scan or refresh changed: old and new Article per path (None: absent)."""
+
+    changed: dict[str, tuple[Article | None, Article | None]] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)  # still being written: look again soon
+
+
+class Library:
+    def __init__(self, cfg: Config, store: Store) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.root = cfg.articles_dir
+        self.fingerprint = fingerprint(cfg)
+        self.articles: dict[str, Article] = {}  # by path; dates resolved
+        self.rejected: dict[str, ArticleError] = {}
+        self.notices: list[ArticleError] = []  # skipped with a reason, e.g. symlinks out
+        self.last_scan: datetime | None = None
+
+    # -- public ---------------------------------------------------------------
+
+    def scan(self) -> Outcome:
+        outcome = Outcome()
+        if not self.root.is_dir():
+            self.notices = [ArticleError(f"articles folder {self.root} does not exist")]
+            for path in list(self.articles):
+                self._forget(path, outcome)
+            return outcome
+        found = discover(self.root)
+        self.notices = found.problems
+        present = set(found.files)
+        records = self.store.all()
+        gone = [p for p, r in records.items() if r.present and p not in present]
+        self.store.mark_gone(gone)
+        for path in set(self.articles) | set(self.rejected):
+            if path not in present:
+                self._forget(path, outcome)
+        for path in found.files:
+            self._ingest(path, records.get(path), outcome)
+        self._check_ids(outcome)
+        self.last_scan = datetime.now(UTC)
+        return outcome
+
+    def refresh(self, paths: set[str]) -> Outcome:
+        outcome = Outcome()
+        for path in sorted(paths):
+            full = self.root / path
+            if is_candidate(path) and os.path.lexists(full) and not full.is_dir():
+                if full.is_symlink() and not full.resolve().is_relative_to(self.root):
+                    self._forget(path, outcome)
+                    self.store.mark_gone([path])
+                    continue
+                self._ingest(path, self.store.get(path), outcome)
+            else:
+                self._forget(path, outcome)
+                self.store.mark_gone([path])
+        self._check_ids(outcome)
+        return outcome
+
+    def problems(self) -> list[ArticleError]:
+        return sorted([*self.notices, *self.rejected.values()], key=lambda e: (e.path, e.line or 0))
+
+    # -- internals ------------------------------------------------------------
+
+    def _forget(self, path: str, outcome: Outcome) -> None:
+        old = self.articles.pop(path, None)
+        self.rejected.pop(path, None)
+        if old is not None:
+            outcome.changed[path] = (old, None)
+
+    def _set(self, path: str, article: Article | None, outcome: Outcome) -> None:
+        old = self.articles.get(path)
+        if article is None:
+            self.articles.pop(path, None)
+        else:
+            self.articles[path] = article
+        if old != article:
+            outcome.changed[path] = (old, article)
+
+    def _ingest(self, path: str, record: FileRecord | None, outcome: Outcome) -> None:
+        full = self.root / path
+        try:
+            info = os.stat(full)
+        except OSError as exc:
+            self._reject(path, ArticleError(f"cannot read: {exc.strerror}", path=path), outcome)
+            return
+        if (
+            record is not None and record.present and record.size == info.st_size
+            and record.mtime_ns == info.st_mtime_ns and record.fingerprint == self.fingerprint
+        ):
+            if record.article is not None:
+                self.rejected.pop(path, None)
+                self._set(path, self._resolve(record.article, record), outcome)
+            else:
+                error = ArticleError(record.error or "rejected", record.error_line, path)
+                self._reject(path, error, outcome)
+            return
+        settle_ns = self.cfg.schedule.settle_ms * 1_000_000
+        if time.time_ns() - info.st_mtime_ns < settle_ns:
+            outcome.pending.add(path)  # still being written, maybe: not yet
+            return
+        now = time.time()
+        try:
+            raw, article = load(self.root, path, self.cfg)
+        except RetryLater:
+            outcome.pending.add(path)
+            return
+        except ArticleError as exc:
+            error: ArticleError | None = exc
+            raw, article = None, None
+        else:
+            error = None
+        if raw is None:
+            self._reject(path, error or ArticleError("rejected", path=path), outcome)
+            self._remember_error(path, info, record, error)
+            return
+        digest = hashlib.sha256(raw.data).hexdigest()
+        mtime = min(raw.mtime_ns / 1e9, now)
+        replaces = None
+        if record is not None and record.hash == digest:
+            first_seen, changed_at, stored_id = record.first_seen, record.changed_at, record.id
+        elif record is not None:
+            first_seen, changed_at, stored_id = record.first_seen, max(mtime, record.first_seen), record.id
+        elif (moved := self.store.tombstone_with_hash(digest)) is not None:
+            first_seen, changed_at, stored_id = moved.first_seen, moved.changed_at, moved.id
+            replaces = moved.path
+            log.info("%s: same content as removed %s; keeps its id", path, moved.path)
+        else:
+            first_seen = changed_at = mtime
+            stored_id = default_id(path)
+        assert article is not None
+        if article.id == default_id(path):  # no explicit id: the one it was first seen with
+            article = dataclasses.replace(article, id=stored_id)
+        self.store.put(
+            FileRecord(path, stored_id, digest, raw.size, raw.mtime_ns, first_seen, changed_at,
+                       True, self.fingerprint, article, None, None),
+            replaces=replaces,
+        )
+        self.rejected.pop(path, None)
+        self._set(path, self._resolve(article, None, first_seen, changed_at), outcome)
+
+    def _remember_error(
+        self, path: str, info: os.stat_result, record: FileRecord | None, error: ArticleError | None
+    ) -> None:
+        if error is None or "vanished" in error.reason:
+            return
+        seen = record.first_seen if record else min(info.st_mtime, time.time())
+        self.store.put(FileRecord(
+            path, record.id if record else default_id(path), record.hash if record else "",
+            info.st_size, info.st_mtime_ns, seen, record.changed_at if record else seen, True,
+            self.fingerprint, None, error.reason, error.line,
+        ))
+
+    def _reject(self, path: str, error: ArticleError, outcome: Outcome) -> None:
+        if path not in self.rejected or str(self.rejected[path]) != str(error):
+            log.warning("skipped %s", error)
+        self.rejected[path] = error
+        self._set(path, None, outcome)
+
+    def _resolve(
+        self, article: Article, record: FileRecord | None,
+        first_seen: float | None = None, changed_at: float | None = None,
+    ) -> Article:
+        """Fill the times the file does not give from the store's memory."""
+        if record is not None:
+            first_seen, changed_at = record.first_seen, record.changed_at
+            if article.id == default_id(article.path):
+                article = dataclasses.replace(article, id=record.id)
+        assert first_seen is not None and changed_at is not None
+        tz = self.cfg.tzinfo
+        published = article.date or datetime.fromtimestamp(first_seen, tz)
+        updated = article.updated or max(published, datetime.fromtimestamp(changed_at, tz))
+        return dataclasses.replace(article, date=published, updated=max(updated, published))
+
+    def _check_ids(self, outcome: Outcome) -> None:
+        """Two files claiming one id: the later path is rejected, the first keeps it."""
+        owners: dict[str, str] = {}
+        for path in sorted(self.articles):
+            article = self.articles[path]
+            if article.id in owners:
+                error = ArticleError(
+                    f"id {article.id!r} is already used by {owners[article.id]}; "
+                    "give this article its own `id`", path=path,
+                )
+                self._reject(path, error, outcome)
+            else:
+                owners[article.id] = path

@@ -1,0 +1,89 @@
+"""Hindi HTML pages: the front page, one per tag, one per article, and the 404."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .articles import Article
+from .config import Config
+from .tags import Catalog, Tag
+from .urls import article_path, feed_path, tag_page_path
+
+_env = Environment(
+    loader=PackageLoader("feedsvc", "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+)
+
+
+def hindi_date(moment: datetime, tz: ZoneInfo) -> str:
+    """`27 नवंबर 2026, 3:04 pm`, in the site's time zone, whatever the process locale."""
+    return format_datetime(moment, "d MMMM y, h:mm a", tzinfo=tz, locale="hi")
+
+
+class Pages:
+    def __init__(self, cfg: Config, base: str) -> None:
+        self.cfg = cfg
+        self.base = base
+        self.tz = cfg.tzinfo
+
+    def _feeds(self, slug: str | None, name: str) -> list[dict[str, str]]:
+        title = self.cfg.site.title if slug is None else f"{self.cfg.site.title} — {name}"
+        return [
+            {"type": "application/atom+xml", "title": f"{title} (Atom)",
+             "href": self.base + feed_path(slug, "atom")},
+            {"type": "application/rss+xml", "title": f"{title} (RSS)",
+             "href": self.base + feed_path(slug, "rss")},
+        ]
+
+    def _tag(self, tag: Tag) -> dict[str, Any]:
+        return {"name": tag.name, "count": tag.count, "url": tag_page_path(tag.slug),
+                "atom": feed_path(tag.slug, "atom"), "rss": feed_path(tag.slug, "rss")}
+
+    def _item(self, article: Article) -> dict[str, Any]:
+        return {"title": article.title, "summary": article.summary,
+                "url": article_path(article.id), "date_text": hindi_date(article.date, self.tz)}
+
+    def _render(self, template: str, feeds: list[dict[str, str]], **context: Any) -> bytes:
+        page = _env.get_template(template).render(
+            site=self.cfg.site, base=self.base, feeds=feeds, **context
+        )
+        return page.encode("utf-8")
+
+    def index(self, articles: Sequence[Article], catalog: Catalog, limit: int) -> bytes:
+        tags = sorted(catalog.by_key.values(), key=lambda t: (-t.count, t.name))
+        return self._render(
+            "index.html", self._feeds(None, ""),
+            articles=[self._item(a) for a in articles[:limit]],
+            tags=[self._tag(t) for t in tags],
+        )
+
+    def tag(self, tag: Tag, articles: Sequence[Article], limit: int) -> bytes:
+        return self._render(
+            "tag.html", self._feeds(tag.slug, tag.name) + self._feeds(None, ""),
+            tag=self._tag(tag), articles=[self._item(a) for a in articles[:limit]],
+        )
+
+    def article(self, article: Article, catalog: Catalog, image_url: str | None) -> bytes:
+        tags = catalog.tags_of(article)
+        feeds = [f for t in tags for f in self._feeds(t.slug, t.name)] + self._feeds(None, "")
+        changed = article.updated and article.updated > article.date
+        return self._render(
+            "article.html", feeds,
+            article={
+                "title": article.title, "author": article.author,
+                "date_text": hindi_date(article.date, self.tz),
+                "updated_text": hindi_date(article.updated, self.tz) if changed else "",
+                "body_html": article.body_html, "image": image_url,
+                "tags": [self._tag(t) for t in tags], "related": article.related,
+            },
+        )
+
+    def not_found(self) -> bytes:
+        return self._render("404.html", self._feeds(None, ""))

@@ -1,0 +1,143 @@
+"""The one writer: scan, parse, remember, rebuild, swap.
+
+Readers only ever call `snapshot`, which returns one immutable Snapshot: a rebuild
+makes a new one and replaces the reference in one step, so no request sees half of
+an update.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from .articles import Article
+from .config import Config
+from .ingest import Library, Outcome
+from .site import Changes, build
+from .snapshot import Snapshot
+from .store import Store
+from .text import tag_key
+
+log = logging.getLogger("feedsvc")
+
+
+class Publisher:
+    def __init__(self, cfg: Config, store: Store | None = None) -> None:
+        self.cfg = cfg
+        self.store = store or Store(cfg.state_path)
+        self.library = Library(cfg, self.store)
+        self.authority = self._pin_authority()
+        self._lock = threading.RLock()
+        self._snapshot = Snapshot({})
+        self._published: dict[str, Article] = {}  # by path
+        self.last_build_seconds = 0.0
+        self.build_problems: list[str] = []
+        self.pending: set[str] = set()
+
+    def _pin_authority(self) -> str:
+        """Entry ids must survive a change of base_url: the tag: authority is kept
+        from the first run unless site.id_authority says otherwise."""
+        if self.cfg.site.id_authority:
+            return self.cfg.site.id_authority
+        pinned = self.store.meta("id_authority")
+        if pinned is None:
+            pinned = self.cfg.authority
+            self.store.set_meta("id_authority", pinned)
+        elif pinned != (urlsplit(self.cfg.site.base_url).hostname or ""):
+            log.info("entry ids keep the authority %r of the first run", pinned)
+        return pinned
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- the three ways in ----------------------------------------------------------
+
+    def rescan(self) -> Snapshot:
+        """Full scan of the folder (start-up and the periodic safety net)."""
+        with self._lock:
+            outcome = self.library.scan()
+            return self._apply(outcome, full=not self._snapshot.resources)
+
+    def refresh(self, paths: set[str]) -> Snapshot:
+        """Only these relative paths changed (file-system events)."""
+        with self._lock:
+            return self._apply(self.library.refresh(paths), full=False)
+
+    def publish_due(self) -> Snapshot:
+        """Time passed: scheduled articles whose moment has come go live."""
+        with self._lock:
+            return self._apply(Outcome(), full=False)
+
+    # -- queries ---------------------------------------------------------------------
+
+    def scheduled(self) -> list[tuple[datetime, str]]:
+        """(publication time, path) of every article waiting for its time."""
+        now = datetime.now(UTC)
+        return sorted(
+            (a.date, path) for path, a in self.library.articles.items()
+            if not a.draft and a.date is not None and a.date > now
+        )
+
+    # -- internals -------------------------------------------------------------------
+
+    def _apply(self, outcome: Outcome, full: bool) -> Snapshot:
+        started = time.perf_counter()
+        self.pending = (self.pending | outcome.pending) - set(outcome.changed)
+        now = datetime.now(UTC)
+        published = {
+            path: a for path, a in self.library.articles.items()
+            if not a.draft and a.date is not None and a.date <= now
+        }
+        touched_tags: set[str] = set()
+        touched_ids: set[str] = set()
+        for path in published.keys() | self._published.keys():
+            before, after = self._published.get(path), published.get(path)
+            if before == after:
+                continue
+            for article in (before, after):
+                if article is not None:
+                    touched_ids.add(article.id)
+                    touched_tags.update(tag_key(t) for t in article.tags)
+        changed = bool(touched_ids) or full
+        self._published = published
+        info = self._info(now)
+        if changed:
+            try:
+                snapshot, report = build(
+                    list(published.values()), self.cfg, self.authority,
+                    previous=None if full else self._snapshot,
+                    changes=None if full else Changes(frozenset(touched_tags), frozenset(touched_ids)),
+                    info=info,
+                )
+            except Exception:
+                log.exception("rebuild failed; still serving the previous feeds")
+                return self._snapshot
+            self.build_problems = report.problems
+            for problem in report.problems:
+                log.warning("%s", problem)
+            self.last_build_seconds = time.perf_counter() - started
+            info = {**snapshot.info, **self._info(now)}
+            self._snapshot = Snapshot(snapshot.resources, info)
+            log.info("rebuilt %d feeds, %d pages in %.3f s", report.feeds_rendered,
+                     report.pages_rendered, self.last_build_seconds)
+        else:
+            self._snapshot = Snapshot(self._snapshot.resources, {**self._snapshot.info, **info})
+        return self._snapshot
+
+    def _info(self, now: datetime) -> dict[str, object]:
+        scan = self.library.last_scan
+        return {
+            "last_scan": scan.isoformat() if scan else None,
+            "last_build_seconds": round(self.last_build_seconds, 4),
+            "scheduled": [
+                {"path": path, "at": at.isoformat()} for at, path in self.scheduled()
+            ],
+            "rejected": [str(e) for e in self.library.problems()] + self.build_problems,
+        }

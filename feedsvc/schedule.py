@@ -1,0 +1,48 @@
+"""APScheduler jobs: the periodic full rescan, and one date job per scheduled moment."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger("feedsvc")
+RESCAN_JOB = "rescan"
+
+
+class Schedule:
+    def __init__(
+        self, rescan_seconds: int, rescan: Callable[[], None], publish_due: Callable[[], None]
+    ) -> None:
+        self._scheduler = BackgroundScheduler(
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        )
+        self._publish_due = publish_due
+        self._scheduler.add_job(
+            rescan, "interval", seconds=rescan_seconds, id=RESCAN_JOB, name="full rescan"
+        )
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._scheduler.shutdown(wait=True)
+
+    def sync(self, moments: list[datetime]) -> None:
+        """One date job per distinct future publication time; stale ones removed."""
+        wanted = {f"due:{m.isoformat()}": m for m in moments}
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith("due:") and job.id not in wanted:
+                job.remove()
+        for job_id, moment in wanted.items():
+            if self._scheduler.get_job(job_id) is None:
+                # A few milliseconds late rather than early: the article is due *at* its time.
+                self._scheduler.add_job(
+                    self._publish_due, "date", run_date=moment + timedelta(milliseconds=5),
+                    id=job_id, name=f"publish at {moment.isoformat()}",
+                )
+
+    def pending(self) -> list[str]:
+        return [job.id for job in self._scheduler.get_jobs() if job.id.startswith("due:")]

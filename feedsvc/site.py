@@ -1,0 +1,192 @@
+"""Published articles to one Snapshot: every feed, the OPML, every page, the media.
+
+A build can be partial: given the previous snapshot and what changed, it renders
+only the feeds and pages touched and carries every other resource over unchanged
+(same bytes, same ETag).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote
+
+from . import snapshot as snap
+from .articles import Article
+from .config import Config
+from .feeds import EPOCH, FeedSpec, Image, Links, render_feed, render_opml
+from .pages import Pages
+from .snapshot import Resource, Snapshot, reuse_or_make
+from .tags import Catalog, build_catalog
+from .urls import FEED_FORMATS, article_path, feed_path, tag_page_path
+
+INDEX_ITEMS = 30
+TAG_PAGE_ITEMS = 50
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a partial build must redo: tag keys (None is `all`) and article ids."""
+
+    tags: frozenset[str] = frozenset()
+    articles: frozenset[str] = frozenset()
+
+
+@dataclass
+class BuildReport:
+    feeds_rendered: int = 0
+    pages_rendered: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def newest_first(articles: Sequence[Article]) -> list[Article]:
+    return sorted(articles, key=lambda a: (a.date, a.updated, a.id), reverse=True)
+
+
+def resolve_image(article: Article, cfg: Config, links: Links) -> tuple[Image, Path | None] | None:
+    """The lead image as an enclosure; a local file must lie inside the articles dir."""
+    if not article.image:
+        return None
+    kind = mimetypes.guess_type(article.image.split("?")[0])[0] or "application/octet-stream"
+    if "://" in article.image:
+        return Image(links.image(article.image), kind, 0), None
+    root = cfg.articles_dir
+    folder = (root / article.path).parent
+    for candidate in ((folder / article.image), (root / article.image.lstrip("/"))):
+        path = candidate.resolve()
+        if path.is_relative_to(root) and path.is_file():
+            rel = path.relative_to(root).as_posix()
+            return Image(links.image(rel), kind, path.stat().st_size), path
+    return None
+
+
+def build(
+    articles: Sequence[Article],
+    cfg: Config,
+    authority: str,
+    previous: Snapshot | None = None,
+    changes: Changes | None = None,
+    info: dict[str, object] | None = None,
+) -> tuple[Snapshot, BuildReport]:
+    """`articles` are the published ones with resolved dates; changes=None is a full build."""
+    report = BuildReport()
+    links = Links(cfg.base_url, authority)
+    pages = Pages(cfg, links.base)
+    ordered = newest_first(articles)
+    catalog = build_catalog(reversed(ordered), cfg.tags)
+    report.problems.extend(catalog.problems)
+    by_tag: dict[str, list[Article]] = defaultdict(list)
+    for article in ordered:
+        for key in catalog.keys_of(article):
+            by_tag[key].append(article)
+    names = {key: [tag.slug, tag.name] for key, tag in catalog.by_key.items()}
+    if changes is not None and previous is not None:
+        changes = _widen(changes, previous.info.get("catalog", {}), names, by_tag)
+
+    images: dict[str, Image] = {}
+    media: dict[str, tuple[Path, str]] = {}
+    for article in ordered:
+        found = resolve_image(article, cfg, links)
+        if found:
+            images[article.id] = found[0]
+            if found[1] is not None:
+                media["/media/" + found[1].relative_to(cfg.articles_dir).as_posix()] = (
+                    found[1], found[0].type)
+
+    full = previous is None or changes is None
+    old = previous.resources if previous is not None else {}
+    resources: dict[str, Resource] = {}
+
+    def keep(path: str) -> bool:
+        if full or path not in old:
+            return False
+        resources[path] = old[path]
+        return True
+
+    specs = [FeedSpec(None, cfg.site.title)] + [
+        FeedSpec(catalog.by_key[key].slug, catalog.by_key[key].name) for key in catalog.by_key
+    ]
+    for spec in specs:
+        key = None if spec.slug is None else catalog.by_slug[spec.slug].key
+        entries = ordered if key is None else by_tag[key]
+        touched = full or key is None or key in changes.tags  # type: ignore[union-attr]
+        for fmt in FEED_FORMATS:
+            path = unquote(feed_path(spec.slug, fmt))
+            if not touched and keep(path):
+                continue
+            try:
+                body, updated, _ = render_feed(spec, fmt, entries, catalog, cfg, links, images)
+            except Exception as exc:  # one bad entry must not take the site down
+                report.problems.append(f"{path}: cannot render: {exc}")
+                continue
+            kind = snap.ATOM if fmt == "atom" else snap.RSS
+            resources[path] = reuse_or_make(previous, path, body, kind, updated)
+            report.feeds_rendered += 1
+
+    newest = max((a.updated for a in ordered), default=EPOCH)
+    resources["/feeds.opml"] = reuse_or_make(
+        previous, "/feeds.opml", render_opml(specs, cfg, links, newest), snap.OPML, newest
+    )
+    resources["/"] = reuse_or_make(
+        previous, "/", pages.index(ordered, catalog, INDEX_ITEMS), snap.HTML, newest
+    )
+    for key, tag in catalog.by_key.items():
+        path = unquote(tag_page_path(tag.slug))
+        if not full and key not in changes.tags and keep(path):  # type: ignore[union-attr]
+            continue
+        entries = by_tag[key]
+        body = pages.tag(tag, entries, TAG_PAGE_ITEMS)
+        resources[path] = reuse_or_make(previous, path, body, snap.HTML, entries[0].updated)
+        report.pages_rendered += 1
+    for article in ordered:
+        path = unquote(article_path(article.id))
+        if not full and article.id not in changes.articles and keep(path):  # type: ignore[union-attr]
+            continue
+        image = images.get(article.id)
+        body = pages.article(article, catalog, image.url if image else None)
+        resources[path] = reuse_or_make(previous, path, body, snap.HTML, article.updated)
+        report.pages_rendered += 1
+    for path, (file, kind) in media.items():
+        if keep(path):
+            continue
+        try:
+            data = file.read_bytes()
+            mtime = datetime.fromtimestamp(file.stat().st_mtime, UTC)
+        except OSError as exc:
+            report.problems.append(f"{path}: cannot read image: {exc.strerror}")
+            continue
+        resources[path] = reuse_or_make(previous, path, data, kind, mtime)
+
+    resources["/404"] = reuse_or_make(previous, "/404", pages.not_found(), snap.HTML, EPOCH)
+    meta = {
+        "articles": len(ordered),
+        "tags": len(catalog.by_key),
+        "catalog": names,
+        **(info or {}),
+    }
+    return Snapshot(resources, meta), report
+
+
+def _widen(
+    changes: Changes,
+    before: dict[str, list[str]],
+    after: dict[str, list[str]],
+    by_tag: dict[str, list[Article]],
+) -> Changes:
+    """A tag renamed (its most common spelling changed, or it came or went) shows in
+    every entry that carries it: those entries' feeds and pages are touched too."""
+    renamed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    if not renamed:
+        return changes
+    tags, ids = set(changes.tags) | renamed, set(changes.articles)
+    for key in renamed:
+        for article in by_tag.get(key, ()):
+            ids.add(article.id)
+    for key, articles in by_tag.items():
+        if key not in tags and any(a.id in ids for a in articles):
+            tags.add(key)
+    return Changes(frozenset(tags), frozenset(ids))

@@ -1,0 +1,133 @@
+"""The state store: one SQLite file that remembers what the files do not say.
+
+Per article file: its id, content hash, size and mtime (so an unchanged file is not
+read again), when it was first seen and when its content last changed, and the parsed
+Article (a cache keyed by the parse-relevant configuration). Rows of deleted files stay
+as tombstones so that a file renamed or moved (same bytes) keeps its id and dates.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .articles import Article
+from .errors import FeedsvcError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path        TEXT PRIMARY KEY,
+    id          TEXT NOT NULL,
+    hash        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    first_seen  REAL NOT NULL,
+    changed_at  REAL NOT NULL,
+    present     INTEGER NOT NULL DEFAULT 1,
+    fingerprint TEXT,
+    article     TEXT,
+    error       TEXT,
+    error_line  INTEGER
+);
+CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    id: str
+    hash: str
+    size: int
+    mtime_ns: int
+    first_seen: float
+    changed_at: float
+    present: bool
+    fingerprint: str | None
+    article: Article | None
+    error: str | None
+    error_line: int | None
+
+
+class Store:
+    """A narrow interface over SQLite; safe to call from the publisher's threads."""
+
+    def __init__(self, path: Path | None) -> None:
+        """path=None: an in-memory store, for read-only commands."""
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                path or ":memory:", check_same_thread=False, isolation_level=None
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise FeedsvcError(f"state file {path} cannot be used: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _rows(self, sql: str, *args: object) -> list[FileRecord]:
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [
+            FileRecord(
+                path=r[0], id=r[1], hash=r[2], size=r[3], mtime_ns=r[4], first_seen=r[5],
+                changed_at=r[6], present=bool(r[7]), fingerprint=r[8],
+                article=Article.from_json(json.loads(r[9])) if r[9] else None,
+                error=r[10], error_line=r[11],
+            )
+            for r in rows
+        ]
+
+    def all(self) -> dict[str, FileRecord]:
+        return {r.path: r for r in self._rows("SELECT * FROM files")}
+
+    def get(self, path: str) -> FileRecord | None:
+        rows = self._rows("SELECT * FROM files WHERE path = ?", path)
+        return rows[0] if rows else None
+
+    def tombstone_with_hash(self, digest: str) -> FileRecord | None:
+        """A deleted file with these exact bytes: the new file is that one, moved."""
+        rows = self._rows(
+            "SELECT * FROM files WHERE hash = ? AND present = 0 ORDER BY changed_at DESC LIMIT 1",
+            digest,
+        )
+        return rows[0] if rows else None
+
+    def put(self, record: FileRecord, replaces: str | None = None) -> None:
+        """Write one file's row; `replaces` is the tombstone this file was moved from."""
+        article = json.dumps(record.article.to_json(), ensure_ascii=False) if record.article else None
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            if replaces and replaces != record.path:
+                self._db.execute("DELETE FROM files WHERE path = ?", (replaces,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (record.path, record.id, record.hash, record.size, record.mtime_ns,
+                 record.first_seen, record.changed_at, int(record.present), record.fingerprint,
+                 article, record.error, record.error_line),
+            )
+
+    def mark_gone(self, paths: list[str]) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("UPDATE files SET present = 0 WHERE path = ?", [(p,) for p in paths])
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
