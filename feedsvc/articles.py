@@ -103,10 +103,12 @@ def discover(root: Path) -> Discovery:
                 target = path.resolve()
                 if not target.is_relative_to(root):
                     if entry.name.endswith(EXTENSIONS) or target.is_dir():
-                        found.problems.append(ArticleError(
-                            f"symlink leads outside the articles folder (to {target}); skipped",
-                            path=rel_path(root, path),
-                        ))
+                        found.problems.append(
+                            ArticleError(
+                                f"symlink leads outside the articles folder (to {target}); skipped",
+                                path=rel_path(root, path),
+                            )
+                        )
                     continue
             if entry.is_dir(follow_symlinks=True):
                 real = path.resolve()
@@ -124,6 +126,7 @@ def discover(root: Path) -> Discovery:
 
 
 # --- reading bytes ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RawFile:
@@ -187,6 +190,7 @@ def decode(data: bytes) -> str:
 
 # --- parsing ------------------------------------------------------------------
 
+
 class _NoAliasLoader(yaml.SafeLoader):
     """Front matter never needs anchors and aliases; refusing them stops alias bombs."""
 
@@ -222,14 +226,16 @@ def _front_matter(source: str) -> tuple[dict[str, Any], list[str], str, int] | N
             line = mark.line + 2 if mark else None
             raise ArticleError(f"broken YAML front matter: {exc.problem or exc}", line) from None
         except yaml.YAMLError as exc:
-            raise ArticleError(f"broken YAML front matter: {exc}", 1) from None
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ArticleError(f"broken YAML front matter: {first}", 1) from None
     else:
         try:
             fields = tomllib.loads(block)
         except tomllib.TOMLDecodeError as exc:
             found = regex.search(r"line (\d+)", str(exc))
-            line = int(found[1]) + 1 if found else None
-            reason = regex.sub(r"\s*\(at line.*\)$", "", str(exc))
+            # "at end of document": the last line of the front matter.
+            line = int(found[1]) + 1 if found else end
+            reason = regex.sub(r"\s*\(at (?:line|end).*\)$", "", str(exc))
             raise ArticleError(f"broken TOML front matter: {reason}", line) from None
     if fields is None:
         fields = {}
@@ -249,8 +255,10 @@ def _key_line(fm_lines: list[str], key: str) -> int | None:
 def _safe_id(value: str) -> str:
     value = text.clean_line(value).strip("/")
     parts = value.split("/")
-    if not value or any(p in ("", ".", "..") or p.startswith(".") for p in parts) or any(
-        c in value for c in '\\?#%<>"'
+    if (
+        not value
+        or any(p in ("", ".", "..") or p.startswith(".") for p in parts)
+        or any(c in value for c in '\\?#%<>"')
     ):
         raise ArticleError(f"id {value!r} cannot be used in a URL: use letters, digits, '-', '/'")
     return value
@@ -262,9 +270,10 @@ def default_id(relpath: str) -> str:
 
 def parse(relpath: str, source: str, cfg: Config) -> Article:
     """Parse decoded file text into an Article; raises ArticleError with a line number."""
+    # Cleaned once, here: nothing XML forbids goes further (YAML refuses most of it too).
+    source = text.clean(source)
     if not source.strip():
         raise ArticleError("file is empty", 1)
-    source = source.removeprefix("\ufeff")
     if relpath.endswith(".md"):
         return _parse_markdown(relpath, source, cfg)
     return _parse_plain(relpath, source, cfg)
@@ -277,7 +286,9 @@ def _str_field(fields: dict[str, Any], key: str, fm_lines: list[str]) -> str | N
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise ArticleError(f"{key} must be text, not {type(value).__name__}", _key_line(fm_lines, key))
+        raise ArticleError(
+            f"{key} must be text, not {type(value).__name__}", _key_line(fm_lines, key)
+        )
     return value
 
 
@@ -326,8 +337,10 @@ def _parse_markdown(relpath: str, source: str, cfg: Config) -> Article:
 
     body_html = markup.markdown_to_html(text.clean(body))
     summary = _str_field(fields, "summary", fm_lines)
-    summary = text.clean_line(summary) if summary else text.summarize(
-        markup.html_to_text(body_html), cfg.feeds.summary_chars
+    summary = (
+        text.clean_line(summary)
+        if summary
+        else text.summarize(markup.html_to_text(body_html), cfg.feeds.summary_chars)
     )
     image = _str_field(fields, "image", fm_lines)
     return Article(
@@ -351,7 +364,9 @@ _SENTENCE_PUNCTUATION = regex.compile(r"[।॥.?!:;\"“”‘’()\[\]…–�
 def _is_tag_line(line: str) -> bool:
     labels = [label.strip() for label in line.split(",")]
     return all(
-        label and len(label) <= 40 and len(label.split()) <= 4
+        label
+        and len(label) <= 40
+        and len(label.split()) <= 4
         and not _SENTENCE_PUNCTUATION.search(label)
         for label in labels
     )
@@ -366,8 +381,11 @@ def _parse_plain(relpath: str, source: str, cfg: Config) -> Article:
     if not title:
         raise ArticleError("no title: the first non-empty line must be the title", first + 1)
     tag_at = next(
-        (i for i in range(len(lines) - 1, first, -1)
-         if lines[i].strip() and _is_tag_line(lines[i])),
+        (
+            i
+            for i in range(len(lines) - 1, first, -1)
+            if lines[i].strip() and _is_tag_line(lines[i])
+        ),
         None,
     )
     body_lines = lines[first + 1 : tag_at if tag_at is not None else len(lines)]
@@ -376,7 +394,8 @@ def _parse_plain(relpath: str, source: str, cfg: Config) -> Article:
     tags = text.split_tags(lines[tag_at]) if tag_at is not None else []
     related = (
         [text.clean_line(line) for line in lines[tag_at + 1 :] if line.strip()]
-        if tag_at is not None else []
+        if tag_at is not None
+        else []
     )
     return Article(
         id=default_id(relpath),

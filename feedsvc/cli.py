@@ -26,8 +26,11 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--config", metavar="FILE",
-                         help="config file (default: $FEEDSVC_CONFIG, else ./config.toml)")
+        sub.add_argument(
+            "--config",
+            metavar="FILE",
+            help="config file (default: $FEEDSVC_CONFIG, else ./config.toml)",
+        )
         return sub
 
     serve = command("serve", "watch the articles folder and serve feeds and pages over HTTP")
@@ -93,8 +96,13 @@ def _build(cfg: Config, out: Path) -> int:
     finally:
         publisher.close()
     rejected = snapshot.info.get("rejected", [])
-    log.info("wrote %d files to %s (%d articles; %d problems reported)",
-             count, out, snapshot.info.get("articles", 0), len(rejected))  # type: ignore[arg-type]
+    log.info(
+        "wrote %d files to %s (%d articles; %d problems reported)",
+        count,
+        out,
+        snapshot.info.get("articles", 0),
+        len(rejected),
+    )  # type: ignore[arg-type]
     return 0
 
 
@@ -106,8 +114,13 @@ class _AccessLog:
 
     def __call__(self, environ: dict, start_response: object) -> object:
         def logged(status: str, headers: list, *rest: object) -> object:
-            log.info('%s "%s %s" %s', environ.get("REMOTE_ADDR", "-"),
-                     environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status.split()[0])
+            log.info(
+                '%s "%s %s" %s',
+                environ.get("REMOTE_ADDR", "-"),
+                environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO"),
+                status.split()[0],
+            )
             return start_response(status, headers, *rest)  # type: ignore[operator]
 
         return self.app(environ, logged)  # type: ignore[operator]
@@ -147,8 +160,13 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
     if access_log:
         app.wsgi_app = _AccessLog(app.wsgi_app)  # type: ignore[method-assign]
     server = create_server(
-        app, host=host or cfg.server.host, port=port if port is not None else cfg.server.port,
-        threads=8, ident="feedsvc", connection_limit=1000, channel_timeout=30,
+        app,
+        host=host or cfg.server.host,
+        port=port if port is not None else cfg.server.port,
+        threads=8,
+        ident="feedsvc",
+        connection_limit=1000,
+        channel_timeout=30,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -73,6 +73,7 @@ def rfc822(moment: datetime) -> str:
 
 # --- feedgen extensions --------------------------------------------------------
 
+
 class _Extras(BaseExtension):
     """Feed-level: the dc namespace, for <dc:creator> on RSS items."""
 
@@ -104,12 +105,18 @@ class _EntryExtras(BaseEntryExtension):
         if self.creator:
             etree.SubElement(item, f"{{{DC_NS}}}creator").text = self.creator
         if self.enclosure:
-            etree.SubElement(item, "enclosure", url=self.enclosure["href"],
-                             length=self.enclosure["length"], type=self.enclosure["type"])
+            etree.SubElement(
+                item,
+                "enclosure",
+                url=self.enclosure["href"],
+                length=self.enclosure["length"],
+                type=self.enclosure["type"],
+            )
         return item
 
 
 # --- feeds ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Image:
@@ -206,8 +213,13 @@ def render_opml(specs: Sequence[FeedSpec], cfg: Config, links: Links, updated: d
         group = etree.SubElement(body, "outline", text=f"{cfg.site.title} ({label})")
         for spec in specs:
             etree.SubElement(
-                group, "outline", type="rss", version="RSS2" if fmt == "rss" else "ATOM",
-                text=spec.title(cfg), title=spec.title(cfg), language=cfg.site.language,
+                group,
+                "outline",
+                type="rss",
+                version="RSS2" if fmt == "rss" else "ATOM",
+                text=spec.title(cfg),
+                title=spec.title(cfg),
+                language=cfg.site.language,
                 xmlUrl=links.url(feed_path(spec.slug, fmt)),
                 htmlUrl=links.url(page_path_for_feed(spec.slug)),
             )

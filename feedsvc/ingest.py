@@ -116,8 +116,11 @@ class Library:
             self._reject(path, ArticleError(f"cannot read: {exc.strerror}", path=path), outcome)
             return
         if (
-            record is not None and record.present and record.size == info.st_size
-            and record.mtime_ns == info.st_mtime_ns and record.fingerprint == self.fingerprint
+            record is not None
+            and record.present
+            and record.size == info.st_size
+            and record.mtime_ns == info.st_mtime_ns
+            and record.fingerprint == self.fingerprint
         ):
             if record.article is not None:
                 self.rejected.pop(path, None)
@@ -151,7 +154,11 @@ class Library:
         if record is not None and record.hash == digest:
             first_seen, changed_at, stored_id = record.first_seen, record.changed_at, record.id
         elif record is not None:
-            first_seen, changed_at, stored_id = record.first_seen, max(mtime, record.first_seen), record.id
+            first_seen, changed_at, stored_id = (
+                record.first_seen,
+                max(mtime, record.first_seen),
+                record.id,
+            )
         elif (moved := self.store.tombstone_with_hash(digest)) is not None:
             first_seen, changed_at, stored_id = moved.first_seen, moved.changed_at, moved.id
             replaces = moved.path
@@ -163,8 +170,20 @@ class Library:
         if article.id == default_id(path):  # no explicit id: the one it was first seen with
             article = dataclasses.replace(article, id=stored_id)
         self.store.put(
-            FileRecord(path, stored_id, digest, raw.size, raw.mtime_ns, first_seen, changed_at,
-                       True, self.fingerprint, article, None, None),
+            FileRecord(
+                path,
+                stored_id,
+                digest,
+                raw.size,
+                raw.mtime_ns,
+                first_seen,
+                changed_at,
+                True,
+                self.fingerprint,
+                article,
+                None,
+                None,
+            ),
             replaces=replaces,
         )
         self.rejected.pop(path, None)
@@ -176,11 +195,22 @@ class Library:
         if error is None or "vanished" in error.reason:
             return
         seen = record.first_seen if record else min(info.st_mtime, time.time())
-        self.store.put(FileRecord(
-            path, record.id if record else default_id(path), record.hash if record else "",
-            info.st_size, info.st_mtime_ns, seen, record.changed_at if record else seen, True,
-            self.fingerprint, None, error.reason, error.line,
-        ))
+        self.store.put(
+            FileRecord(
+                path,
+                record.id if record else default_id(path),
+                record.hash if record else "",
+                info.st_size,
+                info.st_mtime_ns,
+                seen,
+                record.changed_at if record else seen,
+                True,
+                self.fingerprint,
+                None,
+                error.reason,
+                error.line,
+            )
+        )
 
     def _reject(self, path: str, error: ArticleError, outcome: Outcome) -> None:
         if path not in self.rejected or str(self.rejected[path]) != str(error):
@@ -189,8 +219,11 @@ class Library:
         self._set(path, None, outcome)
 
     def _resolve(
-        self, article: Article, record: FileRecord | None,
-        first_seen: float | None = None, changed_at: float | None = None,
+        self,
+        article: Article,
+        record: FileRecord | None,
+        first_seen: float | None = None,
+        changed_at: float | None = None,
     ) -> Article:
         """Fill the times the file does not give from the store's memory."""
         if record is not None:
@@ -211,7 +244,8 @@ class Library:
             if article.id in owners:
                 error = ArticleError(
                     f"id {article.id!r} is already used by {owners[article.id]}; "
-                    "give this article its own `id`", path=path,
+                    "give this article its own `id`",
+                    path=path,
                 )
                 self._reject(path, error, outcome)
             else:

@@ -11,9 +11,43 @@ from markdown_it import MarkdownIt
 _md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
 
 _TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "figcaption", "figure",
-    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "q",
-    "s", "small", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "del",
+    "em",
+    "figcaption",
+    "figure",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "small",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
 }
 _ATTRIBUTES = {
     "a": {"href", "title"},
@@ -39,7 +73,7 @@ def sanitize(fragment: str) -> str:
 
 
 def markdown_to_html(source: str) -> str:
-    return sanitize(_md.render(source))
+    return sanitize(_md.render(source)).strip()
 
 
 def paragraphs_to_html(paragraphs: list[str]) -> str:

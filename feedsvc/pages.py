@@ -36,19 +36,34 @@ class Pages:
     def _feeds(self, slug: str | None, name: str) -> list[dict[str, str]]:
         title = self.cfg.site.title if slug is None else f"{self.cfg.site.title} — {name}"
         return [
-            {"type": "application/atom+xml", "title": f"{title} (Atom)",
-             "href": self.base + feed_path(slug, "atom")},
-            {"type": "application/rss+xml", "title": f"{title} (RSS)",
-             "href": self.base + feed_path(slug, "rss")},
+            {
+                "type": "application/atom+xml",
+                "title": f"{title} (Atom)",
+                "href": self.base + feed_path(slug, "atom"),
+            },
+            {
+                "type": "application/rss+xml",
+                "title": f"{title} (RSS)",
+                "href": self.base + feed_path(slug, "rss"),
+            },
         ]
 
     def _tag(self, tag: Tag) -> dict[str, Any]:
-        return {"name": tag.name, "count": tag.count, "url": tag_page_path(tag.slug),
-                "atom": feed_path(tag.slug, "atom"), "rss": feed_path(tag.slug, "rss")}
+        return {
+            "name": tag.name,
+            "count": tag.count,
+            "url": tag_page_path(tag.slug),
+            "atom": feed_path(tag.slug, "atom"),
+            "rss": feed_path(tag.slug, "rss"),
+        }
 
     def _item(self, article: Article) -> dict[str, Any]:
-        return {"title": article.title, "summary": article.summary,
-                "url": article_path(article.id), "date_text": hindi_date(article.date, self.tz)}
+        return {
+            "title": article.title,
+            "summary": article.summary,
+            "url": article_path(article.id),
+            "date_text": hindi_date(article.date, self.tz),
+        }
 
     def _render(self, template: str, feeds: list[dict[str, str]], **context: Any) -> bytes:
         page = _env.get_template(template).render(
@@ -59,15 +74,18 @@ class Pages:
     def index(self, articles: Sequence[Article], catalog: Catalog, limit: int) -> bytes:
         tags = sorted(catalog.by_key.values(), key=lambda t: (-t.count, t.name))
         return self._render(
-            "index.html", self._feeds(None, ""),
+            "index.html",
+            self._feeds(None, ""),
             articles=[self._item(a) for a in articles[:limit]],
             tags=[self._tag(t) for t in tags],
         )
 
     def tag(self, tag: Tag, articles: Sequence[Article], limit: int) -> bytes:
         return self._render(
-            "tag.html", self._feeds(tag.slug, tag.name) + self._feeds(None, ""),
-            tag=self._tag(tag), articles=[self._item(a) for a in articles[:limit]],
+            "tag.html",
+            self._feeds(tag.slug, tag.name) + self._feeds(None, ""),
+            tag=self._tag(tag),
+            articles=[self._item(a) for a in articles[:limit]],
         )
 
     def article(self, article: Article, catalog: Catalog, image_url: str | None) -> bytes:
@@ -75,13 +93,17 @@ class Pages:
         feeds = [f for t in tags for f in self._feeds(t.slug, t.name)] + self._feeds(None, "")
         changed = article.updated and article.updated > article.date
         return self._render(
-            "article.html", feeds,
+            "article.html",
+            feeds,
             article={
-                "title": article.title, "author": article.author,
+                "title": article.title,
+                "author": article.author,
                 "date_text": hindi_date(article.date, self.tz),
                 "updated_text": hindi_date(article.updated, self.tz) if changed else "",
-                "body_html": article.body_html, "image": image_url,
-                "tags": [self._tag(t) for t in tags], "related": article.related,
+                "body_html": article.body_html,
+                "image": image_url,
+                "tags": [self._tag(t) for t in tags],
+                "related": article.related,
             },
         )
 

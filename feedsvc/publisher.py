@@ -81,7 +81,8 @@ class Publisher:
         """(publication time, path) of every article waiting for its time."""
         now = datetime.now(UTC)
         return sorted(
-            (a.date, path) for path, a in self.library.articles.items()
+            (a.date, path)
+            for path, a in self.library.articles.items()
             if not a.draft and a.date is not None and a.date > now
         )
 
@@ -92,7 +93,8 @@ class Publisher:
         self.pending = (self.pending | outcome.pending) - set(outcome.changed)
         now = datetime.now(UTC)
         published = {
-            path: a for path, a in self.library.articles.items()
+            path: a
+            for path, a in self.library.articles.items()
             if not a.draft and a.date is not None and a.date <= now
         }
         touched_tags: set[str] = set()
@@ -111,9 +113,13 @@ class Publisher:
         if changed:
             try:
                 snapshot, report = build(
-                    list(published.values()), self.cfg, self.authority,
+                    list(published.values()),
+                    self.cfg,
+                    self.authority,
                     previous=None if full else self._snapshot,
-                    changes=None if full else Changes(frozenset(touched_tags), frozenset(touched_ids)),
+                    changes=None
+                    if full
+                    else Changes(frozenset(touched_tags), frozenset(touched_ids)),
                     info=info,
                 )
             except Exception:
@@ -125,8 +131,12 @@ class Publisher:
             self.last_build_seconds = time.perf_counter() - started
             info = {**snapshot.info, **self._info(now)}
             self._snapshot = Snapshot(snapshot.resources, info)
-            log.info("rebuilt %d feeds, %d pages in %.3f s", report.feeds_rendered,
-                     report.pages_rendered, self.last_build_seconds)
+            log.info(
+                "rebuilt %d feeds, %d pages in %.3f s",
+                report.feeds_rendered,
+                report.pages_rendered,
+                self.last_build_seconds,
+            )
         else:
             self._snapshot = Snapshot(self._snapshot.resources, {**self._snapshot.info, **info})
         return self._snapshot
@@ -136,8 +146,6 @@ class Publisher:
         return {
             "last_scan": scan.isoformat() if scan else None,
             "last_build_seconds": round(self.last_build_seconds, 4),
-            "scheduled": [
-                {"path": path, "at": at.isoformat()} for at, path in self.scheduled()
-            ],
+            "scheduled": [{"path": path, "at": at.isoformat()} for at, path in self.scheduled()],
             "rejected": [str(e) for e in self.library.problems()] + self.build_problems,
         }

@@ -40,8 +40,11 @@ class Schedule:
             if self._scheduler.get_job(job_id) is None:
                 # A few milliseconds late rather than early: the article is due *at* its time.
                 self._scheduler.add_job(
-                    self._publish_due, "date", run_date=moment + timedelta(milliseconds=5),
-                    id=job_id, name=f"publish at {moment.isoformat()}",
+                    self._publish_due,
+                    "date",
+                    run_date=moment + timedelta(milliseconds=5),
+                    id=job_id,
+                    name=f"publish at {moment.isoformat()}",
                 )
 
     def pending(self) -> list[str]:

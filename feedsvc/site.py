@@ -21,7 +21,7 @@ from .config import Config
 from .feeds import EPOCH, FeedSpec, Image, Links, render_feed, render_opml
 from .pages import Pages
 from .snapshot import Resource, Snapshot, reuse_or_make
-from .tags import Catalog, build_catalog
+from .tags import build_catalog
 from .urls import FEED_FORMATS, article_path, feed_path, tag_page_path
 
 INDEX_ITEMS = 30
@@ -95,7 +95,9 @@ def build(
             images[article.id] = found[0]
             if found[1] is not None:
                 media["/media/" + found[1].relative_to(cfg.articles_dir).as_posix()] = (
-                    found[1], found[0].type)
+                    found[1],
+                    found[0].type,
+                )
 
     full = previous is None or changes is None
     old = previous.resources if previous is not None else {}

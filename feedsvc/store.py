@@ -81,10 +81,18 @@ class Store:
             rows = self._db.execute(sql, args).fetchall()
         return [
             FileRecord(
-                path=r[0], id=r[1], hash=r[2], size=r[3], mtime_ns=r[4], first_seen=r[5],
-                changed_at=r[6], present=bool(r[7]), fingerprint=r[8],
+                path=r[0],
+                id=r[1],
+                hash=r[2],
+                size=r[3],
+                mtime_ns=r[4],
+                first_seen=r[5],
+                changed_at=r[6],
+                present=bool(r[7]),
+                fingerprint=r[8],
                 article=Article.from_json(json.loads(r[9])) if r[9] else None,
-                error=r[10], error_line=r[11],
+                error=r[10],
+                error_line=r[11],
             )
             for r in rows
         ]
@@ -106,22 +114,37 @@ class Store:
 
     def put(self, record: FileRecord, replaces: str | None = None) -> None:
         """Write one file's row; `replaces` is the tombstone this file was moved from."""
-        article = json.dumps(record.article.to_json(), ensure_ascii=False) if record.article else None
+        article = (
+            json.dumps(record.article.to_json(), ensure_ascii=False) if record.article else None
+        )
         with self._lock, self._db:
             self._db.execute("BEGIN")
             if replaces and replaces != record.path:
                 self._db.execute("DELETE FROM files WHERE path = ?", (replaces,))
             self._db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (record.path, record.id, record.hash, record.size, record.mtime_ns,
-                 record.first_seen, record.changed_at, int(record.present), record.fingerprint,
-                 article, record.error, record.error_line),
+                (
+                    record.path,
+                    record.id,
+                    record.hash,
+                    record.size,
+                    record.mtime_ns,
+                    record.first_seen,
+                    record.changed_at,
+                    int(record.present),
+                    record.fingerprint,
+                    article,
+                    record.error,
+                    record.error_line,
+                ),
             )
 
     def mark_gone(self, paths: list[str]) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            self._db.executemany("UPDATE files SET present = 0 WHERE path = ?", [(p,) for p in paths])
+            self._db.executemany(
+                "UPDATE files SET present = 0 WHERE path = ?", [(p,) for p in paths]
+            )
 
     def meta(self, key: str) -> str | None:
         with self._lock:

@@ -106,10 +106,7 @@ class Watcher(FileSystemEventHandler):
                 if self._stopping:
                     return
             try:
-                if RESCAN in ready:
-                    again = self.on_rescan()
-                else:
-                    again = self.on_paths(ready)
+                again = self.on_rescan() if RESCAN in ready else self.on_paths(ready)
             except Exception:  # the watcher must outlive any one failure
                 log.exception("refresh failed; the next event or rescan retries")
                 again = ready - {RESCAN}

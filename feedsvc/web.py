@@ -72,14 +72,14 @@ def _canonical(snapshot: Snapshot, path: str) -> str | None:
         return None
 
     if path.startswith("/tags/"):
-        slug = slug_for(path[len("/tags/"):])
+        slug = slug_for(path[len("/tags/") :])
         return tag_page_path(slug) if slug else None
     if path.startswith("/feeds/tags/"):
-        stem, _, fmt = path[len("/feeds/tags/"):].rpartition(".")
+        stem, _, fmt = path[len("/feeds/tags/") :].rpartition(".")
         slug = slug_for(stem) if fmt in ("atom", "rss") else None
         return feed_path(slug, fmt) if slug else None
     if path.startswith("/articles/"):
-        wanted = unicodedata.normalize("NFC", path[len("/articles/"):]).strip("/")
+        wanted = unicodedata.normalize("NFC", path[len("/articles/") :]).strip("/")
         if "/articles/" + wanted in snapshot.resources:
             return article_path(wanted)
     return None
@@ -124,8 +124,10 @@ def create_app(cfg: Config, snapshots: SnapshotSource) -> Flask:
             "scheduled": info.get("scheduled", []),
             "rejected": info.get("rejected", []),
         }
-        response = Response(json.dumps(body, ensure_ascii=False, indent=1),
-                            content_type="application/json; charset=utf-8")
+        response = Response(
+            json.dumps(body, ensure_ascii=False, indent=1),
+            content_type="application/json; charset=utf-8",
+        )
         response.cache_control.no_cache = True
         return response
 
@@ -133,8 +135,11 @@ def create_app(cfg: Config, snapshots: SnapshotSource) -> Flask:
     def http_error(exc: HTTPException) -> Response:
         if exc.code == 404:
             return not_found()
-        response = Response(f"{exc.code}: अनुरोध पूरा नहीं किया जा सका",
-                            status=exc.code or 400, content_type="text/plain; charset=utf-8")
+        response = Response(
+            f"{exc.code}: अनुरोध पूरा नहीं किया जा सका",
+            status=exc.code or 400,
+            content_type="text/plain; charset=utf-8",
+        )
         if exc.code == 405:
             response.headers["Allow"] = "GET, HEAD"
         return response
