@@ -435,7 +435,7 @@ def load(root: Path, relpath: str, cfg: Config) -> tuple[RawFile, Article]:
         source = decode(raw.data)
     except ArticleError as exc:
         age_ns = time.time_ns() - raw.mtime_ns
-        kind = RetryLater if age_ns < cfg.schedule.settle_ms * 1_000_000 else ArticleError
+        kind = RetryLater if 0 <= age_ns < cfg.schedule.settle_ms * 1_000_000 else ArticleError
         raise kind(exc.reason, exc.line, relpath) from None
     try:
         return raw, parse(relpath, source, cfg)

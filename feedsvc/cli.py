@@ -146,15 +146,20 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
         schedule.sync([moment for moment, _ in publisher.scheduled()])
         return set(publisher.pending)
 
-    def on_paths(paths: set[str]) -> set[str]:
-        publisher.refresh(paths)
+    def on_paths(paths: set[str], busy: frozenset[str]) -> set[str]:
+        publisher.refresh(paths, busy)
         return after_change()
 
-    def on_rescan() -> set[str]:
-        publisher.rescan()
+    def on_rescan(busy: frozenset[str]) -> set[str]:
+        publisher.rescan(busy)
         return after_change()
 
-    schedule = Schedule(cfg.schedule.rescan_seconds, on_rescan, publisher.publish_due)
+    def periodic_rescan() -> None:
+        again = on_rescan(watcher.busy())
+        if again:
+            watcher.queue(again)
+
+    schedule = Schedule(cfg.schedule.rescan_seconds, periodic_rescan, publisher.publish_due)
     watcher = Watcher(cfg.articles_dir, cfg.schedule.settle_ms, on_paths, on_rescan)
     app = create_app(cfg, lambda: publisher.snapshot)
     if access_log:

@@ -47,10 +47,13 @@ class Library:
         self.rejected: dict[str, ArticleError] = {}
         self.notices: list[ArticleError] = []  # skipped with a reason, e.g. symlinks out
         self.last_scan: datetime | None = None
+        self.busy: frozenset[str] = frozenset()
 
     # -- public ---------------------------------------------------------------
 
-    def scan(self) -> Outcome:
+    def scan(self, busy: frozenset[str] = frozenset()) -> Outcome:
+        """`busy`: paths known to be open for writing right now (from the watcher)."""
+        self.busy = busy
         outcome = Outcome()
         if not self.root.is_dir():
             self.notices = [ArticleError(f"articles folder {self.root} does not exist")]
@@ -72,7 +75,8 @@ class Library:
         self.last_scan = datetime.now(UTC)
         return outcome
 
-    def refresh(self, paths: set[str]) -> Outcome:
+    def refresh(self, paths: set[str], busy: frozenset[str] = frozenset()) -> Outcome:
+        self.busy = busy
         outcome = Outcome()
         for path in sorted(paths):
             full = self.root / path
@@ -129,8 +133,8 @@ class Library:
                 error = ArticleError(record.error or "rejected", record.error_line, path)
                 self._reject(path, error, outcome)
             return
-        settle_ns = self.cfg.schedule.settle_ms * 1_000_000
-        if time.time_ns() - info.st_mtime_ns < settle_ns:
+        age_ns = time.time_ns() - info.st_mtime_ns
+        if path in self.busy or 0 <= age_ns < self.cfg.schedule.settle_ms * 1_000_000:
             outcome.pending.add(path)  # still being written, maybe: not yet
             return
         now = time.time()

@@ -59,16 +59,19 @@ class Publisher:
 
     # -- the three ways in ----------------------------------------------------------
 
-    def rescan(self) -> Snapshot:
-        """Full scan of the folder (start-up and the periodic safety net)."""
+    def rescan(self, busy: frozenset[str] = frozenset()) -> Snapshot:
+        """Full scan of the folder (start-up and the periodic safety net).
+
+        `busy` paths are open for writing: they keep their last published version.
+        """
         with self._lock:
-            outcome = self.library.scan()
+            outcome = self.library.scan(busy)
             return self._apply(outcome, full=not self._snapshot.resources)
 
-    def refresh(self, paths: set[str]) -> Snapshot:
+    def refresh(self, paths: set[str], busy: frozenset[str] = frozenset()) -> Snapshot:
         """Only these relative paths changed (file-system events)."""
         with self._lock:
-            return self._apply(self.library.refresh(paths), full=False)
+            return self._apply(self.library.refresh(paths, busy), full=False)
 
     def publish_due(self) -> Snapshot:
         """Time passed: scheduled articles whose moment has come go live."""

@@ -1,8 +1,10 @@
 """File-system events into settled batches of changed paths.
 
-A path is handed on only after it has been quiet for `settle_ms`, so a file still
-being written is not read half-way. Folder-level events (a subfolder created,
-moved or deleted) ask for a full rescan instead: their files send no events.
+A path is handed on only after it has been quiet for `settle_ms` and, when it was
+written in place, after the writer closed it (inotify's close-write): a writer
+that pauses between chunks is not read half-way. A file that arrives by rename
+(atomic save) is complete at once. Folder-level events (a subfolder created, moved
+or deleted) ask for a full rescan instead: their files send no events.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from .articles import is_candidate
 
 log = logging.getLogger("feedsvc")
 RESCAN = "\0rescan"  # a queued marker: rescan the whole folder
+# A writer that keeps a file open without writing for this long is taken as done
+# (some writers never close, e.g. on file systems without close events).
+STALE_WRITER_SECONDS = 10.0
 
 
 class Watcher(FileSystemEventHandler):
@@ -34,15 +39,17 @@ class Watcher(FileSystemEventHandler):
         self,
         root: Path,
         settle_ms: int,
-        on_paths: Callable[[set[str]], set[str]],
-        on_rescan: Callable[[], set[str]],
+        on_paths: Callable[[set[str], frozenset[str]], set[str]],
+        on_rescan: Callable[[frozenset[str]], set[str]],
     ) -> None:
-        """on_paths/on_rescan return the paths still not ready (to be looked at again)."""
+        """on_paths/on_rescan get the paths open for writing, and return the paths
+        still not ready (to be looked at again)."""
         self.root = root.resolve()
         self.settle = settle_ms / 1000
         self.on_paths = on_paths
         self.on_rescan = on_rescan
         self._due: dict[str, float] = {}
+        self._writing: dict[str, float] = {}  # path -> last write event (monotonic)
         self._cond = threading.Condition()
         self._stopping = False
         self._observer = Observer()
@@ -68,28 +75,43 @@ class Watcher(FileSystemEventHandler):
                 self._due[path] = due
             self._cond.notify_all()
 
+    def busy(self) -> frozenset[str]:
+        """Paths written in place and not yet closed by their writer."""
+        now = time.monotonic()
+        with self._cond:
+            return frozenset(
+                p for p, t in self._writing.items() if now - t < STALE_WRITER_SECONDS
+            )
+
+    def _relative(self, raw: str | bytes) -> str | None:
+        try:
+            rel = Path(os.fsdecode(raw)).relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+        return rel if is_candidate(rel) else None
+
     # watchdog calls this from its own thread
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
+        kind = event.event_type
+        if kind in ("opened", "closed_no_write"):
             return
         if isinstance(event, (DirCreatedEvent, DirDeletedEvent, DirMovedEvent)):
             self.queue({RESCAN})
             return
         if event.is_directory:
             return
-        paths = set()
-        for raw in (event.src_path, getattr(event, "dest_path", "")):
-            if not raw:
-                continue
-            text = os.fsdecode(raw)
-            try:
-                rel = Path(text).relative_to(self.root).as_posix()
-            except ValueError:
-                continue
-            if is_candidate(rel):
-                paths.add(rel)
-        if paths:
-            self.queue(paths)
+        src = self._relative(event.src_path)
+        dest = self._relative(getattr(event, "dest_path", "") or "")
+        paths = {p for p in (src, dest) if p}
+        if not paths:
+            return
+        with self._cond:
+            for path in paths:
+                if kind in ("created", "modified") and path == src:
+                    self._writing[path] = time.monotonic()
+                else:  # closed, moved, deleted: no writer is half-way through
+                    self._writing.pop(path, None)
+        self.queue(paths)
 
     def _run(self) -> None:
         while True:
@@ -97,6 +119,10 @@ class Watcher(FileSystemEventHandler):
                 while not self._stopping:
                     now = time.monotonic()
                     ready = {p for p, t in self._due.items() if t <= now}
+                    for path in ready & self._writing.keys():
+                        if now - self._writing[path] < STALE_WRITER_SECONDS:
+                            ready.discard(path)  # the writer has not closed it yet
+                            self._due[path] = now + self.settle
                     if ready:
                         for path in ready:
                             del self._due[path]
@@ -105,8 +131,9 @@ class Watcher(FileSystemEventHandler):
                     self._cond.wait(timeout=max(wait, 0.005))
                 if self._stopping:
                     return
+            busy = self.busy()
             try:
-                again = self.on_rescan() if RESCAN in ready else self.on_paths(ready)
+                again = self.on_rescan(busy) if RESCAN in ready else self.on_paths(ready, busy)
             except Exception:  # the watcher must outlive any one failure
                 log.exception("refresh failed; the next event or rescan retries")
                 again = ready - {RESCAN}

@@ -1,0 +1,327 @@
+"""Feeds read back with feedparser, field by field; determinism; the feedgen traps."""
+
+from __future__ import annotations
+
+import gzip
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import feedparser
+import pytest
+from lxml import etree
+
+from feedsvc.config import Config
+from feedsvc.export import export
+from feedsvc.publisher import Publisher
+from feedsvc.snapshot import Resource, Snapshot
+
+from .conftest import ROOT, SEED, SEED_NAME, md, write
+
+SEED_LINES = SEED.read_text(encoding="utf-8").split("\n")
+SEED_ID = "tag:news.example,2026:articles/000_8fc8ec9304f2c137"
+SEED_TIME = datetime(2025, 7, 12, 9, 15, 42, tzinfo=UTC)
+ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
+
+
+def publish(folder: Path, cfg: Config) -> Snapshot:
+    publisher = Publisher(cfg)
+    try:
+        return publisher.rescan()
+    finally:
+        publisher.close()
+
+
+@pytest.fixture
+def site(seeded: Path, make_config) -> tuple[Snapshot, Config]:
+    os.utime(seeded / SEED_NAME, (SEED_TIME.timestamp(), SEED_TIME.timestamp()))
+    for sample in (ROOT / "articles").glob("*.md"):
+        shutil.copy2(sample, seeded / sample.name)
+    shutil.copytree(ROOT / "articles" / "images", seeded / "images")
+    write(seeded, "korea.md", md("उत्तर कोरिया पर नई खबर", ["TRUMP", "उत्तर कोरिया"],
+                                 "2025-07-20T10:00:00+05:30", "सियोल। नई खबर आई है।"))
+    cfg = make_config(articles={"dir": str(seeded)}, tags={"TRUMP": "ट्रंप"})
+    return publish(seeded, cfg), cfg
+
+
+def parsed(snapshot: Snapshot, path: str) -> feedparser.FeedParserDict:
+    result = feedparser.parse(snapshot.get(path).body)
+    assert not result.bozo, (path, result.get("bozo_exception"))
+    return result
+
+
+def feed_paths(snapshot: Snapshot) -> list[str]:
+    return [p for p in snapshot.resources if p.startswith("/feeds/")]
+
+
+def test_every_feed_parses_cleanly(site) -> None:
+    snapshot, _ = site
+    paths = feed_paths(snapshot)
+    assert "/feeds/all.atom" in paths and "/feeds/tags/उत्तर-कोरिया.rss" in paths
+    for path in paths:
+        result = parsed(snapshot, path)
+        assert result.version == ("atom10" if path.endswith(".atom") else "rss20")
+        assert result.feed.language == "hi" if path.endswith(".rss") else True
+        assert result.entries
+
+
+@pytest.mark.parametrize("slug", ["trump", "us", "donald", None])
+@pytest.mark.parametrize("fmt", ["atom", "rss"])
+def test_seed_entry_field_by_field(site, slug: str | None, fmt: str) -> None:
+    snapshot, cfg = site
+    path = f"/feeds/all.{fmt}" if slug is None else f"/feeds/tags/{slug}.{fmt}"
+    result = parsed(snapshot, path)
+    [entry] = [e for e in result.entries if e.id == SEED_ID]
+    assert entry.title == SEED_LINES[0]
+    assert entry.link == "http://news.example/articles/000_8fc8ec9304f2c137"
+    assert entry.published_parsed[:6] == SEED_TIME.timetuple()[:6]
+    if fmt == "atom":  # RSS 2.0 items have no updated date
+        assert entry.updated_parsed[:6] == SEED_TIME.timetuple()[:6]
+    assert entry.author == cfg.site.author
+    if fmt == "atom":
+        expected_tags = [("trump", "ट्रंप"), ("us", "US"), ("donald", "DONALD")]
+        assert [(t.term, t.label) for t in entry.tags] == expected_tags
+    else:  # RSS <category> carries the display name, its domain the tag scheme
+        assert [t.term for t in entry.tags] == ["ट्रंप", "US", "DONALD"]
+    assert entry.summary.startswith("वॉशिंगटन/प्योंगयांग। रूस और उत्तर कोरिया के बीच")
+    assert entry.summary != "वॉशिंगटन/प्योंगयांग।"
+    content = entry.content[0].value
+    body = "\n".join(SEED_LINES[1 : SEED_LINES.index("TRUMP, US, DONALD")])
+    paragraphs = [p.strip() for p in body.split("\n\n") if p.strip()]
+    assert len(paragraphs) == 7
+    for paragraph in paragraphs:
+        assert f"<p>{html.escape(paragraph, quote=False)}</p>" in content
+    assert "TRUMP, US, DONALD" not in content and "NASA" not in content
+    if slug is not None:
+        assert result.feed.title == f"{cfg.site.title} — {dict(trump='ट्रंप').get(slug, slug.upper())}"
+
+
+def test_atom_structure(site) -> None:
+    snapshot, cfg = site
+    root = etree.fromstring(snapshot.get("/feeds/tags/trump.atom").body)
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "hi"
+    links = {(ln.get("rel"), ln.get("href")) for ln in root.findall("a:link", ATOM_NS)}
+    assert links == {
+        ("self", "http://news.example/feeds/tags/trump.atom"),
+        ("alternate", "http://news.example/tags/trump"),
+    }
+    entries = root.findall("a:entry", ATOM_NS)
+    updated = [e.findtext("a:updated", namespaces=ATOM_NS) for e in entries]
+    assert root.findtext("a:updated", namespaces=ATOM_NS) == max(updated)
+    published = [e.findtext("a:published", namespaces=ATOM_NS) for e in entries]
+    assert published == sorted(published, reverse=True)  # newest first
+    for entry in entries:
+        assert entry.find("a:content", ATOM_NS).get("type") == "html"
+        assert entry.findtext("a:author/a:name", namespaces=ATOM_NS)
+
+
+def test_rss_structure(site) -> None:
+    snapshot, cfg = site
+    root = etree.fromstring(snapshot.get("/feeds/tags/trump.rss").body)
+    channel = root.find("channel")
+    assert channel.findtext("link") == "http://news.example/tags/trump"  # not the self link
+    self_link = channel.find("{http://www.w3.org/2005/Atom}link")
+    assert (self_link.get("rel"), self_link.get("href")) == (
+        "self", "http://news.example/feeds/tags/trump.rss")
+    assert channel.findtext("language") == "hi"
+    assert channel.findtext("ttl") == "1"
+    for item in channel.findall("item"):
+        guid = item.find("guid")
+        assert guid.get("isPermaLink") == "false" and guid.text.startswith("tag:news.example,")
+        assert item.find("author") is None  # a plain name is not an e-mail address
+        assert item.findtext("{http://purl.org/dc/elements/1.1/}creator")
+        assert item.findtext("{http://purl.org/rss/1.0/modules/content/}encoded")
+        stamp = item.findtext("pubDate")
+        assert re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|"
+                            r"Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d [+-]\d{4}", stamp)
+        assert len(item.findall("pubDate")) == 1
+    newest = max(parsedate_to_datetime(i.findtext("pubDate")) for i in channel.findall("item"))
+    assert parsedate_to_datetime(channel.findtext("lastBuildDate")) >= newest
+
+
+def test_enclosure_in_both_formats(site) -> None:
+    snapshot, _ = site
+    size = (ROOT / "articles" / "images" / "stadium.jpg").stat().st_size
+    url = "http://news.example/media/images/stadium.jpg"
+    atom = etree.fromstring(snapshot.get("/feeds/tags/क्रिकेट.atom").body)
+    [entry] = atom.findall("a:entry", ATOM_NS)
+    links = [(ln.get("rel"), ln.get("href"), ln.get("type"), ln.get("length"))
+             for ln in entry.findall("a:link", ATOM_NS)]
+    assert (("enclosure", url, "image/jpeg", str(size)) in links)
+    assert len(links) == 2  # the article link and the enclosure, no duplicate alternate
+    assert b"media:group" not in snapshot.get("/feeds/tags/क्रिकेट.atom").body
+    rss = etree.fromstring(snapshot.get("/feeds/tags/क्रिकेट.rss").body)
+    enclosure = rss.find("channel/item/enclosure")
+    assert (enclosure.get("url"), enclosure.get("type"), enclosure.get("length")) == (
+        url, "image/jpeg", str(size))
+    assert snapshot.get("/media/images/stadium.jpg").body == (
+        ROOT / "articles" / "images" / "stadium.jpg").read_bytes()
+    entry = parsed(snapshot, "/feeds/tags/क्रिकेट.atom").entries[0]
+    assert entry.enclosures[0].href == url
+
+
+def test_every_uri_is_ascii_and_devanagari_percent_encoded(site) -> None:
+    snapshot, _ = site
+    body = snapshot.get("/feeds/tags/उत्तर-कोरिया.atom").body
+    root = etree.fromstring(body)
+    slug = quote("उत्तर-कोरिया")
+    assert root.find("a:link[@rel='self']", ATOM_NS).get("href") == (
+        f"http://news.example/feeds/tags/{slug}.atom")
+    uris = [ln.get("href") for ln in root.iter("{http://www.w3.org/2005/Atom}link")]
+    uris += [e.text for e in root.iter("{http://www.w3.org/2005/Atom}id")]
+    assert all(u.isascii() for u in uris), uris
+    opml = etree.fromstring(snapshot.get("/feeds.opml").body)
+    urls = [o.get("xmlUrl") for o in opml.iter("outline") if o.get("xmlUrl")]
+    assert all(u.isascii() for u in urls)
+
+
+def test_devanagari_article_id_is_percent_encoded(articles_dir: Path, make_config) -> None:
+    write(articles_dir, "समाचार/पहला.md", md("पहला", ["क"], "2025-01-01"))
+    snapshot = publish(articles_dir, make_config(articles={"dir": str(articles_dir)}))
+    entry = parsed(snapshot, "/feeds/all.atom").entries[0]
+    assert entry.id == "tag:news.example,2026:articles/" + quote("समाचार/पहला")
+    assert entry.link == "http://news.example/articles/" + quote("समाचार/पहला")
+    assert "/articles/समाचार/पहला" in snapshot.resources
+
+
+def test_opml_lists_every_feed(site) -> None:
+    snapshot, cfg = site
+    opml = etree.fromstring(snapshot.get("/feeds.opml").body)
+    assert opml.get("version") == "2.0"
+    urls = sorted(o.get("xmlUrl") for o in opml.iter("outline") if o.get("xmlUrl"))
+    expected = sorted("http://news.example" + quote(p) for p in feed_paths(snapshot))
+    assert urls == expected
+    titles = {o.get("title") for o in opml.iter("outline") if o.get("xmlUrl")}
+    assert f"{cfg.site.title} — ट्रंप" in titles
+
+
+def test_scheduled_and_draft_articles_are_absent(articles_dir: Path, make_config) -> None:
+    write(articles_dir, "now.md", md("अभी", ["आज"], "2025-01-01"))
+    write(articles_dir, "later.md", md("बाद में", ["कल", "आज"], "2099-01-01"))
+    write(articles_dir, "draft.md", md("मसौदा", ["गुप्त", "आज"], "2025-01-02", draft="true"))
+    snapshot = publish(articles_dir, make_config(articles={"dir": str(articles_dir)}))
+    titles = [e.title for e in parsed(snapshot, "/feeds/all.atom").entries]
+    assert titles == ["अभी"]
+    assert [e.title for e in parsed(snapshot, "/feeds/tags/आज.rss").entries] == ["अभी"]
+    for slug in ("कल", "गुप्त"):
+        assert f"/feeds/tags/{slug}.atom" not in snapshot.resources
+        assert f"/tags/{slug}" not in snapshot.resources
+    assert "/articles/later" not in snapshot.resources
+    assert [s["path"] for s in snapshot.info["scheduled"]] == ["later.md"]
+
+
+def test_max_items_keeps_the_newest(articles_dir: Path, make_config) -> None:
+    for day in range(1, 8):
+        write(articles_dir, f"d{day}.md", md(f"दिन {day}", ["क"], f"2025-01-0{day}"))
+    cfg = make_config(articles={"dir": str(articles_dir)}, feeds={"max_items": 3})
+    snapshot = publish(articles_dir, cfg)
+    for path in ("/feeds/all.atom", "/feeds/tags/क.rss"):
+        assert [e.title for e in parsed(snapshot, path).entries] == ["दिन 7", "दिन 6", "दिन 5"]
+
+
+def test_max_bytes_drops_the_oldest(articles_dir: Path, make_config) -> None:
+    for day in range(1, 10):
+        write(articles_dir, f"d{day}.md", md(f"दिन {day}", ["क"], f"2025-01-0{day}",
+                                             "लंबा पाठ। " * 300))
+    cfg = make_config(articles={"dir": str(articles_dir)}, feeds={"max_bytes": 40_000})
+    snapshot = publish(articles_dir, cfg)
+    for path in ("/feeds/all.atom", "/feeds/all.rss"):
+        body = snapshot.get(path).body
+        assert len(body) <= 40_000
+        titles = [e.title for e in parsed(snapshot, path).entries]
+        assert 1 <= len(titles) < 9
+        assert titles == [f"दिन {d}" for d in range(9, 9 - len(titles), -1)]
+
+
+def test_summary_only(articles_dir: Path, make_config) -> None:
+    write(articles_dir, "a.md", md("सार", ["क"], "2025-01-01", "पहला वाक्य। दूसरा वाक्य।"))
+    cfg = make_config(articles={"dir": str(articles_dir)}, feeds={"summary_only": True})
+    snapshot = publish(articles_dir, cfg)
+    assert b"content:encoded" not in snapshot.get("/feeds/all.rss").body
+    entry = parsed(snapshot, "/feeds/all.atom").entries[0]
+    assert "content" not in entry and entry.summary == "पहला वाक्य। दूसरा वाक्य।"
+
+
+def test_entry_ids_survive_edits_and_a_new_base_url(
+    articles_dir: Path, make_config, tmp_path: Path
+) -> None:
+    path = write(articles_dir, "a.md", md("पुराना शीर्षक", ["क"], "2025-01-01", "पुराना पाठ।"))
+    cfg = make_config(articles={"dir": str(articles_dir)})
+    cfg = cfg.replace(site={"id_authority": ""})  # pinned in the state file at first run
+    ids = {e.title: e.id for e in parsed(publish(articles_dir, cfg), "/feeds/all.atom").entries}
+    write(articles_dir, "a.md", md("नया शीर्षक", ["ख", "ग"], "2025-03-01", "नया पाठ।"), age=1)
+    moved = cfg.replace(site={"base_url": "https://other.example/news"})
+    snapshot = publish(articles_dir, moved)
+    [entry] = parsed(snapshot, "/feeds/all.atom").entries
+    assert entry.title == "नया शीर्षक"
+    assert entry.id == ids["पुराना शीर्षक"] == "tag:news.example,2026:articles/a"
+    assert entry.link == "https://other.example/news/articles/a"
+    assert path.exists()
+
+
+def test_same_articles_same_bytes_in_two_processes(site, seeded: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[site]\nid_authority = "news.example"\n[articles]\ndir = "{seeded}"\n'
+        f'[state]\npath = "{tmp_path / "state.sqlite3"}"\n'
+    )
+    outs = []
+    for n in (1, 2):
+        out = tmp_path / f"out{n}"
+        subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", "--config", str(config),
+                        "--out", str(out)], check=True, capture_output=True)
+        outs.append(out)
+        time.sleep(1.1)  # a second apart: nothing may depend on the clock
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*") if p.is_file())
+    assert len(files) > 20
+    for rel in files:
+        assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+
+
+def test_incremental_build_reuses_untouched_feeds(articles_dir: Path, make_config) -> None:
+    write(articles_dir, "a.md", md("क लेख", ["क"], "2025-01-01"))
+    write(articles_dir, "b.md", md("ख लेख", ["ख"], "2025-01-02"))
+    publisher = Publisher(make_config(articles={"dir": str(articles_dir)}))
+    before = publisher.rescan()
+    write(articles_dir, "b.md", md("ख लेख बदला", ["ख", "ग"], "2025-01-02"), age=1)
+    after = publisher.refresh({"b.md"})
+    for path in ("/feeds/tags/क.atom", "/feeds/tags/क.rss", "/tags/क", "/articles/a"):
+        assert after.get(path) is before.get(path)  # not even re-rendered
+    for path in ("/feeds/all.atom", "/feeds/tags/ख.atom", "/articles/b"):
+        assert after.get(path).etag != before.get(path).etag
+    assert "/feeds/tags/ग.rss" in after.resources
+    publisher.close()
+
+
+def test_export_writes_served_paths_with_gz_siblings(site, tmp_path: Path) -> None:
+    snapshot, _ = site
+    out = tmp_path / "public"
+    export(snapshot, out)
+    assert (out / "feeds" / "all.atom").read_bytes() == snapshot.get("/feeds/all.atom").body
+    assert gzip.decompress((out / "feeds" / "tags" / "उत्तर-कोरिया.rss.gz").read_bytes()) == (
+        snapshot.get("/feeds/tags/उत्तर-कोरिया.rss").body)
+    for name in ("index.html", "feeds.opml", "tags/trump.html",
+                 "articles/000_8fc8ec9304f2c137.html", "404.html"):
+        assert (out / name).is_file() and (out / (name + ".gz")).is_file(), name
+
+
+def test_a_failed_export_leaves_the_previous_one(site, tmp_path: Path) -> None:
+    snapshot, _ = site
+    out = tmp_path / "public"
+    export(snapshot, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    evil = Resource.make(b"x", "text/plain", SEED_TIME)
+    broken = Snapshot({**snapshot.resources, "/zzz/../../../escape": evil})
+    with pytest.raises(Exception, match="outside the export folder"):
+        export(broken, out)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".public")]  # no debris
