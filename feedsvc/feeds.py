@@ -30,7 +30,6 @@ from .tags import Catalog
 from .urls import article_path, feed_path, page_path_for_feed, tag_page_path
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 ID_DATE = "2026"  # the date part of every tag: URI; changing it would change every id
 
@@ -93,10 +92,12 @@ class _EntryExtras(BaseEntryExtension):
         return {"dc": DC_NS}
 
     def extend_atom(self, entry: Any) -> Any:
+        # Unqualified names, as feedgen writes its Atom elements (the default namespace
+        # comes from the root): a qualified name would come out as ns0:published.
         if self.pub_date:
-            etree.SubElement(entry, f"{{{ATOM_NS}}}published").text = self.pub_date.isoformat()
+            etree.SubElement(entry, "published").text = self.pub_date.isoformat()
         if self.enclosure:
-            etree.SubElement(entry, f"{{{ATOM_NS}}}link", rel="enclosure", **self.enclosure)
+            etree.SubElement(entry, "link", rel="enclosure", **self.enclosure)
         return entry
 
     def extend_rss(self, item: Any) -> Any:
@@ -212,17 +213,18 @@ def render_opml(specs: Sequence[FeedSpec], cfg: Config, links: Links, updated: d
     for fmt, label in (("atom", "Atom"), ("rss", "RSS")):
         group = etree.SubElement(body, "outline", text=f"{cfg.site.title} ({label})")
         for spec in specs:
-            etree.SubElement(
+            outline = etree.SubElement(
                 group,
                 "outline",
                 type="rss",
-                version="RSS2" if fmt == "rss" else "ATOM",
                 text=spec.title(cfg),
                 title=spec.title(cfg),
                 language=cfg.site.language,
                 xmlUrl=links.url(feed_path(spec.slug, fmt)),
                 htmlUrl=links.url(page_path_for_feed(spec.slug)),
             )
+            if fmt == "rss":  # OPML knows RSS versions only; Atom outlines name none
+                outline.set("version", "RSS2")
     return etree.tostring(opml, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 

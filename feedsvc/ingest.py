@@ -237,7 +237,13 @@ class Library:
         assert first_seen is not None and changed_at is not None
         tz = self.cfg.tzinfo
         published = article.date or datetime.fromtimestamp(first_seen, tz)
-        updated = article.updated or max(published, datetime.fromtimestamp(changed_at, tz))
+        updated = article.updated
+        if updated is None:
+            # Changed since first seen: that change is its update; else it is as published.
+            changed = changed_at > first_seen
+            updated = (
+                max(published, datetime.fromtimestamp(changed_at, tz)) if changed else published
+            )
         return dataclasses.replace(article, date=published, updated=max(updated, published))
 
     def _check_ids(self, outcome: Outcome) -> None:

@@ -79,9 +79,7 @@ class Watcher(FileSystemEventHandler):
         """Paths written in place and not yet closed by their writer."""
         now = time.monotonic()
         with self._cond:
-            return frozenset(
-                p for p, t in self._writing.items() if now - t < STALE_WRITER_SECONDS
-            )
+            return frozenset(p for p, t in self._writing.items() if now - t < STALE_WRITER_SECONDS)
 
     def _relative(self, raw: str | bytes) -> str | None:
         try:
