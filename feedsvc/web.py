@@ -33,9 +33,9 @@ def _encoding(resource: Resource) -> str:
         if body is None:
             continue
         if name == "identity" and name not in accept and "*" not in accept:
-            quality = 1.0  # identity is always acceptable unless refused
+            quality = 0.001  # acceptable unless refused, but anything the client names wins
         else:
-            quality = accept[name]
+            quality = accept.quality(name)
         if quality > best_q:
             best, best_q = name, quality
     return best if best_q > 0 else "identity"
@@ -54,7 +54,7 @@ def _respond(resource: Resource, max_age: int, status: int = 200) -> Response:
     response.last_modified = resource.last_modified
     response.cache_control.public = True
     response.cache_control.max_age = max_age
-    return response.make_conditional(request, accept_ranges=True)
+    return response.make_conditional(request, accept_ranges=True, complete_length=len(body))
 
 
 def _canonical(snapshot: Snapshot, path: str) -> str | None:
