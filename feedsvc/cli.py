@@ -126,10 +126,6 @@ class _AccessLog:
         return self.app(environ, logged)  # type: ignore[operator]
 
 
-class _Stop(Exception):
-    pass
-
-
 def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) -> int:
     from waitress.server import create_server
 
@@ -175,7 +171,9 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise _Stop()
+        # KeyboardInterrupt, not our own exception: waitress's loop lets only it
+        # (and SystemExit) through its handlers, then shuts its workers down.
+        raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -188,9 +186,10 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
             watcher.queue(set(publisher.pending))
         server.print_listen("feedsvc serving on http://{}:{}/")
         sys.stdout.flush()
-        server.run()
-    except (_Stop, KeyboardInterrupt):
+        server.run()  # returns on SIGINT/SIGTERM
         log.info("stopping")
+    except KeyboardInterrupt:
+        pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

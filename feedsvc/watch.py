@@ -105,7 +105,7 @@ class Watcher(FileSystemEventHandler):
             return
         with self._cond:
             for path in paths:
-                if kind in ("created", "modified") and path == src:
+                if kind == "modified" and path == src:  # written in place, not yet closed
                     self._writing[path] = time.monotonic()
                 else:  # closed, moved, deleted: no writer is half-way through
                     self._writing.pop(path, None)
