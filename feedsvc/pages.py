@@ -23,8 +23,11 @@ _env = Environment(
 
 
 def hindi_date(moment: datetime, tz: ZoneInfo) -> str:
-    """`27 नवंबर 2026, 3:04 pm`, in the site's time zone, whatever the process locale."""
-    return format_datetime(moment, "d MMMM y, h:mm a", tzinfo=tz, locale="hi")
+    """`27 नवंबर 2026, 3:04 pm` (or just the date at midnight), in the site's zone,
+    whatever the process locale."""
+    local = moment.astimezone(tz)
+    pattern = "d MMMM y" if local.time() == datetime.min.time() else "d MMMM y, h:mm a"
+    return format_datetime(local, pattern, tzinfo=tz, locale="hi")
 
 
 class Pages:
