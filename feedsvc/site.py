@@ -20,7 +20,7 @@ from .articles import Article
 from .config import Config
 from .feeds import EPOCH, FeedSpec, Image, Links, render_feed, render_opml
 from .pages import Pages
-from .snapshot import Resource, Snapshot, reuse_or_make
+from .snapshot import Item, Resource, Snapshot, make_resources
 from .tags import build_catalog
 from .urls import FEED_FORMATS, article_path, feed_path, tag_page_path
 
@@ -102,6 +102,7 @@ def build(
     full = previous is None or changes is None
     old = previous.resources if previous is not None else {}
     resources: dict[str, Resource] = {}
+    rendered: list[Item] = []
 
     def keep(path: str) -> bool:
         if full or path not in old:
@@ -125,24 +126,19 @@ def build(
             except Exception as exc:  # one bad entry must not take the site down
                 report.problems.append(f"{path}: cannot render: {exc}")
                 continue
-            kind = snap.ATOM if fmt == "atom" else snap.RSS
-            resources[path] = reuse_or_make(previous, path, body, kind, updated)
+            rendered.append((path, body, snap.ATOM if fmt == "atom" else snap.RSS, updated))
             report.feeds_rendered += 1
 
     newest = max((a.updated for a in ordered), default=EPOCH)
-    resources["/feeds.opml"] = reuse_or_make(
-        previous, "/feeds.opml", render_opml(specs, cfg, links, newest), snap.OPML, newest
-    )
-    resources["/"] = reuse_or_make(
-        previous, "/", pages.index(ordered, catalog, INDEX_ITEMS), snap.HTML, newest
-    )
+    rendered.append(("/feeds.opml", render_opml(specs, cfg, links, newest), snap.OPML, newest))
+    rendered.append(("/", pages.index(ordered, catalog, INDEX_ITEMS), snap.HTML, newest))
     for key, tag in catalog.by_key.items():
         path = unquote(tag_page_path(tag.slug))
         if not full and key not in changes.tags and keep(path):  # type: ignore[union-attr]
             continue
         entries = by_tag[key]
         body = pages.tag(tag, entries, TAG_PAGE_ITEMS)
-        resources[path] = reuse_or_make(previous, path, body, snap.HTML, entries[0].updated)
+        rendered.append((path, body, snap.HTML, entries[0].updated))
         report.pages_rendered += 1
     for article in ordered:
         path = unquote(article_path(article.id))
@@ -150,7 +146,7 @@ def build(
             continue
         image = images.get(article.id)
         body = pages.article(article, catalog, image.url if image else None)
-        resources[path] = reuse_or_make(previous, path, body, snap.HTML, article.updated)
+        rendered.append((path, body, snap.HTML, article.updated))
         report.pages_rendered += 1
     for path, (file, kind) in media.items():
         if keep(path):
@@ -161,9 +157,10 @@ def build(
         except OSError as exc:
             report.problems.append(f"{path}: cannot read image: {exc.strerror}")
             continue
-        resources[path] = reuse_or_make(previous, path, data, kind, mtime)
+        rendered.append((path, data, kind, mtime))
 
-    resources["/404"] = reuse_or_make(previous, "/404", pages.not_found(), snap.HTML, EPOCH)
+    rendered.append(("/404", pages.not_found(), snap.HTML, EPOCH))
+    resources.update(make_resources(rendered, previous))
     meta = {
         "articles": len(ordered),
         "tags": len(catalog.by_key),

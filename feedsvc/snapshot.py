@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -26,6 +28,12 @@ HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 
 
+# Levels chosen by measurement on feed-sized Devanagari XML: gzip 6 is 4x faster than
+# 9 for 4% more bytes; brotli 5 is faster than gzip 6 and about as small.
+GZIP_LEVEL = 6
+BROTLI_QUALITY = 5
+
+
 @dataclass(frozen=True)
 class Resource:
     body: bytes
@@ -41,16 +49,23 @@ class Resource:
             body=body,
             content_type=content_type,
             etag=hashlib.sha256(body).hexdigest()[:32],
-            last_modified=last_modified.astimezone(UTC).replace(microsecond=0),
+            last_modified=_second(last_modified),
             # mtime=0: the same bytes give the same .gz, so validators survive restarts.
-            gzip=gzip.compress(body, compresslevel=9, mtime=0),
-            br=brotli.compress(body, quality=9) if brotli else None,
+            gzip=gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
+            br=brotli.compress(body, quality=BROTLI_QUALITY) if brotli else None,
         )
 
-    def same_as(self, body: bytes, last_modified: datetime) -> bool:
-        return self.body == body and self.last_modified == last_modified.astimezone(UTC).replace(
-            microsecond=0
+    def same_as(self, body: bytes, content_type: str, last_modified: datetime) -> bool:
+        return (
+            self.body == body
+            and self.content_type == content_type
+            and self.last_modified == _second(last_modified)
         )
+
+
+def _second(moment: datetime) -> datetime:
+    """HTTP dates have whole seconds: Last-Modified must compare equal to what we sent."""
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -68,11 +83,26 @@ class Snapshot:
         return self.resources.get(path)
 
 
-def reuse_or_make(
-    previous: Snapshot | None, path: str, body: bytes, content_type: str, last_modified: datetime
-) -> Resource:
-    """Keep the old Resource (and its compressed bytes) when nothing in it changed."""
-    old = previous.get(path) if previous else None
-    if old is not None and old.content_type == content_type and old.same_as(body, last_modified):
-        return old
-    return Resource.make(body, content_type, last_modified)
+Item = tuple[str, bytes, str, datetime]  # path, body, content type, last modified
+
+
+def make_resources(items: Iterable[Item], previous: Snapshot | None = None) -> dict[str, Resource]:
+    """Resources for rendered bodies; an unchanged one keeps its old Resource (and its
+    compressed bytes, and its ETag). New ones are compressed on every core (zlib and
+    brotli release the GIL)."""
+    out: dict[str, Resource] = {}
+    fresh: list[Item] = []
+    for item in items:
+        path, body, content_type, last_modified = item
+        old = previous.get(path) if previous is not None else None
+        if old is not None and old.same_as(body, content_type, last_modified):
+            out[path] = old
+        else:
+            fresh.append(item)
+    if len(fresh) < 4:
+        out.update((i[0], Resource.make(*i[1:])) for i in fresh)
+        return out
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        made = pool.map(lambda i: Resource.make(*i[1:]), fresh, chunksize=16)
+        out.update(zip((i[0] for i in fresh), made, strict=True))
+    return out

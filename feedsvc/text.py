@@ -6,6 +6,7 @@ non-word characters and cannot iterate grapheme clusters.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from datetime import date, datetime, time, tzinfo
 
@@ -49,8 +50,11 @@ _NON_WORD_RUNS = regex.compile(r"[^\p{L}\p{M}\p{N}]+")
 SLUG_MAX = 80
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def tag_key(tag: str) -> str:
-    """The identity of a tag: every spelling an editor may type maps to one key."""
+    """The identity of a tag: every spelling an editor may type maps to one key.
+
+    Memoized: every build asks for the key of every tag of every article."""
     text = unicodedata.normalize("NFKC", tag)
     text = _FORMAT_CHARS.sub("", text)
     text = _UNWANTED.sub("", text)
