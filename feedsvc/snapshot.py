@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from werkzeug.http import http_date
+
 try:  # optional: brotli when installed, gzip always
     import brotli
 except ImportError:  # pragma: no cover - depends on the environment
@@ -42,6 +44,7 @@ class Resource:
     last_modified: datetime
     gzip: bytes
     br: bytes | None
+    http_date: str  # Last-Modified as sent, formatted once
 
     @classmethod
     def make(cls, body: bytes, content_type: str, last_modified: datetime) -> Resource:
@@ -53,6 +56,7 @@ class Resource:
             # mtime=0: the same bytes give the same .gz, so validators survive restarts.
             gzip=gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
             br=brotli.compress(body, quality=BROTLI_QUALITY) if brotli else None,
+            http_date=http_date(_second(last_modified)),
         )
 
     def same_as(self, body: bytes, content_type: str, last_modified: datetime) -> bool:

@@ -7,6 +7,7 @@ file: everything was made when the snapshot was built.
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from urllib.parse import quote
 
 from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import is_resource_modified, parse_accept_header
 
 from .config import Config
 from .snapshot import Resource, Snapshot
@@ -24,16 +26,15 @@ from .urls import article_path, feed_path, tag_page_path
 SnapshotSource = Callable[[], Snapshot]
 
 
-def _encoding(resource: Resource) -> str:
-    """The best representation the client accepts, by q-value; compressed wins ties."""
-    accept = request.accept_encodings
-    offers = [("br", resource.br), ("gzip", resource.gzip), ("identity", resource.body)]
+@functools.lru_cache(maxsize=512)
+def _encoding(accept_encoding: str, has_br: bool) -> str:
+    """The best representation a client accepts, by q-value; anything it names wins
+    over implicit identity. Memoized: clients send a handful of distinct headers."""
+    accept = parse_accept_header(accept_encoding)
     best, best_q = "identity", -1.0
-    for name, body in offers:
-        if body is None:
-            continue
+    for name in ("br", "gzip", "identity") if has_br else ("gzip", "identity"):
         if name == "identity" and name not in accept and "*" not in accept:
-            quality = 0.001  # acceptable unless refused, but anything the client names wins
+            quality = 0.001  # acceptable unless refused
         else:
             quality = accept.quality(name)
         if quality > best_q:
@@ -41,20 +42,49 @@ def _encoding(resource: Resource) -> str:
     return best if best_q > 0 else "identity"
 
 
-def _respond(resource: Resource, max_age: int, status: int = 200) -> Response:
-    encoding = _encoding(resource)
-    body = {"br": resource.br, "gzip": resource.gzip}.get(encoding) or resource.body
-    response = Response(body, status=status, content_type=resource.content_type)
-    response.headers["Vary"] = "Accept-Encoding"
-    if status != 200:
-        return response
+def _respond(resource: Resource, environ: dict[str, Any], max_age: int) -> Response:
+    """A 200, 206 or 304 for one resource; Werkzeug decides which."""
+    encoding = _encoding(environ.get("HTTP_ACCEPT_ENCODING", ""), resource.br is not None)
+    body = (
+        resource.gzip if encoding == "gzip" else resource.br if encoding == "br" else resource.body
+    )
+    etag = resource.etag if encoding == "identity" else f"{resource.etag}-{encoding}"
+    headers = [
+        ("ETag", f'"{etag}"'),
+        ("Last-Modified", resource.http_date),
+        ("Cache-Control", f"public, max-age={max_age}"),
+        ("Vary", "Accept-Encoding"),
+    ]
     if encoding != "identity":
-        response.headers["Content-Encoding"] = encoding
-    response.set_etag(resource.etag if encoding == "identity" else f"{resource.etag}-{encoding}")
-    response.last_modified = resource.last_modified
-    response.cache_control.public = True
-    response.cache_control.max_age = max_age
-    return response.make_conditional(request, accept_ranges=True, complete_length=len(body))
+        headers.append(("Content-Encoding", encoding))
+    if "HTTP_RANGE" not in environ and not is_resource_modified(
+        environ, etag=etag, last_modified=resource.last_modified
+    ):
+        return Response(status=304, headers=headers)
+    response = Response(body, content_type=resource.content_type, headers=headers)
+    if "HTTP_RANGE" in environ or "HTTP_IF_RANGE" in environ:
+        return response.make_conditional(environ, accept_ranges=True, complete_length=len(body))
+    response.headers["Accept-Ranges"] = "bytes"
+    return response
+
+
+class _FromSnapshot:
+    """WSGI middleware: a GET or HEAD for a path the snapshot holds is answered from it
+    directly; everything else (redirects, 404s, /healthz) goes on to Flask."""
+
+    def __init__(self, app: Any, snapshots: SnapshotSource, max_age: int) -> None:
+        self.app = app
+        self.snapshots = snapshots
+        self.max_age = max_age
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            # PEP 3333 strings are latin-1; URLs are UTF-8 (as Werkzeug decodes them).
+            path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+            resource = self.snapshots().get(path or "/") if path != "/404" else None
+            if resource is not None:
+                return _respond(resource, environ, self.max_age)(environ, start_response)
+        return self.app(environ, start_response)
 
 
 def _canonical(snapshot: Snapshot, path: str) -> str | None:
@@ -92,22 +122,19 @@ def create_app(cfg: Config, snapshots: SnapshotSource) -> Flask:
     max_age = cfg.schedule.rescan_seconds
     base = cfg.base_url
 
-    def not_found(status: int = 404) -> Response:
+    def not_found() -> Response:
         page = snapshots().get("/404")
-        if page is None:
-            return Response("पृष्ठ नहीं मिला", status=status, content_type="text/plain; charset=utf-8")
-        return _respond(page, max_age, status=status)
+        body = page.body if page is not None else "पृष्ठ नहीं मिला".encode()
+        return Response(body, status=404, content_type="text/html; charset=utf-8")
 
     @app.route("/", defaults={"path": ""}, methods=["GET", "HEAD"])
     @app.route("/<path:path>", methods=["GET", "HEAD"])
     def serve(path: str) -> Response:
+        """Only what the snapshot does not hold comes here: /healthz, redirects, 404s."""
         snapshot = snapshots()
         wanted = request.path
         if wanted == "/healthz":
             return _health(snapshot)
-        resource = snapshot.get(wanted) if wanted != "/404" else None
-        if resource is not None:
-            return _respond(resource, max_age)
         target = _canonical(snapshot, wanted)
         if target is not None and target != quote(wanted, safe="/"):
             return redirect(base + target, code=301)  # type: ignore[return-value]
@@ -144,4 +171,6 @@ def create_app(cfg: Config, snapshots: SnapshotSource) -> Flask:
             response.headers["Allow"] = "GET, HEAD"
         return response
 
+    # Hits on the snapshot never reach Flask's routing; the rest does.
+    app.wsgi_app = _FromSnapshot(app.wsgi_app, snapshots, max_age)  # type: ignore[method-assign]
     return app
