@@ -1,0 +1,88 @@
+"""Time from a new article file being closed to the served feed containing it,
+with a large corpus loaded, against the real `feedsvc serve` on loopback.
+
+    python benchmarks/freshness.py --articles 10000 --tags 300 --additions 50
+
+Reports p50/p95 over the additions (settle_ms included: the default 300 ms) and the
+server's own rebuild time for each (from /healthz).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from corpus import generate  # noqa: E402
+
+from tests.server import start  # noqa: E402
+
+
+def get(port: int, path: str) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", quote(path))
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--tags", type=int, default=300)
+    parser.add_argument("--additions", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        generate(root / "articles", args.articles, args.tags)
+        config = root / "config.toml"
+        config.write_text('[site]\nid_authority = "bench.example"\n')
+        started = time.perf_counter()
+        server = start(config, timeout=600)
+        print(
+            f"{args.articles} articles, {args.tags} tags: serving after "
+            f"{time.perf_counter() - started:.1f} s (cold start)"
+        )
+        latencies, builds = [], []
+        try:
+            for n in range(args.additions):
+                title = f"ताज़ा खबर संख्या {n}"
+                path = root / "articles" / f"fresh-{n}.md"
+                with path.open("w", encoding="utf-8") as fh:
+                    fh.write(
+                        f'---\ntitle: "{title}"\ndate: 2026-06-01T10:{n:02d}:00+05:30\n'
+                        f'tags: ["ताज़ा", "खेल"]\n---\nनया पाठ। {n}\n'
+                    )
+                closed = time.perf_counter()
+                deadline = closed + 10
+                while title.encode() not in get(server.port, "/feeds/tags/ताज़ा.atom"):
+                    if time.perf_counter() > deadline:
+                        raise SystemExit(f"addition {n} not served within 10 s")
+                    time.sleep(0.002)
+                latencies.append(time.perf_counter() - closed)
+                health = json.loads(get(server.port, "/healthz"))
+                builds.append(health["last_build_seconds"])
+        finally:
+            server.stop()
+        latencies.sort()
+        p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
+        print(
+            f"file closed -> served in feed, {len(latencies)} additions: "
+            f"p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+            f"max {latencies[-1] * 1000:.0f} ms (settle_ms = 300 included)"
+        )
+        print(f"server rebuild per addition: median {statistics.median(builds) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
