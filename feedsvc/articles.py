@@ -23,7 +23,7 @@ import yaml
 
 from . import markup, text
 from .config import Config
-from .errors import ArticleError, RetryLater
+from .errors import ArticleError, RetryLater, Vanished
 
 EXTENSIONS = (".md", ".txt")
 _PARTIAL = ("~", ".swp", ".swo", ".swx", ".tmp", ".part", ".crdownload", ".bak")
@@ -65,7 +65,8 @@ class Article:
 @dataclass
 class Discovery:
     files: list[str] = field(default_factory=list)  # relative POSIX paths of candidates
-    problems: list[ArticleError] = field(default_factory=list)
+    problems: list[ArticleError] = field(default_factory=list)  # skipped, reported
+    rejected: list[ArticleError] = field(default_factory=list)  # articles that cannot be read
 
 
 def is_candidate(relpath: str) -> bool:
@@ -120,8 +121,17 @@ def discover(root: Path) -> Discovery:
 
     for path in walk(root):
         rel = rel_path(root, path)
-        if is_candidate(rel):
-            found.files.append(rel)
+        if not is_candidate(rel):
+            continue
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8, kept by surrogateescape
+            shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
+            found.rejected.append(
+                ArticleError("file name is not valid UTF-8; rename it", path=shown)
+            )
+            continue
+        found.files.append(rel)
     return found
 
 
@@ -140,7 +150,7 @@ def read_file(path: Path, max_bytes: int) -> RawFile:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise ArticleError("file vanished before it could be read") from None
+        raise Vanished("file vanished before it could be read") from None
     except OSError as exc:
         raise ArticleError(f"cannot read: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
@@ -152,7 +162,7 @@ def read_file(path: Path, max_bytes: int) -> RawFile:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise ArticleError("file vanished before it could be read") from None
+        raise Vanished("file vanished before it could be read") from None
     except OSError as exc:
         raise ArticleError(f"cannot read: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as fh:

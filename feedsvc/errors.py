@@ -30,3 +30,7 @@ class ArticleError(FeedsvcError):
 
 class RetryLater(ArticleError):
     """The file may still be being written: look again once it has settled."""
+
+
+class Vanished(ArticleError):
+    """The file was deleted between being listed and being read: it is simply gone."""

@@ -44,13 +44,16 @@ def _progress(total: int) -> Callable[[int], None]:
 
 
 def export(snapshot: Snapshot, out: Path) -> int:
-    """Write every resource under a temporary folder beside `out`, then swap it in.
+    """Write every resource into a new folder beside `out`, then point `out` at it.
 
-    A crash before the swap leaves the previous export as it was.
+    `out` is a symlink to the current export (`.<name>.<n>` beside it), replaced in
+    one atomic rename: a crash at any moment leaves `out` whole, old or new.
     """
-    out = out.resolve()
+    out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    current = os.readlink(out) if out.is_symlink() else None
+    _remove_debris(out, keep=current)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     items = sorted(snapshot.resources.items())
     show = _progress(len(items))
     try:
@@ -60,20 +63,32 @@ def export(snapshot: Snapshot, out: Path) -> int:
                 raise FeedsvcError(f"refusing to write {path} outside the export folder")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(resource.body)
-            target.with_name(target.name + ".gz").write_bytes(resource.gzip)
+            zipped = target.with_name(target.name + ".gz")
+            zipped.write_bytes(resource.gzip)
             mtime = resource.last_modified.timestamp()
             os.utime(target, (mtime, mtime))
-            os.utime(target.with_name(target.name + ".gz"), (mtime, mtime))
+            os.utime(zipped, (mtime, mtime))
             show(done)
         os.chmod(staging, 0o755)
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.rename(out, old)
-        os.rename(staging, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        link = out.with_name(f".{out.name}.link-{os.getpid()}")
+        os.symlink(staging.name, link)
+        if out.exists() and not out.is_symlink():
+            # An export made before symlinks, or a plain folder: moved aside once.
+            os.rename(out, out.with_name(f".{out.name}.old-{os.getpid()}"))
+        os.replace(link, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _remove_debris(out, keep=staging.name)
     return len(items)
+
+
+def _remove_debris(out: Path, keep: str | None) -> None:
+    """Earlier exports, and what a crashed export left behind."""
+    for sibling in out.parent.glob(f".{out.name}.*"):
+        if sibling.name == keep:
+            continue
+        if sibling.is_symlink() or sibling.is_file():
+            sibling.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(sibling, ignore_errors=True)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from . import __version__
 from .articles import Article, default_id, discover, is_candidate, load
 from .config import Config
-from .errors import ArticleError, RetryLater
+from .errors import ArticleError, RetryLater, Vanished
 from .store import FileRecord, Store
 
 log = logging.getLogger("feedsvc")
@@ -62,12 +62,15 @@ class Library:
             return outcome
         found = discover(self.root)
         self.notices = found.problems
+        for error in found.rejected:
+            self._reject(error.path, error, outcome)
         present = set(found.files)
         records = self.store.all()
         gone = [p for p, r in records.items() if r.present and p not in present]
         self.store.mark_gone(gone)
+        unreadable = {e.path for e in found.rejected}
         for path in set(self.articles) | set(self.rejected):
-            if path not in present:
+            if path not in present and path not in unreadable:
                 self._forget(path, outcome)
         for path in found.files:
             self._ingest(path, records.get(path), outcome)
@@ -116,6 +119,10 @@ class Library:
         full = self.root / path
         try:
             info = os.stat(full)
+        except FileNotFoundError:  # deleted between listing and reading: it is gone
+            self._forget(path, outcome)
+            self.store.mark_gone([path])
+            return
         except OSError as exc:
             self._reject(path, ArticleError(f"cannot read: {exc.strerror}", path=path), outcome)
             return
@@ -142,6 +149,10 @@ class Library:
             raw, article = load(self.root, path, self.cfg)
         except RetryLater:
             outcome.pending.add(path)
+            return
+        except Vanished:
+            self._forget(path, outcome)
+            self.store.mark_gone([path])
             return
         except ArticleError as exc:
             error: ArticleError | None = exc
@@ -196,7 +207,7 @@ class Library:
     def _remember_error(
         self, path: str, info: os.stat_result, record: FileRecord | None, error: ArticleError | None
     ) -> None:
-        if error is None or "vanished" in error.reason:
+        if error is None:
             return
         seen = record.first_seen if record else min(info.st_mtime, time.time())
         self.store.put(

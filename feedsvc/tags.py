@@ -11,6 +11,9 @@ from .config import TagOverride
 from .text import tag_key, tag_slug
 
 
+TAG_MAX = 100  # characters; a longer "tag" is a mistake (a sentence pasted in)
+
+
 @dataclass(frozen=True)
 class Tag:
     key: str
@@ -58,6 +61,9 @@ def build_catalog(articles: Iterable[Article], overrides: dict[str, TagOverride]
         slug = override.slug or tag_slug(key)
         if not slug:
             problems.append(f"tag {name!r} has no letters or digits for a URL; dropped")
+            continue
+        if len(key) > TAG_MAX:
+            problems.append(f"tag {name[:40]!r}… is longer than {TAG_MAX} characters; dropped")
             continue
         base, n = slug, 2
         while slug in by_slug:

@@ -63,7 +63,10 @@ def _respond(resource: Resource, environ: dict[str, Any], max_age: int) -> Respo
         return Response(status=304, headers=headers)
     response = Response(body, content_type=resource.content_type, headers=headers)
     if "HTTP_RANGE" in environ or "HTTP_IF_RANGE" in environ:
-        return response.make_conditional(environ, accept_ranges=True, complete_length=len(body))
+        try:
+            return response.make_conditional(environ, accept_ranges=True, complete_length=len(body))
+        except HTTPException as exc:  # 416 for a range past the end, or unparseable
+            return exc.get_response(environ)  # type: ignore[return-value]
     response.headers["Accept-Ranges"] = "bytes"
     return response
 

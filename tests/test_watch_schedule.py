@@ -81,8 +81,9 @@ def test_date_jobs_follow_the_articles() -> None:
         later = datetime.now(UTC) + timedelta(days=1)
         edited = later + timedelta(hours=1)
         schedule.sync([soon, later])
-        assert sorted(schedule.pending()) == sorted([f"due:{soon.isoformat()}",
-                                                     f"due:{later.isoformat()}"])
+        assert sorted(schedule.pending()) == sorted(
+            [f"due:{soon.isoformat()}", f"due:{later.isoformat()}"]
+        )
         wait_for(published.is_set, timeout=5)
         schedule.sync([edited])  # the date was edited: the old job goes
         assert schedule.pending() == [f"due:{edited.isoformat()}"]

@@ -254,3 +254,89 @@ def test_forged_host_changes_nothing(client: FlaskClient) -> None:
     redirect = client.get("/tags/TRUMP", headers={"Host": "evil.example"})
     assert redirect.headers["Location"].startswith("http://news.example/")
     assert b"evil" not in client.get("/", headers={"Host": "evil.example"}).data
+
+
+# -- hostile requests: (method, path, headers) -> never a 500, nothing from outside the
+# snapshot, nothing of the request echoed into HTML unescaped -------------------------
+
+HOSTILE_REQUESTS: list[tuple[str, str, dict[str, str]]] = [
+    ("GET", "/../../etc/passwd", {}),
+    ("GET", "/%2e%2e/%2e%2e/etc/passwd", {}),
+    ("GET", "/%252e%252e/etc/passwd", {}),
+    ("GET", "/feeds/%2e%2e/%2e%2e/config.toml", {}),
+    ("GET", "/feeds/tags/..%2f..%2fconfig.toml", {}),
+    ("GET", "/feeds/tags/..%5c..%5cconfig.toml", {}),
+    ("GET", "/articles/..%2F..%2Fvar%2Ffeedsvc.sqlite3", {}),
+    ("GET", "/media/../config.toml", {}),
+    ("GET", "/media/%2e%2e/config.toml", {}),
+    ("GET", "//etc/passwd", {}),
+    ("GET", "/./feeds/all.atom", {}),
+    ("GET", "/feeds//all.atom", {}),
+    ("GET", "/feeds/all.atom%00.html", {}),
+    ("GET", "/%00", {}),
+    ("GET", "/tags/%ff%fe%fd", {}),
+    ("GET", "/tags/%c0%ae%c0%ae", {}),
+    ("GET", "/tags/%E0%A4", {}),
+    ("GET", "/tags/%zz", {}),
+    ("GET", "/tags/%", {}),
+    ("GET", "/tags/<script>alert(1)</script>", {}),
+    ("GET", "/tags/%3Cscript%3Ealert(1)%3C%2Fscript%3E", {}),
+    ("GET", "/articles/%0d%0aSet-Cookie:%20x=1", {}),
+    ("GET", "/" + "a" * 20_000, {}),
+    ("GET", "/tags/" + "क" * 5_000, {}),
+    ("GET", "/feeds/all.atom?" + "q=" + "x" * 10_000, {}),
+    ("GET", "/?<script>=1&a=%ff", {}),
+    ("GET", "/feeds/all.atom", {"Host": "evil.example"}),
+    ("GET", "/tags/TRUMP", {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}),
+    ("GET", "/feeds/all.atom", {"Accept-Encoding": "gzip;q=abc, br;q=1.5"}),
+    ("GET", "/feeds/all.atom", {"Accept-Encoding": "*;q=0"}),
+    ("GET", "/feeds/all.atom", {"Accept-Encoding": "identity;q=0, *;q=0"}),
+    ("GET", "/feeds/all.atom", {"Accept-Encoding": "x" * 8000}),
+    ("GET", "/feeds/all.atom", {"Accept-Encoding": ",,,;;;q=,"}),
+    ("GET", "/feeds/all.atom", {"If-None-Match": "*"}),
+    ("GET", "/feeds/all.atom", {"If-None-Match": '"a", "b", W/"c", ' * 200}),
+    ("GET", "/feeds/all.atom", {"If-None-Match": "not-quoted"}),
+    ("GET", "/feeds/all.atom", {"If-Modified-Since": "yesterday"}),
+    ("GET", "/feeds/all.atom", {"If-Modified-Since": "Mon, 99 Foo 99999 99:99:99 GMT"}),
+    ("GET", "/feeds/all.atom", {"If-Modified-Since": "Fri, 31 Dec 9999 23:59:59 GMT"}),
+    ("GET", "/feeds/all.atom", {"Range": "bytes=999999999-"}),
+    ("GET", "/feeds/all.atom", {"Range": "bytes=a-b"}),
+    ("GET", "/feeds/all.atom", {"Range": "bytes=0-1,2-3,4-5"}),
+    ("GET", "/feeds/all.atom", {"If-Range": "garbage", "Range": "bytes=0-10"}),
+    ("HEAD", "/feeds/all.atom", {"Accept-Encoding": "br"}),
+    ("POST", "/feeds/all.atom", {}),
+    ("PUT", "/articles/new", {}),
+    ("DELETE", "/feeds/all.atom", {}),
+    ("PATCH", "/", {}),
+    ("OPTIONS", "/", {}),
+    ("TRACE", "/", {}),
+    ("GET", "/healthz", {"Accept": "text/html"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    HOSTILE_REQUESTS,
+    ids=[f"{m} {p[:40]} {list(h)}" for m, p, h in HOSTILE_REQUESTS],
+)
+def test_hostile_requests(client: FlaskClient, method: str, path: str, headers: dict) -> None:
+    response = client.open(path, method=method, headers=headers)
+    assert response.status_code < 500
+    body = response.get_data()
+    assert b"[site]" not in body and b"root:" not in body and b"SQLite format" not in body
+    if response.status_code == 200 and method == "GET":
+        served = response.get_data() if "Content-Encoding" not in response.headers else None
+        if served is not None and response.headers["Content-Type"].startswith(
+            ("application/", "text/")
+        ):
+            snapshot = client.application.extensions["feedsvc"]["snapshots"]()
+            assert any(r.body == served for r in snapshot.resources.values()) or response.headers[
+                "Content-Type"
+            ].startswith("application/json")
+    lowered = body.lower()
+    assert b"<script>alert" not in lowered and b"evil.example" not in lowered
+    assert "Set-Cookie" not in response.headers
+
+
+def test_hostile_request_count() -> None:
+    assert len(HOSTILE_REQUESTS) >= 40
