@@ -10,7 +10,6 @@ from .articles import Article
 from .config import TagOverride
 from .text import tag_key, tag_slug
 
-
 TAG_MAX = 100  # characters; a longer "tag" is a mistake (a sentence pasted in)
 
 
