@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -213,15 +212,3 @@ def test_check_names_each_bad_file_and_counts_the_good(
     assert lines[-1].startswith(f"{good} articles, ")
     assert lines[-1].endswith(f", {len(REJECTED) + 1} rejected")
     assert not (tmp_path / "s.db").exists()  # check writes no state
-
-
-def test_unreadable_folder_or_file_is_reported(
-    articles_dir: Path, make_config, tmp_path: Path
-) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads every file")
-    path = write(articles_dir, "locked.md", GOOD)
-    path.chmod(0)
-    library = _library(articles_dir, make_config, tmp_path)
-    library.scan()
-    assert "cannot read" in library.rejected["locked.md"].reason
