@@ -34,8 +34,7 @@ def test_kill_9_during_rebuild_loses_nothing(tmp_path: Path) -> None:
         "[schedule]\nsettle_ms = 50\n[feeds]\nmax_items = 5000\nmax_bytes = 50000000\n"
     )
     for round_ in range(3):
-        server = start(config, timeout=120)
-        wait_for(lambda: server.request("/healthz").status == 200)
+        server = start(config, timeout=120)  # answers /healthz once it is up
         for i in range(round_, ARTICLES, 3):  # edit a third of the articles: rebuilds start
             write(
                 folder,
@@ -48,7 +47,10 @@ def test_kill_9_during_rebuild_loses_nothing(tmp_path: Path) -> None:
                 ),
                 age=0,
             )
-        wait_for(lambda: b"rebuilt" in server.log.read_bytes().split(b"serving on")[-1], timeout=30)
+        wait_for(
+            lambda log=server.log: b"rebuilt" in log.read_bytes().split(b"serving on")[-1],
+            timeout=30,
+        )
         server.process.send_signal(signal.SIGKILL)
         server.process.wait(timeout=10)
 
@@ -94,15 +96,13 @@ def test_kill_9_during_export_keeps_the_previous_export(tmp_path: Path) -> None:
     write(folder, "new.md", md("नया लेख", ["नया"], "2025-04-01"))
     for _ in range(3):
         process = subprocess.Popen(build, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
         # Kill it once it has started writing its new export beside the old one.
-        wait_for(
-            lambda: (
-                len([p for p in tmp_path.iterdir() if p.name.startswith(".public.")]) > 1
-                or process.poll() is not None
-            ),
-            timeout=60,
-            interval=0.005,
-        )
+        def writing(process: subprocess.Popen = process) -> bool:
+            staged = [p for p in tmp_path.iterdir() if p.name.startswith(".public.")]
+            return len(staged) > 1 or process.poll() is not None
+
+        wait_for(writing, timeout=60, interval=0.005)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
