@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -145,61 +146,102 @@ def _generator(spec: FeedSpec, cfg: Config, links: Links, fmt: str, updated: dat
     return fg
 
 
-def _add_entry(
-    fg: Any, article: Article, catalog: Catalog, cfg: Config, links: Links, image: Image | None
-) -> None:
-    fe = fg.add_entry(order="append")
-    fe.id(links.entry_id(article.id))
-    fe.guid(links.entry_id(article.id), permalink=False)
-    fe.title(article.title)
-    fe.link(href=links.url(article_path(article.id)))
-    # Not fe.published(): feedgen would also write an RSS pubDate through a
-    # process-wide locale swap. Our extension writes both dates.
-    fe.updated(article.updated)
-    fe.author({"name": article.author})
-    for tag in catalog.tags_of(article):
-        fe.category(term=tag.slug, label=tag.name, scheme=links.url("/tags/"))
-    fe.summary(article.summary or article.title)
-    if not cfg.feeds.summary_only:
-        fe.content(article.body_html, type="html")
-    extras = fe.feedsvc
-    extras.creator = article.author
-    extras.pub_date = article.date
-    if image:
-        extras.enclosure = {"href": image.url, "type": image.type, "length": str(image.length)}
+CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+_ITEM_NS = {"dc": DC_NS, "content": CONTENT_NS}
 
 
-def _serialize(fg: Any, fmt: str) -> bytes:
-    out = fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True)
-    return bytes(out)
+class Entries:
+    """Every article's Atom <entry> and RSS <item>, made by feedgen and serialized once
+    per build, then shared by every feed that carries the article (`all` and each of
+    its tags): no entry is rendered twice."""
+
+    def __init__(self, catalog: Catalog, cfg: Config, links: Links, images: dict[str, Image]):
+        self.catalog = catalog
+        self.cfg = cfg
+        self.links = links
+        self.images = images
+        self._made: dict[tuple[str, str], bytes] = {}
+
+    def get(self, article: Article, fmt: str) -> bytes:
+        key = (article.id, fmt)
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = self._serialize(self._entry(article), fmt)
+        return made
+
+    def _entry(self, article: Article) -> Any:
+        links, fe = self.links, FeedEntry()
+        fe.register_extension("feedsvc", _EntryExtras)
+        fe.id(links.entry_id(article.id))
+        fe.guid(links.entry_id(article.id), permalink=False)
+        fe.title(article.title)
+        fe.link(href=links.url(article_path(article.id)))
+        # Not fe.published(): feedgen would also write an RSS pubDate through a
+        # process-wide locale swap. Our extension writes both dates.
+        fe.updated(article.updated)
+        fe.author({"name": article.author})
+        for tag in self.catalog.tags_of(article):
+            fe.category(term=tag.slug, label=tag.name, scheme=links.url("/tags/"))
+        fe.summary(article.summary or article.title)
+        if not self.cfg.feeds.summary_only:
+            fe.content(article.body_html, type="html")
+        extras = fe.feedsvc
+        extras.creator = article.author
+        extras.pub_date = article.date
+        image = self.images.get(article.id)
+        if image:
+            extras.enclosure = {"href": image.url, "type": image.type, "length": str(image.length)}
+        return fe
+
+    @staticmethod
+    def _serialize(fe: Any, fmt: str) -> bytes:
+        if fmt == "atom":  # unqualified: it takes the feed's default (Atom) namespace
+            return etree.tostring(fe.atom_entry(), encoding="UTF-8", pretty_print=True)
+        # Bind dc: and content: to their usual prefixes (not ns0:, ns1:); the feed's root
+        # declares them, so the copies on each <item> are dropped.
+        holder = etree.Element("holder")
+        item = fe.rss_entry()
+        holder.append(item)
+        etree.cleanup_namespaces(holder, top_nsmap=_ITEM_NS)
+        text = etree.tostring(item, encoding="UTF-8", pretty_print=True)
+        head, _, rest = text.partition(b">")
+        for prefix, uri in _ITEM_NS.items():
+            head = head.replace(f' xmlns:{prefix}="{uri}"'.encode(), b"")
+        return head + b">" + rest
+
+
+def _skeleton(spec: FeedSpec, cfg: Config, links: Links, fmt: str, updated: datetime) -> bytes:
+    fg = _generator(spec, cfg, links, fmt, updated)
+    return bytes(fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True))
 
 
 def render_feed(
     spec: FeedSpec,
     fmt: str,
     articles: Sequence[Article],
-    catalog: Catalog,
     cfg: Config,
     links: Links,
-    images: dict[str, Image],
+    entries: Entries,
 ) -> tuple[bytes, datetime, int]:
     """(bytes, last-modified, entries kept) of one feed; `articles` newest first.
 
     At most feeds.max_items entries and never more than feeds.max_bytes: the oldest go.
     """
+    close = b"</feed>" if fmt == "atom" else b"</channel>"
     kept = list(articles[: cfg.feeds.max_items])
+    parts = [entries.get(article, fmt) for article in kept]
     while True:
         updated = max((a.updated for a in kept), default=EPOCH)
-        fg = _generator(spec, cfg, links, fmt, updated)
-        for article in kept:
-            _add_entry(fg, article, catalog, cfg, links, images.get(article.id))
-        body = _serialize(fg, fmt)
-        if len(body) <= cfg.feeds.max_bytes or not kept:
-            return body, updated, len(kept)
-        # Drop the oldest in proportion to the excess, at least one.
-        excess = len(body) - cfg.feeds.max_bytes
-        per_entry = max(1, len(body) // max(1, len(kept)))
-        kept = kept[: len(kept) - max(1, math.ceil(excess / per_entry))]
+        head, _, tail = _skeleton(spec, cfg, links, fmt, updated).rpartition(close)
+        room = cfg.feeds.max_bytes - len(head) - len(close) - len(tail)
+        total, count = 0, 0
+        for part in parts:
+            if total + len(part) > room:
+                break
+            total, count = total + len(part), count + 1
+        if count == len(kept):
+            return head + b"".join(parts) + close + tail, updated, count
+        kept, parts = kept[:count], parts[:count]  # the newest that fit; dates re-checked
 
 
 def render_opml(specs: Sequence[FeedSpec], cfg: Config, links: Links, updated: datetime) -> bytes:

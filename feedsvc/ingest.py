@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from . import __version__
 from .articles import Article, default_id, discover, is_candidate, load
@@ -37,9 +40,45 @@ class Outcome:
     pending: set[str] = field(default_factory=set)  # still being written: look again soon
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What reading one file gave. Plain data, so that it can come from a worker process."""
+
+    digest: str = ""
+    size: int = 0
+    mtime_ns: int = 0
+    article: Article | None = None
+    reason: str = ""  # why it was refused (article None)
+    line: int | None = None
+    retry: bool = False  # may still be being written
+    vanished: bool = False  # deleted between listing and reading
+
+
+def read_one(root: Path, path: str, cfg: Config) -> Loaded:
+    try:
+        raw, article = load(root, path, cfg)
+    except RetryLater:
+        return Loaded(retry=True)
+    except Vanished:
+        return Loaded(vanished=True)
+    except ArticleError as exc:
+        return Loaded(reason=exc.reason, line=exc.line)
+    return Loaded(hashlib.sha256(raw.data).hexdigest(), raw.size, raw.mtime_ns, article)
+
+
+def _read_many(root: Path, paths: list[str], cfg: Config) -> list[Loaded]:
+    """Worker side of the parse pool: one chunk of files."""
+    return [read_one(root, path, cfg) for path in paths]
+
+
+POOL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
+
+
 class Library:
-    def __init__(self, cfg: Config, store: Store) -> None:
+    def __init__(self, cfg: Config, store: Store, workers: int | None = None) -> None:
+        """workers: processes for parsing many files at once (default: one per core)."""
         self.cfg = cfg
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.store = store
         self.root = cfg.articles_dir
         self.fingerprint = fingerprint(cfg)
@@ -72,8 +111,15 @@ class Library:
         for path in set(self.articles) | set(self.rejected):
             if path not in present and path not in unreadable:
                 self._forget(path, outcome)
+        waiting = []
         for path in found.files:
-            self._ingest(path, records.get(path), outcome)
+            record = records.get(path)
+            info = self._needs_reading(path, record, outcome)
+            if info is not None:
+                waiting.append((path, record, info))
+        loaded = self._read_all([path for path, _, _ in waiting])
+        for (path, record, info), result in zip(waiting, loaded, strict=True):
+            self._apply(path, record, info, result, outcome)
         self._check_ids(outcome)
         self.last_scan = datetime.now(UTC)
         return outcome
@@ -94,6 +140,20 @@ class Library:
                 self.store.mark_gone([path])
         self._check_ids(outcome)
         return outcome
+
+    def _read_all(self, paths: list[str]) -> list[Loaded]:
+        """Read and parse files, on every core when there are many (a cold start)."""
+        if self.workers < 2 or len(paths) < POOL_MIN_FILES:
+            return _read_many(self.root, paths, self.cfg)
+        size = max(16, len(paths) // (self.workers * 8))
+        chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
+        # forkserver: never fork a process that has the watcher's and server's threads.
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            results = pool.map(
+                _read_many, [self.root] * len(chunks), chunks, [self.cfg] * len(chunks)
+            )
+            return [loaded for chunk in results for loaded in chunk]
 
     def problems(self) -> list[ArticleError]:
         return sorted([*self.notices, *self.rejected.values()], key=lambda e: (e.path, e.line or 0))
@@ -116,16 +176,23 @@ class Library:
             outcome.changed[path] = (old, article)
 
     def _ingest(self, path: str, record: FileRecord | None, outcome: Outcome) -> None:
-        full = self.root / path
+        info = self._needs_reading(path, record, outcome)
+        if info is not None:
+            self._apply(path, record, info, read_one(self.root, path, self.cfg), outcome)
+
+    def _needs_reading(
+        self, path: str, record: FileRecord | None, outcome: Outcome
+    ) -> os.stat_result | None:
+        """Settle what the store already knows; the stat of a file that must be read."""
         try:
-            info = os.stat(full)
+            info = os.stat(self.root / path)
         except FileNotFoundError:  # deleted between listing and reading: it is gone
             self._forget(path, outcome)
             self.store.mark_gone([path])
-            return
+            return None
         except OSError as exc:
             self._reject(path, ArticleError(f"cannot read: {exc.strerror}", path=path), outcome)
-            return
+            return None
         if (
             record is not None
             and record.present
@@ -139,41 +206,42 @@ class Library:
             else:
                 error = ArticleError(record.error or "rejected", record.error_line, path)
                 self._reject(path, error, outcome)
-            return
+            return None
         age_ns = time.time_ns() - info.st_mtime_ns
         if path in self.busy or 0 <= age_ns < self.cfg.schedule.settle_ms * 1_000_000:
             outcome.pending.add(path)  # still being written, maybe: not yet
-            return
-        now = time.time()
-        try:
-            raw, article = load(self.root, path, self.cfg)
-        except RetryLater:
+            return None
+        return info
+
+    def _apply(
+        self,
+        path: str,
+        record: FileRecord | None,
+        info: os.stat_result,
+        loaded: Loaded,
+        outcome: Outcome,
+    ) -> None:
+        """Remember what reading the file gave, with its identity and dates."""
+        if loaded.retry:
             outcome.pending.add(path)
             return
-        except Vanished:
+        if loaded.vanished:
             self._forget(path, outcome)
             self.store.mark_gone([path])
             return
-        except ArticleError as exc:
-            error: ArticleError | None = exc
-            raw, article = None, None
-        else:
-            error = None
-        if raw is None:
-            self._reject(path, error or ArticleError("rejected", path=path), outcome)
+        if loaded.article is None:
+            error = ArticleError(loaded.reason or "rejected", loaded.line, path)
+            self._reject(path, error, outcome)
             self._remember_error(path, info, record, error)
             return
-        digest = hashlib.sha256(raw.data).hexdigest()
-        mtime = min(raw.mtime_ns / 1e9, now)
+        digest, article = loaded.digest, loaded.article
+        mtime = min(loaded.mtime_ns / 1e9, time.time())
         replaces = None
         if record is not None and record.hash == digest:
             first_seen, changed_at, stored_id = record.first_seen, record.changed_at, record.id
         elif record is not None:
-            first_seen, changed_at, stored_id = (
-                record.first_seen,
-                max(mtime, record.first_seen),
-                record.id,
-            )
+            first_seen, changed_at = record.first_seen, max(mtime, record.first_seen)
+            stored_id = record.id
         elif (moved := self.store.tombstone_with_hash(digest)) is not None:
             first_seen, changed_at, stored_id = moved.first_seen, moved.changed_at, moved.id
             replaces = moved.path
@@ -181,7 +249,6 @@ class Library:
         else:
             first_seen = changed_at = mtime
             stored_id = default_id(path)
-        assert article is not None
         if article.id == default_id(path):  # no explicit id: the one it was first seen with
             article = dataclasses.replace(article, id=stored_id)
         self.store.put(
@@ -189,8 +256,8 @@ class Library:
                 path,
                 stored_id,
                 digest,
-                raw.size,
-                raw.mtime_ns,
+                loaded.size,
+                loaded.mtime_ns,
                 first_seen,
                 changed_at,
                 True,

@@ -25,10 +25,10 @@ log = logging.getLogger("feedsvc")
 
 
 class Publisher:
-    def __init__(self, cfg: Config, store: Store | None = None) -> None:
+    def __init__(self, cfg: Config, store: Store | None = None, workers: int | None = None) -> None:
         self.cfg = cfg
         self.store = store or Store(cfg.state_path)
-        self.library = Library(cfg, self.store)
+        self.library = Library(cfg, self.store, workers)
         self.authority = self._pin_authority()
         self._lock = threading.RLock()
         self._snapshot = Snapshot({})

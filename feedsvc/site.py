@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from . import snapshot as snap
 from .articles import Article
 from .config import Config
-from .feeds import EPOCH, FeedSpec, Image, Links, render_feed, render_opml
+from .feeds import EPOCH, Entries, FeedSpec, Image, Links, render_feed, render_opml
 from .pages import Pages
 from .snapshot import Item, Resource, Snapshot, make_resources
 from .tags import build_catalog
@@ -110,6 +110,7 @@ def build(
         resources[path] = old[path]
         return True
 
+    shared = Entries(catalog, cfg, links, images)
     specs = [FeedSpec(None, cfg.site.title)] + [
         FeedSpec(catalog.by_key[key].slug, catalog.by_key[key].name) for key in catalog.by_key
     ]
@@ -122,7 +123,7 @@ def build(
             if not touched and keep(path):
                 continue
             try:
-                body, updated, _ = render_feed(spec, fmt, entries, catalog, cfg, links, images)
+                body, updated, _ = render_feed(spec, fmt, entries, cfg, links, shared)
             except Exception as exc:  # one bad entry must not take the site down
                 report.problems.append(f"{path}: cannot render: {exc}")
                 continue
