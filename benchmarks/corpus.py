@@ -12,6 +12,7 @@ import argparse
 import os
 import random
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -57,36 +58,82 @@ def body(rng: random.Random) -> list[str]:
     return paragraphs
 
 
-def generate(out: Path, articles: int, tags: int, seed: int = 1) -> list[Path]:
+def records(articles: int, tags: int, seed: int = 1) -> Iterator[dict]:
+    """The corpus as plain records: the same for every tool's input format."""
     rng = random.Random(seed)
     names = tag_names(tags)
     weights = [1 / (rank + 1) for rank in range(tags)]  # Zipf, s = 1
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    if out.exists():
-        shutil.rmtree(out)
-    written = []
     for n in range(articles):
-        folder = out / f"{2024 + n * 2 // max(articles, 1)}" / f"{n % 12 + 1:02d}"
-        folder.mkdir(parents=True, exist_ok=True)
         chosen = list(dict.fromkeys(rng.choices(names, weights, k=rng.randint(1, 5))))
-        title = " ".join(rng.choice(WORDS[:90]) for _ in range(rng.randint(5, 10)))
+        title = " ".join(rng.choice(WORDS[:90]) for _ in range(rng.randint(5, 10))) + f" {n}"
         paragraphs = body(rng)
         paragraphs[0] = rng.choice(PLACES) + "। " + paragraphs[0]
-        when = start + timedelta(minutes=67 * n)
-        if n % 10 == 9:
-            path = folder / f"{n:06d}.txt"
-            text = "\n\n".join([f"{title} {n}", *paragraphs, ", ".join(chosen)])
-            path.write_text(text, encoding="utf-8")
-            os.utime(path, (when.timestamp(), when.timestamp()))
-        else:
-            path = folder / f"{n:06d}.md"
-            tag_list = ", ".join(f'"{t}"' for t in chosen)
-            front = (
-                f'---\ntitle: "{title} {n}"\ndate: {when.isoformat()}\ntags: [{tag_list}]\n---\n'
-            )
-            path.write_text(front + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
-        written.append(path)
-    return written
+        yield {
+            "n": n,
+            "title": title,
+            "tags": chosen,
+            "paragraphs": paragraphs,
+            "date": start + timedelta(minutes=67 * n),
+            "folder": f"{2024 + n * 2 // max(articles, 1)}/{n % 12 + 1:02d}",
+        }
+
+
+def _write(path: Path, text: str, when: datetime | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    if when is not None:
+        os.utime(path, (when.timestamp(), when.timestamp()))
+    return path
+
+
+def write_feedsvc(record: dict, out: Path) -> Path:
+    """Markdown with YAML front matter; every tenth file in the seed's plain-text layout."""
+    folder, n = out / record["folder"], record["n"]
+    if n % 10 == 9:
+        text = "\n\n".join([record["title"], *record["paragraphs"], ", ".join(record["tags"])])
+        return _write(folder / f"{n:06d}.txt", text, record["date"])
+    tag_list = ", ".join(f'"{t}"' for t in record["tags"])
+    front = (
+        f'---\ntitle: "{record["title"]}"\ndate: {record["date"].isoformat()}\n'
+        f"tags: [{tag_list}]\n---\n"
+    )
+    return _write(folder / f"{n:06d}.md", front + "\n\n".join(record["paragraphs"]) + "\n")
+
+
+def write_pelican(record: dict, out: Path) -> Path:
+    head = (
+        f"Title: {record['title']}\nDate: {record['date']:%Y-%m-%d %H:%M}\n"
+        f"Tags: {', '.join(record['tags'])}\nSlug: a{record['n']:06d}\n\n"
+    )
+    return _write(
+        out / record["folder"] / f"{record['n']:06d}.md",
+        head + "\n\n".join(record["paragraphs"]) + "\n",
+    )
+
+
+def write_hugo(record: dict, out: Path) -> Path:
+    tag_list = ", ".join(f'"{t}"' for t in record["tags"])
+    front = (
+        f'---\ntitle: "{record["title"]}"\ndate: {record["date"].isoformat()}\n'
+        f"tags: [{tag_list}]\nslug: a{record['n']:06d}\n---\n"
+    )
+    return _write(
+        out / "posts" / record["folder"] / f"{record['n']:06d}.md",
+        front + "\n\n".join(record["paragraphs"]) + "\n",
+    )
+
+
+WRITERS = {"feedsvc": write_feedsvc, "pelican": write_pelican, "hugo": write_hugo}
+
+
+def generate(
+    out: Path, articles: int, tags: int, seed: int = 1, fmt: str = "feedsvc"
+) -> list[Path]:
+    """Write the corpus in one tool's format (same seed, same corpus)."""
+    if out.exists():
+        shutil.rmtree(out)
+    return [WRITERS[fmt](record, out) for record in records(articles, tags, seed)]
 
 
 def main() -> None:
@@ -94,9 +141,10 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=10_000)
     parser.add_argument("--tags", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--format", choices=sorted(WRITERS), default="feedsvc")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    files = generate(args.out, args.articles, args.tags, args.seed)
+    files = generate(args.out, args.articles, args.tags, args.seed, args.format)
     size = sum(f.stat().st_size for f in files)
     print(f"{len(files)} files, {size / 1e6:.1f} MB, in {args.out}")
 

@@ -147,8 +147,9 @@ class Library:
             return _read_many(self.root, paths, self.cfg)
         size = max(16, len(paths) // (self.workers * 8))
         chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
-        # forkserver: never fork a process that has the watcher's and server's threads.
-        context = multiprocessing.get_context("forkserver")
+        # spawn: never fork a process that has the watcher's and server's threads, and the
+        # workers stay our children (their CPU time is accounted to us).
+        context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             results = pool.map(
                 _read_many, [self.root] * len(chunks), chunks, [self.cfg] * len(chunks)

@@ -1,0 +1,244 @@
+"""feedsvc beside Pelican and Hugo on the same synthetic Hindi corpus, in one run.
+
+    pip install -e '.[bench]'                       # feedsvc, and Pelican with Markdown
+    apt-get install hugo                            # optional: Hugo
+    python benchmarks/compare.py [--articles 10000] [--tags 300] [--runs 3]
+
+For each tool: a cold full build (empty cache and output), a warm rebuild with
+nothing changed, and a rebuild after one new article. feedsvc's "one article" is
+what `feedsvc serve` does on a file event (Publisher.refresh on a warm process);
+Pelican runs with its content cache; Hugo has no cache to keep. Pelican is set to
+write only the all/tag Atom+RSS feeds; Hugo only the home and tag RSS outputs.
+A tool that is not installed is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from corpus import generate, records, write_feedsvc, write_hugo, write_pelican  # noqa: E402
+
+PELICAN_CONF = """\
+AUTHOR = "bench"
+SITENAME = "बेंच"
+SITEURL = ""
+FEED_DOMAIN = "http://bench.example"
+PATH = "content"
+TIMEZONE = "Asia/Kolkata"
+DEFAULT_LANG = "hi"
+FEED_ALL_ATOM = "feeds/all.atom.xml"
+FEED_ALL_RSS = "feeds/all.rss.xml"
+TAG_FEED_ATOM = "feeds/tag/{slug}.atom.xml"
+TAG_FEED_RSS = "feeds/tag/{slug}.rss.xml"
+CATEGORY_FEED_ATOM = None
+AUTHOR_FEED_ATOM = None
+AUTHOR_FEED_RSS = None
+TRANSLATION_FEED_ATOM = None
+FEED_MAX_ITEMS = 50
+ARTICLE_SAVE_AS = ""
+PAGE_SAVE_AS = ""
+TAG_SAVE_AS = ""
+CATEGORY_SAVE_AS = ""
+AUTHOR_SAVE_AS = ""
+DIRECT_TEMPLATES = []
+LOAD_CONTENT_CACHE = True
+CACHE_CONTENT = True
+CACHE_PATH = "cache"
+"""
+HUGO_CONF = """\
+baseURL = "http://bench.example/"
+languageCode = "hi"
+title = "बेंच"
+disableKinds = ["section", "taxonomy", "sitemap", "robotsTXT", "404"]
+ignoreErrors = ["error-disable-taxonomy"]
+[outputs]
+  home = ["RSS"]
+  term = ["RSS"]
+  page = []
+[taxonomies]
+  tag = "tags"
+[services.rss]
+  limit = 50
+"""
+# feedsvc's one-article step, timed inside a warm process as `feedsvc serve` runs it.
+REFRESH = textwrap.dedent("""\
+    import resource, sys, time
+    from pathlib import Path
+    from feedsvc.config import load_config
+    from feedsvc.publisher import Publisher
+    publisher = Publisher(load_config(sys.argv[1]).replace(schedule={"settle_ms": 0}))
+    publisher.rescan()
+    Path(sys.argv[2]).write_text(sys.stdin.read(), encoding="utf-8")
+    wall, cpu = time.perf_counter(), time.process_time()
+    snapshot = publisher.refresh({sys.argv[3]})
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert snapshot.get("/articles/" + sys.argv[3].rsplit(".", 1)[0]) is not None
+    print(wall, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+""")
+
+
+@dataclass
+class Runs:
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    rss: list[int] = field(default_factory=list)
+
+    def add(self, wall: float, cpu: float, rss: int) -> None:
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+        self.rss.append(rss)
+
+    def row(self) -> tuple[float, float, int]:
+        return statistics.median(self.wall), statistics.median(self.cpu), max(self.rss)
+
+
+class Meter:
+    """Wall time, and CPU and peak RSS of one command (with the children it waited for),
+    from wait4: commands run one at a time."""
+
+    def measure(
+        self, args: list[str], cwd: Path, stdin: str | None = None
+    ) -> tuple[float, float, int, str]:
+        with (
+            tempfile.TemporaryFile("w+", encoding="utf-8") as out,
+            tempfile.TemporaryFile("w+", encoding="utf-8") as err,
+            tempfile.TemporaryFile("w+", encoding="utf-8") as given,
+        ):
+            given.write(stdin or "")
+            given.seek(0)
+            start = time.perf_counter()
+            process = subprocess.Popen(args, cwd=cwd, stdin=given, stdout=out, stderr=err)
+            _, status, usage = os.wait4(process.pid, 0)
+            wall = time.perf_counter() - start
+            process.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            if process.returncode:
+                raise RuntimeError(f"{' '.join(args[:3])} failed: {err.read()[-2000:]}")
+            return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.read()
+
+
+def size_of(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--tags", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    args = parser.parse_args()
+    meter = Meter()
+    tools = ["feedsvc"]
+    for tool, probe in (("pelican", "pelican"), ("hugo", "hugo")):
+        if shutil.which(probe):
+            tools.append(tool)
+        else:
+            print(
+                f"{tool}: not installed, skipped "
+                f"({'pip install pelican markdown' if tool == 'pelican' else 'apt-get install hugo'})"
+            )
+    extra = next(iter(records(args.articles + 1, args.tags, seed=99)))  # the one new article
+    extra = {**extra, "n": 999_999, "title": "नया लेख " + extra["title"]}
+    results: dict[str, dict[str, tuple]] = {}
+    sizes: dict[str, int] = {}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        print(f"corpus: {args.articles} articles, {args.tags} tags, {args.runs} run(s) each")
+        for tool in tools:
+            site = root / tool
+            site.mkdir()
+            cold, warm, one = Runs(), Runs(), Runs()
+            if tool == "feedsvc":
+                generate(site / "articles", args.articles, args.tags, fmt="feedsvc")
+                (site / "config.toml").write_text(
+                    '[site]\nid_authority = "bench.example"\n[schedule]\nsettle_ms = 0\n'
+                )
+                build = [
+                    sys.executable,
+                    "-m",
+                    "feedsvc.cli",
+                    "build",
+                    "--config",
+                    str(site / "config.toml"),
+                    "--out",
+                    str(site / "out"),
+                ]
+                for _ in range(args.runs):
+                    shutil.rmtree(site / "var", ignore_errors=True)
+                    cold.add(*meter.measure(build, site)[:3])
+                    warm.add(*meter.measure(build, site)[:3])
+                    new = write_feedsvc(extra, site / "articles")
+                    rel = new.relative_to(site / "articles").as_posix()
+                    text = new.read_text(encoding="utf-8")
+                    new.unlink()
+                    out = meter.measure(
+                        [sys.executable, "-c", REFRESH, str(site / "config.toml"), str(new), rel],
+                        site,
+                        stdin=text,
+                    )[3]
+                    wall, cpu, rss = out.split()
+                    one.add(float(wall), float(cpu), int(rss))
+                    new.unlink()
+                sizes[tool] = size_of(site / "out")
+            elif tool == "pelican":
+                generate(site / "content", args.articles, args.tags, fmt="pelican")
+                (site / "pelicanconf.py").write_text(PELICAN_CONF, encoding="utf-8")
+                build = ["pelican", "content", "-s", "pelicanconf.py", "-o", "out", "-q"]
+                for _ in range(args.runs):
+                    shutil.rmtree(site / "out", ignore_errors=True)
+                    shutil.rmtree(site / "cache", ignore_errors=True)
+                    cold.add(*meter.measure(build, site)[:3])
+                    warm.add(*meter.measure(build, site)[:3])
+                    new = write_pelican(extra, site / "content")
+                    one.add(*meter.measure(build, site)[:3])
+                    new.unlink()
+                sizes[tool] = size_of(site / "out")
+            else:
+                generate(site / "content", args.articles, args.tags, fmt="hugo")
+                (site / "config.toml").write_text(HUGO_CONF, encoding="utf-8")
+                build = ["hugo", "--quiet", "-d", "out"]
+                for _ in range(args.runs):
+                    shutil.rmtree(site / "out", ignore_errors=True)
+                    shutil.rmtree(site / "resources", ignore_errors=True)
+                    cold.add(*meter.measure(build, site)[:3])
+                    warm.add(*meter.measure(build, site)[:3])
+                    new = write_hugo(extra, site / "content")
+                    one.add(*meter.measure(build, site)[:3])
+                    new.unlink()
+                sizes[tool] = size_of(site / "out")
+            results[tool] = {"cold": cold.row(), "warm": warm.row(), "one article": one.row()}
+            print(f"  {tool}: done")
+
+    print(
+        f"\n{'tool':8} {'build':12} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12} {'output MB':>10}"
+    )
+    for tool, rows in results.items():
+        for name, (wall, cpu, rss) in rows.items():
+            print(f"{tool:8} {name:12} {wall:8.2f} {cpu:8.2f} {rss:12d} {sizes[tool] / 1e6:10.1f}")
+    print("\nfeedsvc time / peer time (wall, median): below 1 is faster")
+    for peer in [t for t in results if t != "feedsvc"]:
+        ours, theirs = results["feedsvc"], results[peer]
+        cells = [f"{name} {ours[name][0] / theirs[name][0]:.3f}" for name in ours]
+        print(f"  vs {peer}: " + ", ".join(cells))
+    print(
+        "\nnote: CPU counts the parse workers; peak RSS is the largest single process. "
+        "feedsvc's 'one article' is the warm serving process's refresh (its RSS: that process)."
+    )
+
+
+if __name__ == "__main__":
+    main()
