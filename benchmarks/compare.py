@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from corpus import generate, records, write_feedsvc, write_hugo, write_pelican  # noqa: E402
+from corpus import WRITERS, generate, records, write_feedsvc  # noqa: E402
 
 PELICAN_CONF = """\
 AUTHOR = "bench"
@@ -72,6 +72,20 @@ ignoreErrors = ["error-disable-taxonomy"]
 [services.rss]
   limit = 50
 """
+PEERS = {
+    "pelican": {
+        "config": "pelicanconf.py",
+        "text": PELICAN_CONF,
+        "clear": ("out", "cache"),
+        "build": ["pelican", "content", "-s", "pelicanconf.py", "-o", "out", "-q"],
+    },
+    "hugo": {
+        "config": "config.toml",
+        "text": HUGO_CONF,
+        "clear": ("out", "resources"),
+        "build": ["hugo", "--quiet", "-d", "out"],
+    },
+}
 # feedsvc's one-article step, timed inside a warm process as `feedsvc serve` runs it.
 REFRESH = textwrap.dedent("""\
     import resource, sys, time
@@ -194,30 +208,17 @@ def main() -> None:
                     one.add(float(wall), float(cpu), int(rss))
                     new.unlink()
                 sizes[tool] = size_of(site / "out")
-            elif tool == "pelican":
-                generate(site / "content", args.articles, args.tags, fmt="pelican")
-                (site / "pelicanconf.py").write_text(PELICAN_CONF, encoding="utf-8")
-                build = ["pelican", "content", "-s", "pelicanconf.py", "-o", "out", "-q"]
-                for _ in range(args.runs):
-                    shutil.rmtree(site / "out", ignore_errors=True)
-                    shutil.rmtree(site / "cache", ignore_errors=True)
-                    cold.add(*meter.measure(build, site)[:3])
-                    warm.add(*meter.measure(build, site)[:3])
-                    new = write_pelican(extra, site / "content")
-                    one.add(*meter.measure(build, site)[:3])
-                    new.unlink()
-                sizes[tool] = size_of(site / "out")
             else:
-                generate(site / "content", args.articles, args.tags, fmt="hugo")
-                (site / "config.toml").write_text(HUGO_CONF, encoding="utf-8")
-                build = ["hugo", "--quiet", "-d", "out"]
+                peer = PEERS[tool]
+                generate(site / "content", args.articles, args.tags, fmt=tool)
+                (site / peer["config"]).write_text(peer["text"], encoding="utf-8")
                 for _ in range(args.runs):
-                    shutil.rmtree(site / "out", ignore_errors=True)
-                    shutil.rmtree(site / "resources", ignore_errors=True)
-                    cold.add(*meter.measure(build, site)[:3])
-                    warm.add(*meter.measure(build, site)[:3])
-                    new = write_hugo(extra, site / "content")
-                    one.add(*meter.measure(build, site)[:3])
+                    for folder in peer["clear"]:  # cold: no output, no cache
+                        shutil.rmtree(site / folder, ignore_errors=True)
+                    cold.add(*meter.measure(peer["build"], site)[:3])
+                    warm.add(*meter.measure(peer["build"], site)[:3])
+                    new = WRITERS[tool](extra, site / "content")
+                    one.add(*meter.measure(peer["build"], site)[:3])
                     new.unlink()
                 sizes[tool] = size_of(site / "out")
             results[tool] = {"cold": cold.row(), "warm": warm.row(), "one article": one.row()}

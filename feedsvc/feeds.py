@@ -160,14 +160,22 @@ class Entries:
         self.cfg = cfg
         self.links = links
         self.images = images
+        self._entries: dict[str, Any] = {}  # article id -> FeedEntry, for both formats
         self._made: dict[tuple[str, str], bytes] = {}
 
     def get(self, article: Article, fmt: str) -> bytes:
         key = (article.id, fmt)
         made = self._made.get(key)
         if made is None:
-            made = self._made[key] = self._serialize(self._entry(article), fmt)
+            entry = self._entries.get(article.id)
+            if entry is None:
+                entry = self._entries[article.id] = self._entry(article)
+            made = self._made[key] = self._serialize(entry, fmt)
         return made
+
+    def done_with(self, fmt: str) -> None:
+        """Every feed of this format is built: its serialized entries may go."""
+        self._made = {key: made for key, made in self._made.items() if key[1] != fmt}
 
     def _entry(self, article: Article) -> Any:
         links, fe = self.links, FeedEntry()

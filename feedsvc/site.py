@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,21 +114,23 @@ def build(
     specs = [FeedSpec(None, cfg.site.title)] + [
         FeedSpec(catalog.by_key[key].slug, catalog.by_key[key].name) for key in catalog.by_key
     ]
-    for spec in specs:
-        key = None if spec.slug is None else catalog.by_slug[spec.slug].key
-        entries = ordered if key is None else by_tag[key]
-        touched = full or key is None or key in changes.tags  # type: ignore[union-attr]
-        for fmt in FEED_FORMATS:
+    for fmt in FEED_FORMATS:  # one format at a time: its serialized entries go after
+        for spec in specs:
+            key = None if spec.slug is None else catalog.by_slug[spec.slug].key
             path = unquote(feed_path(spec.slug, fmt))
+            touched = full or key is None or key in changes.tags  # type: ignore[union-attr]
             if not touched and keep(path):
                 continue
             try:
-                body, updated, _ = render_feed(spec, fmt, entries, cfg, links, shared)
+                body, updated, _ = render_feed(
+                    spec, fmt, ordered if key is None else by_tag[key], cfg, links, shared
+                )
             except Exception as exc:  # one bad entry must not take the site down
                 report.problems.append(f"{path}: cannot render: {exc}")
                 continue
             rendered.append((path, body, snap.ATOM if fmt == "atom" else snap.RSS, updated))
             report.feeds_rendered += 1
+        shared.done_with(fmt)
 
     newest = max((a.updated for a in ordered), default=EPOCH)
     rendered.append(("/feeds.opml", render_opml(specs, cfg, links, newest), snap.OPML, newest))
@@ -141,14 +143,22 @@ def build(
         body = pages.tag(tag, entries, TAG_PAGE_ITEMS)
         rendered.append((path, body, snap.HTML, entries[0].updated))
         report.pages_rendered += 1
-    for article in ordered:
-        path = unquote(article_path(article.id))
-        if not full and article.id not in changes.articles and keep(path):  # type: ignore[union-attr]
-            continue
-        image = images.get(article.id)
-        body = pages.article(article, catalog, image.url if image else None)
-        rendered.append((path, body, snap.HTML, article.updated))
-        report.pages_rendered += 1
+
+    def article_pages() -> Iterator[Item]:
+        """Rendered as they are compressed, never all at once: they are most of the bytes."""
+        for article in ordered:
+            path = unquote(article_path(article.id))
+            if not full and article.id not in changes.articles and keep(path):  # type: ignore[union-attr]
+                continue
+            image = images.get(article.id)
+            report.pages_rendered += 1
+            yield (
+                path,
+                pages.article(article, catalog, image.url if image else None),
+                snap.HTML,
+                article.updated,
+            )
+
     for path, (file, kind) in media.items():
         if keep(path):
             continue
@@ -162,6 +172,7 @@ def build(
 
     rendered.append(("/404", pages.not_found(), snap.HTML, EPOCH))
     resources.update(make_resources(rendered, previous))
+    resources.update(make_resources(article_pages(), previous, compact=_is_article_page))
     meta = {
         "articles": len(ordered),
         "tags": len(catalog.by_key),
@@ -169,6 +180,10 @@ def build(
         **(info or {}),
     }
     return Snapshot(resources, meta), report
+
+
+def _is_article_page(path: str) -> bool:
+    return path.startswith("/articles/")
 
 
 def _widen(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +39,7 @@ BROTLI_QUALITY = 5
 
 @dataclass(frozen=True)
 class Resource:
-    body: bytes
+    identity: bytes | None  # None: kept gzipped only (see `body`)
     content_type: str
     etag: str  # strong, of the identity body; encodings get their own
     last_modified: datetime
@@ -48,24 +48,37 @@ class Resource:
     http_date: str  # Last-Modified as sent, formatted once
 
     @classmethod
-    def make(cls, body: bytes, content_type: str, last_modified: datetime) -> Resource:
+    def make(
+        cls, body: bytes, content_type: str, last_modified: datetime, compact: bool = False
+    ) -> Resource:
+        """compact: keep only the gzip bytes. For the thousands of article pages, which
+        browsers fetch gzipped; it keeps memory to the feeds, not the whole corpus."""
         return cls(
-            body=body,
+            identity=None if compact else body,
             content_type=content_type,
-            etag=hashlib.sha256(body).hexdigest()[:32],
+            etag=digest(body),
             last_modified=_second(last_modified),
             # mtime=0: the same bytes give the same .gz, so validators survive restarts.
             gzip=gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
-            br=brotli.compress(body, quality=BROTLI_QUALITY) if brotli else None,
+            br=brotli.compress(body, quality=BROTLI_QUALITY) if brotli and not compact else None,
             http_date=http_date(_second(last_modified)),
         )
 
-    def same_as(self, body: bytes, content_type: str, last_modified: datetime) -> bool:
+    @property
+    def body(self) -> bytes:
+        """The identity bytes (decompressed for a compact resource: rare clients only)."""
+        return self.identity if self.identity is not None else gzip.decompress(self.gzip)
+
+    def same_as(self, etag: str, content_type: str, last_modified: datetime) -> bool:
         return (
-            self.body == body
+            self.etag == etag
             and self.content_type == content_type
             and self.last_modified == _second(last_modified)
         )
+
+
+def digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 def _second(moment: datetime) -> datetime:
@@ -91,23 +104,45 @@ class Snapshot:
 Item = tuple[str, bytes, str, datetime]  # path, body, content type, last modified
 
 
-def make_resources(items: Iterable[Item], previous: Snapshot | None = None) -> dict[str, Resource]:
+def make_resources(
+    items: Iterable[Item],
+    previous: Snapshot | None = None,
+    compact: Callable[[str], bool] = lambda path: False,
+) -> dict[str, Resource]:
     """Resources for rendered bodies; an unchanged one keeps its old Resource (and its
     compressed bytes, and its ETag). New ones are compressed on every core (zlib and
-    brotli release the GIL)."""
+    brotli release the GIL), a batch at a time, so that `items` may be a generator
+    whose bodies are never all in memory at once."""
     out: dict[str, Resource] = {}
-    fresh: list[Item] = []
-    for item in items:
-        path, body, content_type, last_modified = item
-        old = previous.get(path) if previous is not None else None
-        if old is not None and old.same_as(body, content_type, last_modified):
-            out[path] = old
-        else:
-            fresh.append(item)
-    if len(fresh) < 4:
-        out.update((i[0], Resource.make(*i[1:])) for i in fresh)
-        return out
+
+    def make(item: Item) -> Resource:
+        return Resource.make(*item[1:], compact=compact(item[0]))
+
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        made = pool.map(lambda i: Resource.make(*i[1:]), fresh, chunksize=16)
-        out.update(zip((i[0] for i in fresh), made, strict=True))
+        for batch in _batches(items):
+            fresh = []
+            for item in batch:
+                path, body, content_type, last_modified = item
+                old = previous.get(path) if previous is not None else None
+                if old is not None and old.same_as(digest(body), content_type, last_modified):
+                    out[path] = old
+                else:
+                    fresh.append(item)
+            made = pool.map(make, fresh, chunksize=8)
+            out.update(zip((item[0] for item in fresh), made, strict=True))
     return out
+
+
+BATCH = 256
+
+
+def _batches(items: Iterable[Item]) -> Iterator[list[Item]]:
+    """itertools.batched, which Python 3.11 lacks."""
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

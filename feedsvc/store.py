@@ -77,25 +77,26 @@ class Store:
             self._db.close()
 
     def _rows(self, sql: str, *args: object) -> list[FileRecord]:
+        """Rows decoded one at a time: the JSON of 10,000 articles is never all in memory."""
         with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [
-            FileRecord(
-                path=r[0],
-                id=r[1],
-                hash=r[2],
-                size=r[3],
-                mtime_ns=r[4],
-                first_seen=r[5],
-                changed_at=r[6],
-                present=bool(r[7]),
-                fingerprint=r[8],
-                article=Article.from_json(json.loads(r[9])) if r[9] else None,
-                error=r[10],
-                error_line=r[11],
-            )
-            for r in rows
-        ]
+            return [self._record(r) for r in self._db.execute(sql, args)]
+
+    @staticmethod
+    def _record(r: tuple) -> FileRecord:
+        return FileRecord(
+            path=r[0],
+            id=r[1],
+            hash=r[2],
+            size=r[3],
+            mtime_ns=r[4],
+            first_seen=r[5],
+            changed_at=r[6],
+            present=bool(r[7]),
+            fingerprint=r[8],
+            article=Article.from_json(json.loads(r[9])) if r[9] else None,
+            error=r[10],
+            error_line=r[11],
+        )
 
     def all(self) -> dict[str, FileRecord]:
         return {r.path: r for r in self._rows("SELECT * FROM files")}

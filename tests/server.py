@@ -14,6 +14,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 
+def feedsvc(*args: str) -> list[str]:
+    """The `feedsvc` command line, run with this interpreter."""
+    return [sys.executable, "-m", "feedsvc.cli", *args]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,16 +59,7 @@ def start(config: Path, port: int | None = None, timeout: float = 30) -> Server:
     log = config.parent / f"serve-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "feedsvc.cli",
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-        ],
+        feedsvc("serve", "--config", str(config), "--port", str(port)),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env=env,

@@ -6,13 +6,12 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import feedparser
 
 from .conftest import md, wait_for, write
-from .server import start
+from .server import feedsvc, start
 
 ARTICLES = 600
 
@@ -79,16 +78,7 @@ def test_kill_9_during_export_keeps_the_previous_export(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text("[schedule]\nsettle_ms = 0\n")
     out = tmp_path / "public"
-    build = [
-        sys.executable,
-        "-m",
-        "feedsvc.cli",
-        "build",
-        "--config",
-        str(config),
-        "--out",
-        str(out),
-    ]
+    build = feedsvc("build", "--config", str(config), "--out", str(out))
     subprocess.run(build, check=True, capture_output=True)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert len(before) > 2 * ARTICLES

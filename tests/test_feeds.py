@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -25,6 +24,7 @@ from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Resource, Snapshot
 
 from .conftest import ROOT, SEED, SEED_NAME, md, write
+from .server import feedsvc
 
 SEED_LINES = SEED.read_text(encoding="utf-8").split("\n")
 SEED_ID = "tag:news.example,2026:articles/000_8fc8ec9304f2c137"
@@ -307,16 +307,7 @@ def test_same_articles_same_bytes_in_two_processes(site, seeded: Path, tmp_path:
     for n in (1, 2):
         out = tmp_path / f"out{n}"
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "feedsvc.cli",
-                "build",
-                "--config",
-                str(config),
-                "--out",
-                str(out),
-            ],
+            feedsvc("build", "--config", str(config), "--out", str(out)),
             check=True,
             capture_output=True,
         )

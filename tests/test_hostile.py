@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
 
 from .conftest import SEED, SEED_NAME, md
+from .server import feedsvc
 
 Maker = Callable[[Path], None]
 
@@ -301,14 +301,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
     locked.write_text(md("बंद"))
     locked.chmod(0)
     (tmp_path / "config.toml").write_text("[schedule]\nsettle_ms = 0\n")
-    command = [
-        sys.executable,
-        "-m",
-        "feedsvc.cli",
-        "check",
-        "--config",
-        str(tmp_path / "config.toml"),
-    ]
+    command = feedsvc("check", "--config", str(tmp_path / "config.toml"))
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
