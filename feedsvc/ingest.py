@@ -83,6 +83,7 @@ class Library:
         self.root = cfg.articles_dir
         self.fingerprint = fingerprint(cfg)
         self.articles: dict[str, Article] = {}  # by path; dates resolved
+        self.digests: dict[str, str] = {}  # by path: the content hash of each article file
         self.rejected: dict[str, ArticleError] = {}
         self.notices: list[ArticleError] = []  # skipped with a reason, e.g. symlinks out
         self.last_scan: datetime | None = None
@@ -203,6 +204,7 @@ class Library:
         ):
             if record.article is not None:
                 self.rejected.pop(path, None)
+                self.digests[path] = record.hash
                 self._set(path, self._resolve(record.article, record), outcome)
             else:
                 error = ArticleError(record.error or "rejected", record.error_line, path)
@@ -270,6 +272,7 @@ class Library:
             replaces=replaces,
         )
         self.rejected.pop(path, None)
+        self.digests[path] = digest
         self._set(path, self._resolve(article, None, first_seen, changed_at), outcome)
 
     def _remember_error(

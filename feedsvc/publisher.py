@@ -7,12 +7,18 @@ an update.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from . import __version__
+from . import snapshot as snapshot_file
 from .articles import Article
 from .config import Config
 from .ingest import Library, Outcome
@@ -30,6 +36,8 @@ class Publisher:
         self.store = store or Store(cfg.state_path)
         self.library = Library(cfg, self.store, workers)
         self.authority = self._pin_authority()
+        self.snapshot_path = cfg.state_path.with_name(cfg.state_path.stem + "-snapshot.sqlite3")
+        self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedsvc-save")
         self._lock = threading.RLock()
         self._snapshot = Snapshot({})
         self._published: dict[str, Article] = {}  # by path
@@ -55,6 +63,7 @@ class Publisher:
         return self._snapshot
 
     def close(self) -> None:
+        self._saver.shutdown(wait=True)
         self.store.close()
 
     # -- the three ways in ----------------------------------------------------------
@@ -113,7 +122,17 @@ class Publisher:
         changed = bool(touched_ids) or full
         self._published = published
         info = self._info(now)
+        inputs = self._inputs(published) if changed else ""
+        if full and (saved := snapshot_file.load(self.snapshot_path, inputs)) is not None:
+            # A warm start with nothing changed: serve what was built last time.
+            self.build_problems = list(saved.info.get("build_problems", []))
+            self._snapshot = Snapshot(saved.resources, {**saved.info, **self._info(now)})
+            log.info(
+                "serving the saved snapshot (%d resources): nothing changed", len(saved.resources)
+            )
+            return self._snapshot
         if changed:
+            previous = self._snapshot
             try:
                 snapshot, report = build(
                     list(published.values()),
@@ -132,8 +151,14 @@ class Publisher:
             for problem in report.problems:
                 log.warning("%s", problem)
             self.last_build_seconds = time.perf_counter() - started
-            info = {**snapshot.info, **self._info(now)}
+            info = {**snapshot.info, "build_problems": report.problems, **self._info(now)}
             self._snapshot = Snapshot(snapshot.resources, info)
+            try:
+                snapshot_file.save(
+                    self.snapshot_path, self._snapshot, inputs, previous=None if full else previous
+                )
+            except (OSError, sqlite3.Error) as exc:  # only the next warm start loses
+                log.warning("could not save the snapshot for warm starts: %s", exc)
             log.info(
                 "rebuilt %d feeds, %d pages in %.3f s",
                 report.feeds_rendered,
@@ -143,6 +168,40 @@ class Publisher:
         else:
             self._snapshot = Snapshot(self._snapshot.resources, {**self._snapshot.info, **info})
         return self._snapshot
+
+    def _save(self, snapshot: Snapshot, inputs: str, previous: Snapshot | None) -> None:
+        try:
+            snapshot_file.save(self.snapshot_path, snapshot, inputs, previous)
+        except (OSError, sqlite3.Error) as exc:  # only the next warm start loses
+            log.warning("could not save the snapshot for warm starts: %s", exc)
+
+    def _inputs(self, published: dict[str, Article]) -> str:
+        """A digest of everything a build depends on: the published articles (content
+        hash, id, dates), their local images, the configuration and this version."""
+        cfg = self.cfg  # what rendering reads of it (not settle_ms, not the server)
+        built_from = (
+            __version__,
+            self.authority,
+            cfg.site,
+            cfg.feeds,
+            cfg.tags,
+            cfg.schedule.rescan_seconds,
+            str(cfg.articles_dir),
+        )
+        digest = hashlib.sha256(repr(built_from).encode())
+        root = self.cfg.articles_dir
+        for path in sorted(published):
+            article = published[path]
+            digest.update(
+                f"{path}\0{self.library.digests.get(path)}\0{article.id}\0"
+                f"{article.date}\0{article.updated}\0{article.draft}\n".encode()
+            )
+            if article.image and "://" not in article.image:
+                for candidate in ((root / path).parent / article.image, root / article.image):
+                    with contextlib.suppress(OSError):
+                        info = candidate.stat()
+                        digest.update(f"{candidate}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+        return digest.hexdigest()
 
     def _info(self, now: datetime) -> dict[str, object]:
         scan = self.library.last_scan

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -146,3 +149,86 @@ def _batches(items: Iterable[Item]) -> Iterator[list[Item]]:
             batch = []
     if batch:
         yield batch
+
+
+# --- persistence: a warm start serves the last snapshot instead of rebuilding it ---------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    path TEXT PRIMARY KEY, content_type TEXT NOT NULL, etag TEXT NOT NULL,
+    last_modified REAL NOT NULL, http_date TEXT NOT NULL,
+    identity BLOB, gzip BLOB NOT NULL, br BLOB
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(_SCHEMA)
+    return db
+
+
+def save(path: Path, snapshot: Snapshot, inputs: str, previous: Snapshot | None = None) -> None:
+    """Write what changed since `previous` (everything without it), with the digest of
+    the inputs it was built from, in one transaction: a crash keeps the old pair."""
+    old = previous.resources if previous is not None else None
+    changed = [(p, r) for p, r in snapshot.resources.items() if old is None or old.get(p) is not r]
+    info = json.dumps(dict(snapshot.info), ensure_ascii=False, default=str)
+    db = _open(path)
+    try:
+        db.execute("BEGIN")
+        if old is None:
+            db.execute("DELETE FROM resources")
+        else:
+            gone = [(p,) for p in old.keys() - snapshot.resources.keys()]
+            db.executemany("DELETE FROM resources WHERE path = ?", gone)
+        db.executemany(
+            "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (
+                    p,
+                    r.content_type,
+                    r.etag,
+                    r.last_modified.timestamp(),
+                    r.http_date,
+                    r.identity,
+                    r.gzip,
+                    r.br,
+                )
+                for p, r in changed
+            ],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("inputs", inputs), ("info", info)]
+        )
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+def load(path: Path, inputs: str) -> Snapshot | None:
+    """The saved snapshot if it was built from exactly these inputs, else None."""
+    if not path.exists():
+        return None
+    try:
+        db = _open(path)
+    except sqlite3.DatabaseError:
+        return None
+    try:
+        saved = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if saved.get("inputs") != inputs:
+            return None
+        resources = {
+            p: Resource(identity, kind, etag, datetime.fromtimestamp(stamp, UTC), gz, br, date)
+            for p, kind, etag, stamp, date, identity, gz, br in db.execute(
+                "SELECT * FROM resources"
+            )
+        }
+        return Snapshot(resources, json.loads(saved["info"]))
+    except (sqlite3.DatabaseError, KeyError, ValueError):
+        return None
+    finally:
+        db.close()

@@ -47,7 +47,6 @@ def _build(root: Path, folder: Path, state: str, workers: int) -> dict[str, byte
     publisher = Publisher(cfg, workers=workers)
     try:
         snapshot = publisher.rescan()
-        assert len(publisher.library.articles) == POOL_MIN_FILES + 21
         return {path: r.body for path, r in snapshot.resources.items()}
     finally:
         publisher.close()
@@ -58,8 +57,29 @@ def test_pool_serial_and_cache_give_identical_bytes(tmp_path: Path) -> None:
     _corpus(folder)
     pooled = _build(tmp_path, folder, "pool.sqlite3", workers=2)
     serial = _build(tmp_path, folder, "serial.sqlite3", workers=1)
-    cached = _build(tmp_path, folder, "pool.sqlite3", workers=2)  # every file from the cache
-    assert pooled.keys() == serial.keys() == cached.keys()
+    saved = _build(tmp_path, folder, "pool.sqlite3", workers=2)  # the saved snapshot
+    (tmp_path / "pool-snapshot.sqlite3").unlink()
+    cached = _build(tmp_path, folder, "pool.sqlite3", workers=2)  # rebuilt from the parse cache
+    assert pooled.keys() == serial.keys() == cached.keys() == saved.keys()
     assert len(pooled) > POOL_MIN_FILES
     for path in pooled:
-        assert pooled[path] == serial[path] == cached[path], path
+        assert pooled[path] == serial[path] == cached[path] == saved[path], path
+
+
+def test_a_warm_start_serves_the_saved_snapshot_only_when_nothing_changed(
+    tmp_path: Path, caplog
+) -> None:
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
+    write(folder, "b.md", md("दूसरा", ["ख"], "2025-01-02"))
+    first = _build(tmp_path, folder, "s.sqlite3", workers=1)
+    with caplog.at_level("INFO", logger="feedsvc"):
+        again = _build(tmp_path, folder, "s.sqlite3", workers=1)
+    assert "serving the saved snapshot" in caplog.text and again == first
+    write(folder, "b.md", md("दूसरा बदला", ["ख"], "2025-01-02"), age=1)  # while it was down
+    caplog.clear()
+    with caplog.at_level("INFO", logger="feedsvc"):
+        changed = _build(tmp_path, folder, "s.sqlite3", workers=1)
+    assert "serving the saved snapshot" not in caplog.text
+    assert "दूसरा बदला".encode() in changed["/feeds/all.atom"]
+    assert changed["/feeds/tags/क.atom"] == first["/feeds/tags/क.atom"]
