@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
@@ -134,9 +135,13 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
     from .watch import Watcher
     from .web import create_app
 
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # KeyboardInterrupt, not our own exception: waitress's loop lets only it
+        # (and SystemExit) through its handlers, then shuts its workers down.
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     publisher = Publisher(cfg)
-    publisher.rescan()
-    schedule: Schedule
 
     def after_change() -> set[str]:
         schedule.sync([moment for moment, _ in publisher.scheduled()])
@@ -157,46 +162,47 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
 
     schedule = Schedule(cfg.schedule.rescan_seconds, periodic_rescan, publisher.publish_due)
     watcher = Watcher(cfg.articles_dir, cfg.schedule.settle_ms, on_paths, on_rescan)
-    app = create_app(cfg, lambda: publisher.snapshot)
-    if access_log:
-        app.wsgi_app = _AccessLog(app.wsgi_app)  # type: ignore[method-assign]
-    server = create_server(
-        app,
-        host=host or cfg.server.host,
-        port=port if port is not None else cfg.server.port,
-        threads=8,
-        ident="feedsvc",
-        connection_limit=1000,
-        channel_timeout=30,
-    )
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        # KeyboardInterrupt, not our own exception: waitress's loop lets only it
-        # (and SystemExit) through its handlers, then shuts its workers down.
-        raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    server = None
     try:
+        # Watch first, then scan: a file saved during the first scan is not missed.
+        if cfg.articles_dir.is_dir():
+            watcher.start()
+        publisher.rescan()
         schedule.start()
-        watcher.start()
         for moment, path in publisher.scheduled():
             log.info("scheduled: %s at %s", path, moment.isoformat())
-        after_change()
-        if publisher.pending:
-            watcher.queue(set(publisher.pending))
+        again = after_change()
+        if again:
+            watcher.queue(again)
+        app = create_app(cfg, lambda: publisher.snapshot)
+        if access_log:
+            app.wsgi_app = _AccessLog(app.wsgi_app)  # type: ignore[method-assign]
+        server = create_server(
+            app,
+            host=host or cfg.server.host,
+            port=port if port is not None else cfg.server.port,
+            threads=8,
+            ident="feedsvc",
+            connection_limit=1000,
+            channel_timeout=30,
+        )
         server.print_listen("feedsvc serving on http://{}:{}/")
         sys.stdout.flush()
         server.run()  # returns on SIGINT/SIGTERM
-        log.info("stopping")
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the port is taken, say
+        log.error("cannot serve: %s", exc)
+        return 1
     finally:
+        log.info("stopping")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         stopper = threading.Thread(target=lambda: (watcher.stop(), schedule.stop()), daemon=True)
         stopper.start()
         stopper.join(timeout=8)
-        server.close()
+        if server is not None:
+            server.close()
         publisher.close()
     return 0
 

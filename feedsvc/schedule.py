@@ -28,7 +28,8 @@ class Schedule:
         self._scheduler.start()
 
     def stop(self) -> None:
-        self._scheduler.shutdown(wait=True)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
 
     def sync(self, moments: list[datetime]) -> None:
         """One date job per distinct future publication time; stale ones removed."""

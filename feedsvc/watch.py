@@ -64,9 +64,11 @@ class Watcher(FileSystemEventHandler):
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._observer.stop()
-        self._observer.join(timeout=5)
-        self._thread.join(timeout=5)
+        if self._observer.is_alive():
+            self._observer.stop()
+            self._observer.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def queue(self, paths: set[str], delay: float | None = None) -> None:
         due = time.monotonic() + (self.settle if delay is None else delay)
