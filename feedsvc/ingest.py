@@ -119,8 +119,9 @@ class Library:
             if info is not None:
                 waiting.append((path, record, info))
         loaded = self._read_all([path for path, _, _ in waiting])
-        for (path, record, info), result in zip(waiting, loaded, strict=True):
-            self._apply(path, record, info, result, outcome)
+        with self.store.transaction():
+            for (path, record, info), result in zip(waiting, loaded, strict=True):
+                self._apply(path, record, info, result, outcome)
         self._check_ids(outcome)
         self.last_scan = datetime.now(UTC)
         return outcome

@@ -8,9 +8,11 @@ as tombstones so that a file renamed or moved (same bytes) keeps its id and date
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +63,8 @@ class Store:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._batch = False
         try:
             self._db = sqlite3.connect(
                 path or ":memory:", check_same_thread=False, isolation_level=None
@@ -113,13 +116,38 @@ class Store:
         )
         return rows[0] if rows else None
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group many writes in one commit (a scan of thousands of new files)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._batch = True
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._batch = False
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write: its own transaction, or part of the open one."""
+        if self._batch:
+            yield
+            return
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            yield
+
     def put(self, record: FileRecord, replaces: str | None = None) -> None:
         """Write one file's row; `replaces` is the tombstone this file was moved from."""
         article = (
             json.dumps(record.article.to_json(), ensure_ascii=False) if record.article else None
         )
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        with self._write():
             if replaces and replaces != record.path:
                 self._db.execute("DELETE FROM files WHERE path = ?", (replaces,))
             self._db.execute(
@@ -141,8 +169,7 @@ class Store:
             )
 
     def mark_gone(self, paths: list[str]) -> None:
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        with self._write():
             self._db.executemany(
                 "UPDATE files SET present = 0 WHERE path = ?", [(p,) for p in paths]
             )
