@@ -237,7 +237,8 @@ def _front_matter(source: str) -> tuple[dict[str, Any], list[str], str, int] | N
             fields = _load_yaml(block)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 2 if mark else None
+            # A problem found at the end of the block belongs to its last line.
+            line = min(mark.line + 2, max(end, 2)) if mark else None
             raise ArticleError(f"broken YAML front matter: {exc.problem or exc}", line) from None
         except yaml.YAMLError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

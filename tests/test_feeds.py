@@ -312,12 +312,29 @@ def test_same_articles_same_bytes_in_two_processes(site, seeded: Path, tmp_path:
             capture_output=True,
         )
         outs.append(out)
+        # The second process must render everything again, not serve the saved snapshot.
+        (tmp_path / "state-snapshot.sqlite3").unlink()
         time.sleep(1.1)  # a second apart: nothing may depend on the clock
     files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*") if p.is_file())
     assert len(files) > 20
     for rel in files:
         assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+
+
+def test_build_reports_rejected_files_and_exits_0(seeded: Path, tmp_path: Path) -> None:
+    write(seeded, "broken.md", b"---\ntitle: [\n---\n")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[articles]\ndir = "{seeded}"\n[schedule]\nsettle_ms = 0\n')
+    done = subprocess.run(
+        feedsvc("build", "--config", str(config), "--out", str(tmp_path / "o")),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0
+    assert "broken.md:2: broken YAML front matter" in done.stderr
+    assert (tmp_path / "o" / "feeds" / "tags" / "trump.atom").is_file()
+    assert done.stdout == ""  # no progress bar in a pipe
 
 
 def test_incremental_build_reuses_untouched_feeds(articles_dir: Path, make_config) -> None:
