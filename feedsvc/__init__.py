@@ -1,3 +1,3 @@
 """feedsvc: a folder of Hindi articles, published as per-tag Atom and RSS feeds."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -36,7 +36,9 @@ class Article:
     id: str
     path: str  # relative to the articles dir, POSIX separators
     title: str
-    body_html: str
+    # None once a build has no feed that needs it: the state store keeps it (see
+    # Publisher); `source` stands for it in comparisons.
+    body_html: str | None = field(compare=False)
     summary: str
     tags: tuple[str, ...] = ()
     date: datetime | None = None
@@ -45,6 +47,7 @@ class Article:
     image: str | None = None
     draft: bool = False
     related: tuple[str, ...] = ()
+    source: str = ""  # digest of the file's bytes
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

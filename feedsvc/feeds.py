@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -155,7 +155,15 @@ class Entries:
     per build, then shared by every feed that carries the article (`all` and each of
     its tags): no entry is rendered twice."""
 
-    def __init__(self, catalog: Catalog, cfg: Config, links: Links, images: dict[str, Image]):
+    def __init__(
+        self,
+        catalog: Catalog,
+        cfg: Config,
+        links: Links,
+        images: dict[str, Image],
+        body: Callable[[Article], str],
+    ):
+        self.body = body
         self.catalog = catalog
         self.cfg = cfg
         self.links = links
@@ -192,7 +200,7 @@ class Entries:
             fe.category(term=tag.slug, label=tag.name, scheme=links.url("/tags/"))
         fe.summary(article.summary or article.title)
         if not self.cfg.feeds.summary_only:
-            fe.content(article.body_html, type="html")
+            fe.content(self.body(article), type="html")
         extras = fe.feedsvc
         extras.creator = article.author
         extras.pub_date = article.date

@@ -105,7 +105,8 @@ class Library:
         for error in found.rejected:
             self._reject(error.path, error, outcome)
         present = set(found.files)
-        records = self.store.all()
+        # With articles only on the first scan: later ones keep what is in memory.
+        records = self.store.all(with_articles=not self.articles)
         gone = [p for p, r in records.items() if r.present and p not in present]
         self.store.mark_gone(gone)
         unreadable = {e.path for e in found.rejected}
@@ -169,8 +170,15 @@ class Library:
         if old is not None:
             outcome.changed[path] = (old, None)
 
+    def _stored(self, path: str) -> Article:
+        record = self.store.get(path)
+        assert record is not None and record.article is not None
+        return record.article
+
     def _set(self, path: str, article: Article | None, outcome: Outcome) -> None:
         old = self.articles.get(path)
+        if old is not None and old == article:
+            return  # the same: keep the object held (its body may have been let go)
         if article is None:
             self.articles.pop(path, None)
         else:
@@ -203,10 +211,12 @@ class Library:
             and record.mtime_ns == info.st_mtime_ns
             and record.fingerprint == self.fingerprint
         ):
-            if record.article is not None:
+            if record.error is None:
+                # Unchanged: the article in memory, else the one the store remembers.
+                article = record.article or self.articles.get(path) or self._stored(path)
                 self.rejected.pop(path, None)
                 self.digests[path] = record.hash
-                self._set(path, self._resolve(record.article, record), outcome)
+                self._set(path, self._resolve(article, record), outcome)
             else:
                 error = ArticleError(record.error or "rejected", record.error_line, path)
                 self._reject(path, error, outcome)
@@ -255,6 +265,7 @@ class Library:
             stored_id = default_id(path)
         if article.id == default_id(path):  # no explicit id: the one it was first seen with
             article = dataclasses.replace(article, id=stored_id)
+        article = dataclasses.replace(article, source=digest)
         self.store.put(
             FileRecord(
                 path,

@@ -91,7 +91,9 @@ class Pages:
             articles=[self._item(a) for a in articles[:limit]],
         )
 
-    def article(self, article: Article, catalog: Catalog, image_url: str | None) -> bytes:
+    def article(
+        self, article: Article, catalog: Catalog, image_url: str | None, body: str
+    ) -> bytes:
         tags = catalog.tags_of(article)
         feeds = [f for t in tags for f in self._feeds(t.slug, t.name)] + self._feeds(None, "")
         changed = article.updated and article.updated > article.date
@@ -103,7 +105,7 @@ class Pages:
                 "author": article.author,
                 "date_text": hindi_date(article.date, self.tz),
                 "updated_text": hindi_date(article.updated, self.tz) if changed else "",
-                "body_html": article.body_html,
+                "body_html": body,
                 "image": image_url,
                 "tags": [self._tag(t) for t in tags],
                 "related": article.related,

@@ -8,6 +8,7 @@ an update.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import sqlite3
@@ -41,6 +42,7 @@ class Publisher:
         self._lock = threading.RLock()
         self._snapshot = Snapshot({})
         self._published: dict[str, Article] = {}  # by path
+        self._windows: dict[str, list[str]] = {}  # feed path -> the article ids it holds
         self.last_build_seconds = 0.0
         self.build_problems: list[str] = []
         self.pending: set[str] = set()
@@ -126,6 +128,8 @@ class Publisher:
         if full and (saved := snapshot_file.load(self.snapshot_path, inputs)) is not None:
             # A warm start with nothing changed: serve what was built last time.
             self.build_problems = list(saved.info.get("build_problems", []))
+            self._windows = dict(saved.info.get("windows", {}))
+            self._let_bodies_go()
             self._snapshot = Snapshot(saved.resources, {**saved.info, **self._info(now)})
             log.info(
                 "serving the saved snapshot (%d resources): nothing changed", len(saved.resources)
@@ -143,6 +147,7 @@ class Publisher:
                     if full
                     else Changes(frozenset(touched_tags), frozenset(touched_ids)),
                     info=info,
+                    body_of=self._body,
                 )
             except Exception:
                 log.exception("rebuild failed; still serving the previous feeds")
@@ -151,14 +156,21 @@ class Publisher:
             for problem in report.problems:
                 log.warning("%s", problem)
             self.last_build_seconds = time.perf_counter() - started
-            info = {**snapshot.info, "build_problems": report.problems, **self._info(now)}
+            self._windows = {
+                path: ids
+                for path, ids in (self._windows if not full else {}).items()
+                if path in snapshot.resources
+            } | report.windows
+            self._let_bodies_go()
+            info = {
+                **snapshot.info,
+                "build_problems": report.problems,
+                "windows": self._windows,
+                **self._info(now),
+            }
             self._snapshot = Snapshot(snapshot.resources, info)
-            try:
-                snapshot_file.save(
-                    self.snapshot_path, self._snapshot, inputs, previous=None if full else previous
-                )
-            except (OSError, sqlite3.Error) as exc:  # only the next warm start loses
-                log.warning("could not save the snapshot for warm starts: %s", exc)
+            # Saved in the background, in order: readers have the new snapshot already.
+            self._saver.submit(self._save, self._snapshot, inputs, None if full else previous)
             log.info(
                 "rebuilt %d feeds, %d pages in %.3f s",
                 report.feeds_rendered,
@@ -168,6 +180,23 @@ class Publisher:
         else:
             self._snapshot = Snapshot(self._snapshot.resources, {**self._snapshot.info, **info})
         return self._snapshot
+
+    def _body(self, article: Article) -> str:
+        """An article's HTML: in memory while a feed holds the article, else from the store."""
+        if article.body_html is not None:
+            return article.body_html
+        return self.store.body(article.path)
+
+    def _let_bodies_go(self) -> None:
+        """Keep in memory the bodies of the articles some feed holds, and no others:
+        memory follows the feeds, not the size of the archive."""
+        wanted = {article_id for ids in self._windows.values() for article_id in ids}
+        for path, article in list(self.library.articles.items()):
+            if article.body_html is not None and article.id not in wanted:
+                lighter = dataclasses.replace(article, body_html=None)
+                self.library.articles[path] = lighter
+                if path in self._published:
+                    self._published[path] = lighter
 
     def _save(self, snapshot: Snapshot, inputs: str, previous: Snapshot | None) -> None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ class BuildReport:
     feeds_rendered: int = 0
     pages_rendered: int = 0
     problems: list[str] = field(default_factory=list)
+    windows: dict[str, list[str]] = field(default_factory=dict)  # feed path -> ids it holds
 
 
 def newest_first(articles: Sequence[Article]) -> list[Article]:
@@ -71,8 +72,11 @@ def build(
     previous: Snapshot | None = None,
     changes: Changes | None = None,
     info: dict[str, object] | None = None,
+    body_of: Callable[[Article], str] = lambda article: article.body_html or "",
 ) -> tuple[Snapshot, BuildReport]:
-    """`articles` are the published ones with resolved dates; changes=None is a full build."""
+    """`articles` are the published ones with resolved dates; changes=None is a full build.
+
+    `body_of` gives an article's HTML, also for one whose body is no longer in memory."""
     report = BuildReport()
     links = Links(cfg.base_url, authority)
     pages = Pages(cfg, links.base)
@@ -110,7 +114,7 @@ def build(
         resources[path] = old[path]
         return True
 
-    shared = Entries(catalog, cfg, links, images)
+    shared = Entries(catalog, cfg, links, images, body_of)
     specs = [FeedSpec(None, cfg.site.title)] + [
         FeedSpec(catalog.by_key[key].slug, catalog.by_key[key].name) for key in catalog.by_key
     ]
@@ -121,14 +125,17 @@ def build(
             touched = full or key is None or key in changes.tags  # type: ignore[union-attr]
             if not touched and keep(path):
                 continue
+            candidates = ordered if key is None else by_tag[key]
             try:
-                body, updated, _ = render_feed(
-                    spec, fmt, ordered if key is None else by_tag[key], cfg, links, shared
+                rendered_feed, updated, kept = render_feed(
+                    spec, fmt, candidates, cfg, links, shared
                 )
             except Exception as exc:  # one bad entry must not take the site down
                 report.problems.append(f"{path}: cannot render: {exc}")
                 continue
-            rendered.append((path, body, snap.ATOM if fmt == "atom" else snap.RSS, updated))
+            report.windows[path] = [a.id for a in candidates[:kept]]
+            kind = snap.ATOM if fmt == "atom" else snap.RSS
+            rendered.append((path, rendered_feed, kind, updated))
             report.feeds_rendered += 1
         shared.done_with(fmt)
 
@@ -154,7 +161,7 @@ def build(
             report.pages_rendered += 1
             yield (
                 path,
-                pages.article(article, catalog, image.url if image else None),
+                pages.article(article, catalog, image.url if image else None, body_of(article)),
                 snap.HTML,
                 article.updated,
             )

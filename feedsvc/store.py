@@ -101,8 +101,23 @@ class Store:
             error_line=r[11],
         )
 
-    def all(self) -> dict[str, FileRecord]:
-        return {r.path: r for r in self._rows("SELECT * FROM files")}
+    def all(self, with_articles: bool = True) -> dict[str, FileRecord]:
+        """Every row; without articles (None), a rescan reads no JSON at all."""
+        columns = (
+            "*"
+            if with_articles
+            else (
+                "path, id, hash, size, mtime_ns, first_seen, changed_at, present, fingerprint, "
+                "NULL, error, error_line"
+            )
+        )
+        return {r.path: r for r in self._rows(f"SELECT {columns} FROM files")}
+
+    def body(self, path: str) -> str:
+        """One article's HTML body, for a rebuild that needs one no longer in memory."""
+        with self._lock:
+            row = self._db.execute("SELECT article FROM files WHERE path = ?", (path,)).fetchone()
+        return json.loads(row[0])["body_html"] if row and row[0] else ""
 
     def get(self, path: str) -> FileRecord | None:
         rows = self._rows("SELECT * FROM files WHERE path = ?", path)

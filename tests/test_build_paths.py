@@ -83,3 +83,29 @@ def test_a_warm_start_serves_the_saved_snapshot_only_when_nothing_changed(
     assert "serving the saved snapshot" not in caplog.text
     assert "दूसरा बदला".encode() in changed["/feeds/all.atom"]
     assert changed["/feeds/tags/क.atom"] == first["/feeds/tags/क.atom"]
+
+
+def test_bodies_stay_in_memory_only_while_a_feed_holds_the_article(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    for day in range(1, 5):
+        write(folder, f"d{day}.md", md(f"दिन {day}", ["क"], f"2025-01-0{day}", f"पाठ संख्या {day}।"))
+    cfg = from_dict({"articles": {"dir": str(folder)}, "feeds": {"max_items": 2},
+                     "schedule": {"settle_ms": 0}}, tmp_path)
+    publisher = Publisher(cfg, workers=1)
+    try:
+        first = publisher.rescan()
+        held = {p: a.body_html is not None for p, a in publisher.library.articles.items()}
+        assert held == {"d1.md": False, "d2.md": False, "d3.md": True, "d4.md": True}
+        assert "पाठ संख्या 1।".encode() in first.get("/articles/d1").body  # pages have them all
+
+        again = publisher.rescan()  # nothing changed: nothing rebuilt, nothing reloaded
+        assert again.get("/feeds/all.atom") is first.get("/feeds/all.atom")
+        assert publisher.library.articles["d1.md"].body_html is None
+
+        for day in (3, 4):
+            (folder / f"d{day}.md").unlink()
+        after = publisher.refresh({"d3.md", "d4.md"})  # d1 and d2 come back into the feeds
+        feed = after.get("/feeds/tags/क.atom").body.decode()
+        assert "पाठ संख्या 1।" in feed and "पाठ संख्या 2।" in feed
+    finally:
+        publisher.close()
