@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .urls import normalize_base
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,12 @@ class Config:
 
     @property
     def base_url(self) -> str:
-        return self.site.base_url.rstrip("/")
+        """ASCII, lower-case host, percent-encoded path, no trailing slash."""
+        return normalize_base(self.site.base_url)
 
     @property
     def authority(self) -> str:
-        return self.site.id_authority or (urlsplit(self.site.base_url).hostname or "localhost")
+        return self.site.id_authority or (urlsplit(self.base_url).hostname or "localhost")
 
     @property
     def tzinfo(self) -> ZoneInfo:

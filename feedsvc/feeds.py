@@ -28,7 +28,7 @@ from . import __version__
 from .articles import Article
 from .config import Config
 from .tags import Catalog
-from .urls import article_path, feed_path, page_path_for_feed, tag_page_path
+from .urls import article_path, feed_path, page_path_for_feed
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -284,6 +284,3 @@ def render_opml(specs: Sequence[FeedSpec], cfg: Config, links: Links, updated: d
             if fmt == "rss":  # OPML knows RSS versions only; Atom outlines name none
                 outline.set("version", "RSS2")
     return etree.tostring(opml, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-
-
-__all__ = ["FeedSpec", "Image", "Links", "render_feed", "render_opml", "rfc822", "tag_page_path"]

@@ -56,7 +56,7 @@ class Publisher:
         if pinned is None:
             pinned = self.cfg.authority
             self.store.set_meta("id_authority", pinned)
-        elif pinned != (urlsplit(self.cfg.site.base_url).hostname or ""):
+        elif pinned != (urlsplit(self.cfg.base_url).hostname or ""):
             log.info("entry ids keep the authority %r of the first run", pinned)
         return pinned
 

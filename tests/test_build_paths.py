@@ -89,8 +89,10 @@ def test_bodies_stay_in_memory_only_while_a_feed_holds_the_article(tmp_path: Pat
     folder = tmp_path / "articles"
     for day in range(1, 5):
         write(folder, f"d{day}.md", md(f"दिन {day}", ["क"], f"2025-01-0{day}", f"पाठ संख्या {day}।"))
-    cfg = from_dict({"articles": {"dir": str(folder)}, "feeds": {"max_items": 2},
-                     "schedule": {"settle_ms": 0}}, tmp_path)
+    cfg = from_dict(
+        {"articles": {"dir": str(folder)}, "feeds": {"max_items": 2}, "schedule": {"settle_ms": 0}},
+        tmp_path,
+    )
     publisher = Publisher(cfg, workers=1)
     try:
         first = publisher.rescan()

@@ -99,3 +99,13 @@ def test_broken_toml_config_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text("[site\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+def test_base_url_is_ascii_with_a_lower_case_host(tmp_path: Path) -> None:
+    cfg = from_dict({"site": {"base_url": "HTTPS://News.Example:8443/समाचार/"}}, tmp_path)
+    assert (
+        cfg.base_url
+        == "https://news.example:8443/%E0%A4%B8%E0%A4%AE%E0%A4%BE%E0%A4%9A%E0%A4%BE%E0%A4%B0"
+    )
+    idn = from_dict({"site": {"base_url": "http://समाचार.भारत"}}, tmp_path)
+    assert idn.base_url.isascii() and idn.base_url.startswith("http://xn--")
