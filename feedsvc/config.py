@@ -181,6 +181,10 @@ def _check(cfg: Config) -> None:
     if url.query or url.fragment:
         raise ConfigError("site.base_url must not have a query or fragment")
     try:
+        normalize_base(cfg.site.base_url)
+    except (UnicodeError, ValueError) as exc:
+        raise ConfigError(f"site.base_url has a host that cannot be used: {exc}") from None
+    try:
         ZoneInfo(cfg.site.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"site.timezone: unknown time zone {cfg.site.timezone!r}") from None

@@ -43,6 +43,8 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ({"sites": {}}, "[sites]"),
         ({"site": {"base_url": "ftp://x"}}, "site.base_url"),
         ({"site": {"timezone": "Mars/Olympus"}}, "site.timezone"),
+        ({"site": {"base_url": "http://" + "a" * 70 + ".com"}}, "site.base_url"),
+        ({"site": {"base_url": "http://x:99999"}}, "site.base_url"),
         ({"tags": {"x": {"name": "a", "colour": "b"}}}, "tags.x.colour"),
         ({"tags": {"x": {"slug": "राजनीति"}}}, "tags.x.slug"),
         ({"tags": {"x": 3}}, "tags.x"),
