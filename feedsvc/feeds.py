@@ -170,15 +170,23 @@ class Entries:
         self.images = images
         self._entries: dict[str, Any] = {}  # article id -> FeedEntry, for both formats
         self._made: dict[tuple[str, str], bytes] = {}
+        self._failed: dict[str, str] = {}  # article id -> why it cannot be an entry
+        self.problems: list[str] = []
 
-    def get(self, article: Article, fmt: str) -> bytes:
+    def get(self, article: Article, fmt: str) -> bytes | None:
+        """The entry's bytes, or None if this article cannot be serialized (reported
+        once): the feeds go on without it."""
         key = (article.id, fmt)
         made = self._made.get(key)
-        if made is None:
-            entry = self._entries.get(article.id)
-            if entry is None:
-                entry = self._entries[article.id] = self._entry(article)
-            made = self._made[key] = self._serialize(entry, fmt)
+        if made is None and article.id not in self._failed:
+            try:
+                entry = self._entries.get(article.id)
+                if entry is None:
+                    entry = self._entries[article.id] = self._entry(article)
+                made = self._made[key] = self._serialize(entry, fmt)
+            except Exception as exc:  # lxml or feedgen refused something in it
+                self._failed[article.id] = str(exc)
+                self.problems.append(f"{article.path}: left out of the feeds: {exc}")
         return made
 
     def done_with(self, fmt: str) -> None:
@@ -238,14 +246,21 @@ def render_feed(
     cfg: Config,
     links: Links,
     entries: Entries,
-) -> tuple[bytes, datetime, int]:
-    """(bytes, last-modified, entries kept) of one feed; `articles` newest first.
+) -> tuple[bytes, datetime, list[Article]]:
+    """(bytes, last-modified, articles kept) of one feed; `articles` newest first.
 
     At most feeds.max_items entries and never more than feeds.max_bytes: the oldest go.
     """
     close = b"</feed>" if fmt == "atom" else b"</channel>"
-    kept = list(articles[: cfg.feeds.max_items])
-    parts = [entries.get(article, fmt) for article in kept]
+    kept: list[Article] = []
+    parts: list[bytes] = []
+    for article in articles:
+        if len(kept) == cfg.feeds.max_items:
+            break
+        part = entries.get(article, fmt)
+        if part is not None:
+            kept.append(article)
+            parts.append(part)
     while True:
         updated = max((a.updated for a in kept), default=EPOCH)
         head, _, tail = _skeleton(spec, cfg, links, fmt, updated).rpartition(close)
@@ -256,7 +271,7 @@ def render_feed(
                 break
             total, count = total + len(part), count + 1
         if count == len(kept):
-            return head + b"".join(parts) + close + tail, updated, count
+            return head + b"".join(parts) + close + tail, updated, kept
         kept, parts = kept[:count], parts[:count]  # the newest that fit; dates re-checked
 
 

@@ -133,11 +133,12 @@ def build(
             except Exception as exc:  # one bad entry must not take the site down
                 report.problems.append(f"{path}: cannot render: {exc}")
                 continue
-            report.windows[path] = [a.id for a in candidates[:kept]]
+            report.windows[path] = [a.id for a in kept]
             kind = snap.ATOM if fmt == "atom" else snap.RSS
             rendered.append((path, rendered_feed, kind, updated))
             report.feeds_rendered += 1
         shared.done_with(fmt)
+    report.problems.extend(shared.problems)
 
     newest = max((a.updated for a in ordered), default=EPOCH)
     rendered.append(("/feeds.opml", render_opml(specs, cfg, links, newest), snap.OPML, newest))

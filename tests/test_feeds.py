@@ -383,3 +383,23 @@ def test_a_failed_export_leaves_the_previous_one(site, tmp_path: Path) -> None:
     current = os.readlink(out)
     debris = [p for p in tmp_path.iterdir() if p.name.startswith(".public") and p.name != current]
     assert not debris
+
+
+def test_an_entry_that_cannot_be_serialized_is_left_out_not_the_feed(make_config) -> None:
+    """Defence in depth: parsing cleans what XML forbids, but should an article still
+    carry it, that one entry goes with a message and the feeds stay whole."""
+    from datetime import timedelta
+
+    from feedsvc.articles import Article
+    from feedsvc.site import build
+
+    cfg = make_config()
+    when = SEED_TIME
+    good = Article("good", "good.md", "अच्छा", "<p>ठीक</p>", "ठीक", ("क",), when, when)
+    bad = Article("bad", "bad.md", "ख़राब\x00", "<p>x</p>", "x", ("क",),
+                  when + timedelta(days=1), when + timedelta(days=1))
+    snapshot, report = build([good, bad], cfg, "news.example")
+    for path in ("/feeds/all.atom", "/feeds/all.rss", "/feeds/tags/क.atom"):
+        entries = feedparser.parse(snapshot.get(path).body).entries
+        assert [e.title for e in entries] == ["अच्छा"], path
+    assert any(p.startswith("bad.md: left out of the feeds") for p in report.problems)
