@@ -101,14 +101,15 @@ def _is_dateline(sentence: str) -> bool:
 
 
 def summarize(text: str, limit: int) -> str:
-    """Cut at the last sentence end that fits, else at a word boundary, never mid-grapheme."""
+    """Cut at the last sentence end that fits, else at a word boundary, never mid-grapheme;
+    a cut summary ends with … (within `limit`), so readers know there is more."""
     text = _SPACES.sub(" ", text).strip()
     if len(text) <= limit:
         return text
-    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit + 1) if m.end() <= limit]
-    if ends and not (len(ends) == 1 and _is_dateline(text[: ends[0]])):
-        return text[: ends[-1]]
     room = limit - len(ELLIPSIS)
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, room + 1) if m.end() <= room]
+    if ends and not (len(ends) == 1 and _is_dateline(text[: ends[0]])):
+        return text[: ends[-1]] + ELLIPSIS
     head = truncate_graphemes(text, room + 1)
     space = head.rfind(" ")
     cut = head[:space] if space > 0 else truncate_graphemes(text, room)

@@ -396,8 +396,16 @@ def test_an_entry_that_cannot_be_serialized_is_left_out_not_the_feed(make_config
     cfg = make_config()
     when = SEED_TIME
     good = Article("good", "good.md", "अच्छा", "<p>ठीक</p>", "ठीक", ("क",), when, when)
-    bad = Article("bad", "bad.md", "ख़राब\x00", "<p>x</p>", "x", ("क",),
-                  when + timedelta(days=1), when + timedelta(days=1))
+    bad = Article(
+        "bad",
+        "bad.md",
+        "ख़राब\x00",
+        "<p>x</p>",
+        "x",
+        ("क",),
+        when + timedelta(days=1),
+        when + timedelta(days=1),
+    )
     snapshot, report = build([good, bad], cfg, "news.example")
     for path in ("/feeds/all.atom", "/feeds/all.rss", "/feeds/tags/क.atom"):
         entries = feedparser.parse(snapshot.get(path).body).entries

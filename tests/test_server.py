@@ -6,6 +6,7 @@ Every wait is on a condition with a deadline; no fixed sleeps stand in for sync.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -199,6 +200,21 @@ def test_a_scheduled_article_appears_on_time(live) -> None:
     wait_for(lambda: "जल्द आने वाला" in titles(server, "/feeds/all.atom"), timeout=10)
     assert datetime.now(IST) >= moment
     assert titles(server, "/feeds/tags/जल्द.atom") == ["जल्द आने वाला"]
+
+
+def test_a_bad_file_is_reported_in_healthz_and_costs_only_itself(live) -> None:
+    server, folder, _ = live
+    before = titles(server, "/feeds/all.atom")
+    write(folder, "broken.md", b"---\ntitle: [\n---\n", age=0)
+    wait_for(
+        lambda: any(
+            r.startswith("broken.md:2: broken YAML")
+            for r in json.loads(server.request("/healthz").body)["rejected"]
+        )
+    )
+    assert titles(server, "/feeds/all.atom") == before
+    (folder / "broken.md").unlink()
+    wait_for(lambda: not json.loads(server.request("/healthz").body)["rejected"])
 
 
 def test_the_unrelated_feed_never_changed(live) -> None:

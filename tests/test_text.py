@@ -98,7 +98,7 @@ def test_summary_is_not_just_the_dateline() -> None:
 
 def test_summary_cuts_at_the_last_sentence_end_that_fits() -> None:
     first_two = SEED_PARAGRAPH[: SEED_PARAGRAPH.index("पहुंचे।") + len("पहुंचे।")]
-    assert summarize(SEED_PARAGRAPH, len(first_two) + 10) == first_two
+    assert summarize(SEED_PARAGRAPH, len(first_two) + 10) == first_two + ELLIPSIS
     assert summarize(SEED_PARAGRAPH, 1000) == SEED_PARAGRAPH
 
 
