@@ -82,6 +82,8 @@ class Publisher:
     def refresh(self, paths: set[str], busy: frozenset[str] = frozenset()) -> Snapshot:
         """Only these relative paths changed (file-system events)."""
         with self._lock:
+            if not self._snapshot.resources:  # an event before the first scan: scan instead
+                return self.rescan(busy)
             return self._apply(self.library.refresh(paths, busy), full=False)
 
     def publish_due(self) -> Snapshot:
@@ -122,7 +124,7 @@ class Publisher:
                     touched_ids.add(article.id)
                     touched_tags.update(tag_key(t) for t in article.tags)
         changed = bool(touched_ids) or full
-        self._published = published
+        was_published, self._published = self._published, published
         info = self._info(now)
         inputs = self._inputs(published) if changed else ""
         if full and (saved := snapshot_file.load(self.snapshot_path, inputs)) is not None:
@@ -151,6 +153,7 @@ class Publisher:
                 )
             except Exception:
                 log.exception("rebuild failed; still serving the previous feeds")
+                self._published = was_published  # so that the next event or rescan retries
                 return self._snapshot
             self.build_problems = report.problems
             for problem in report.problems:
