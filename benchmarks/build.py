@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import generate  # noqa: E402
+from corpus import site  # noqa: E402
 
 from feedsvc.config import load_config  # noqa: E402
 from feedsvc.publisher import Publisher  # noqa: E402
@@ -45,9 +45,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        generate(root / "articles", args.articles, args.tags)
-        config = root / "config.toml"
-        config.write_text('[site]\nid_authority = "bench.example"\n')
+        config = site(root, args.articles, args.tags)
         build = [sys.executable, "-m", "feedsvc.cli", "build", "--config", str(config)]
         cold = timed_command([*build, "--out", str(root / "out")])
         warm = timed_command([*build, "--out", str(root / "out")])

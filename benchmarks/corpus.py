@@ -136,6 +136,14 @@ def generate(
     return [WRITERS[fmt](record, out) for record in records(articles, tags, seed)]
 
 
+def site(root: Path, articles: int, tags: int, config: str = "") -> Path:
+    """A benchmark site: the corpus in root/articles and root/config.toml; its path."""
+    generate(root / "articles", articles, tags)
+    path = root / "config.toml"
+    path.write_text('[site]\nid_authority = "bench.example"\n' + config, encoding="utf-8")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=10_000)

@@ -22,7 +22,7 @@ from urllib.parse import quote
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from corpus import generate  # noqa: E402
+from corpus import site  # noqa: E402
 
 from tests.server import start  # noqa: E402
 
@@ -44,9 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        generate(root / "articles", args.articles, args.tags)
-        config = root / "config.toml"
-        config.write_text('[site]\nid_authority = "bench.example"\n')
+        config = site(root, args.articles, args.tags)
         started = time.perf_counter()
         server = start(config, timeout=600)
         print(

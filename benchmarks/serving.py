@@ -24,7 +24,7 @@ from urllib.parse import quote
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
-from corpus import generate  # noqa: E402
+from corpus import site  # noqa: E402
 
 from feedsvc.config import load_config  # noqa: E402
 from feedsvc.publisher import Publisher  # noqa: E402
@@ -107,12 +107,8 @@ def main() -> None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        generate(root / "articles", 400, 8)
-        config = root / "config.toml"
         # Room for 50 full entries: 400-800 words each come to ~11 KB an entry.
-        config.write_text(
-            '[site]\nid_authority = "bench.example"\n[feeds]\nmax_bytes = 1048576\n[schedule]\nsettle_ms = 0\n'
-        )
+        config = site(root, 400, 8, "[feeds]\nmax_bytes = 1048576\n[schedule]\nsettle_ms = 0\n")
         publisher = Publisher(load_config(config))
         snapshot = publisher.rescan()
         publisher.close()

@@ -7,7 +7,6 @@ an update.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -23,7 +22,7 @@ from . import snapshot as snapshot_file
 from .articles import Article
 from .config import Config
 from .ingest import Library, Outcome
-from .site import Changes, build
+from .site import Changes, build, local_image
 from .snapshot import Snapshot
 from .store import Store
 from .text import tag_key
@@ -228,11 +227,10 @@ class Publisher:
                 f"{path}\0{self.library.digests.get(path)}\0{article.id}\0"
                 f"{article.date}\0{article.updated}\0{article.draft}\n".encode()
             )
-            if article.image and "://" not in article.image:
-                for candidate in ((root / path).parent / article.image, root / article.image):
-                    with contextlib.suppress(OSError):
-                        info = candidate.stat()
-                        digest.update(f"{candidate}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+            image = local_image(article, root)
+            if image is not None:
+                info = image.stat()
+                digest.update(f"{image}\0{info.st_size}\0{info.st_mtime_ns}".encode())
         return digest.hexdigest()
 
     def _info(self, now: datetime) -> dict[str, object]:

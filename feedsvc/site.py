@@ -21,7 +21,8 @@ from .config import Config
 from .feeds import EPOCH, Entries, FeedSpec, Image, Links, render_feed, render_opml
 from .pages import Pages
 from .snapshot import Item, Resource, Snapshot, make_resources
-from .tags import build_catalog
+from .tags import Catalog, build_catalog
+from .text import tag_slug
 from .urls import FEED_FORMATS, article_path, feed_path, tag_page_path
 
 INDEX_ITEMS = 30
@@ -48,21 +49,31 @@ def newest_first(articles: Sequence[Article]) -> list[Article]:
     return sorted(articles, key=lambda a: (a.date, a.updated, a.id), reverse=True)
 
 
+def local_image(article: Article, root: Path) -> Path | None:
+    """The lead image's file: beside the article, else from the articles dir's top,
+    and only inside the articles dir. None for a URL or a missing file."""
+    if not article.image or "://" in article.image:
+        return None
+    folder = (root / article.path).parent
+    for candidate in ((folder / article.image), (root / article.image.lstrip("/"))):
+        path = candidate.resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return path
+    return None
+
+
 def resolve_image(article: Article, cfg: Config, links: Links) -> tuple[Image, Path | None] | None:
-    """The lead image as an enclosure; a local file must lie inside the articles dir."""
+    """The lead image as an enclosure (length 0 when unknown) and its local file."""
     if not article.image:
         return None
     kind = mimetypes.guess_type(article.image.split("?")[0])[0] or "application/octet-stream"
     if "://" in article.image:
         return Image(links.image(article.image), kind, 0), None
     root = cfg.articles_dir
-    folder = (root / article.path).parent
-    for candidate in ((folder / article.image), (root / article.image.lstrip("/"))):
-        path = candidate.resolve()
-        if path.is_relative_to(root) and path.is_file():
-            rel = path.relative_to(root).as_posix()
-            return Image(links.image(rel), kind, path.stat().st_size), path
-    return None
+    path = local_image(article, root)
+    if path is None:
+        return None
+    return Image(links.image(path.relative_to(root).as_posix()), kind, path.stat().st_size), path
 
 
 def build(
@@ -185,9 +196,20 @@ def build(
         "articles": len(ordered),
         "tags": len(catalog.by_key),
         "catalog": names,
+        "tag_aliases": _aliases(catalog),
         **(info or {}),
     }
     return Snapshot(resources, meta), report
+
+
+def _aliases(catalog: Catalog) -> dict[str, str]:
+    """Every spelling a request may use for a tag (its key, its Devanagari slug, its
+    slug) -> the canonical slug; built once per snapshot, looked up per request."""
+    aliases = {tag.slug: tag.slug for tag in catalog.by_key.values()}  # canonical first
+    for key, tag in catalog.by_key.items():
+        aliases.setdefault(key, tag.slug)
+        aliases.setdefault(tag_slug(key), tag.slug)
+    return aliases
 
 
 def _is_article_page(path: str) -> bool:

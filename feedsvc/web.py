@@ -92,17 +92,11 @@ class _FromSnapshot:
 
 def _canonical(snapshot: Snapshot, path: str) -> str | None:
     """The canonical URL path for another spelling of a tag slug or article id."""
-    catalog: dict[str, list[str]] = snapshot.info.get("catalog", {})  # type: ignore[assignment]
+    aliases: dict[str, str] = snapshot.info.get("tag_aliases", {})  # type: ignore[assignment]
 
     def slug_for(raw: str) -> str | None:
         key = tag_key(raw)
-        if key in catalog:
-            return catalog[key][0]
-        wanted = tag_slug(key)
-        for k, (slug, _) in catalog.items():
-            if tag_slug(k) == wanted or slug == wanted:
-                return slug
-        return None
+        return aliases.get(key) or aliases.get(tag_slug(key))
 
     if path.startswith("/tags/"):
         slug = slug_for(path[len("/tags/") :])
@@ -144,7 +138,7 @@ def create_app(cfg: Config, snapshots: SnapshotSource) -> Flask:
         return not_found()
 
     def _health(snapshot: Snapshot) -> Response:
-        info: dict[str, Any] = dict(snapshot.info)
+        info = snapshot.info
         body = {
             "status": "ok",
             "articles": info.get("articles", 0),
