@@ -30,15 +30,14 @@ _PARTIAL = ("~", ".swp", ".swo", ".swx", ".tmp", ".part", ".crdownload", ".bak")
 
 
 @dataclass(frozen=True)
-class Article:
-    """What a file says, cleaned and normalized; times the file does not give are None."""
+class ParsedArticle:
+    """What one file says, cleaned and normalized. Times the file does not give are
+    None: the state store fills them in (ingest.resolve) to make an Article."""
 
     id: str
     path: str  # relative to the articles dir, POSIX separators
     title: str
-    # None once a build has no feed that needs it: the state store keeps it (see
-    # Publisher); `source` stands for it in comparisons.
-    body_html: str | None = field(compare=False)
+    body_html: str
     summary: str
     tags: tuple[str, ...] = ()
     date: datetime | None = None
@@ -47,7 +46,7 @@ class Article:
     image: str | None = None
     draft: bool = False
     related: tuple[str, ...] = ()
-    source: str = ""  # digest of the file's bytes
+    explicit_id: bool = False  # the id came from front matter, not from the path
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -56,13 +55,38 @@ class Article:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Article:
-        data = dict(data)
+    def from_json(cls, data: dict[str, Any]) -> ParsedArticle:
+        """Rows written by an older version may lack or have other fields: they are
+        re-parsed anyway (their parse fingerprint differs), but must still load."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {key: value for key, value in data.items() if key in known}
         for key in ("date", "updated"):
             data[key] = datetime.fromisoformat(data[key]) if data[key] else None
         data["tags"] = tuple(data["tags"])
         data["related"] = tuple(data["related"])
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class Article:
+    """A publishable article: identity and both times resolved (timezone-aware).
+
+    It holds no body: bodies are large, and the library keeps in memory only those a
+    feed needs (`Library.body`). `source`, the digest of the file's bytes, stands for
+    the body in comparisons.
+    """
+
+    id: str
+    path: str
+    title: str
+    summary: str
+    date: datetime
+    updated: datetime
+    source: str
+    tags: tuple[str, ...] = ()
+    author: str = ""
+    image: str | None = None
+    related: tuple[str, ...] = ()
 
 
 @dataclass
@@ -214,9 +238,10 @@ def _load_yaml(block: str) -> Any:
     if "*" in block:  # an alias needs one; most front matter has none
         for event in yaml.parse(block, Loader=_YAML_LOADER):
             if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
                 raise ArticleError(
                     "YAML aliases (*name) are not allowed in front matter",
-                    event.start_mark.line + 2,
+                    mark.line + 2 if mark else None,
                 )
     return yaml.load(block, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
 
@@ -286,8 +311,8 @@ def default_id(relpath: str) -> str:
     return text.clean(str(PurePosixPath(relpath).with_suffix("")))
 
 
-def parse(relpath: str, source: str, cfg: Config) -> Article:
-    """Parse decoded file text into an Article; raises ArticleError with a line number."""
+def parse(relpath: str, source: str, cfg: Config) -> ParsedArticle:
+    """Parse decoded file text; raises ArticleError with a line number."""
     # Cleaned once, here: nothing XML forbids goes further (YAML refuses most of it too).
     source = text.clean(source)
     if not source.strip():
@@ -310,7 +335,7 @@ def _str_field(fields: dict[str, Any], key: str, fm_lines: list[str]) -> str | N
     return value
 
 
-def _parse_markdown(relpath: str, source: str, cfg: Config) -> Article:
+def _parse_markdown(relpath: str, source: str, cfg: Config) -> ParsedArticle:
     found = _front_matter(source)
     if found is None:
         raise ArticleError("no front matter: start the file with --- (YAML) or +++ (TOML)", 1)
@@ -361,7 +386,7 @@ def _parse_markdown(relpath: str, source: str, cfg: Config) -> Article:
         else text.summarize(markup.html_to_text(body_html), cfg.feeds.summary_chars)
     )
     image = _str_field(fields, "image", fm_lines)
-    return Article(
+    return ParsedArticle(
         id=article_id,
         path=relpath,
         title=title,
@@ -373,6 +398,7 @@ def _parse_markdown(relpath: str, source: str, cfg: Config) -> Article:
         author=text.clean_line(_str_field(fields, "author", fm_lines) or "") or cfg.site.author,
         image=text.clean_line(image) if image else None,
         draft=draft,
+        explicit_id=explicit_id is not None,
     )
 
 
@@ -390,7 +416,7 @@ def _is_tag_line(line: str) -> bool:
     )
 
 
-def _parse_plain(relpath: str, source: str, cfg: Config) -> Article:
+def _parse_plain(relpath: str, source: str, cfg: Config) -> ParsedArticle:
     lines = source.split("\n")  # cleaned already, in parse()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -415,7 +441,7 @@ def _parse_plain(relpath: str, source: str, cfg: Config) -> Article:
         if tag_at is not None
         else []
     )
-    return Article(
+    return ParsedArticle(
         id=default_id(relpath),
         path=relpath,
         title=title,
@@ -439,7 +465,7 @@ def _unique(tags: list[str]) -> list[str]:
     return out
 
 
-def load(root: Path, relpath: str, cfg: Config) -> tuple[RawFile, Article]:
+def load(root: Path, relpath: str, cfg: Config) -> tuple[RawFile, ParsedArticle]:
     """Read, decode and parse one file; errors carry the relative path.
 
     A file that fails to decode while younger than the settle time may still be

@@ -7,8 +7,16 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from .schedule import Schedule
+    from .watch import Watcher
 
 from . import __version__
 from .config import Config, load_config
@@ -51,15 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(f"feedsvc: configuration error: {exc}", file=sys.stderr)
-        return 2
-    try:
         if args.command == "check":
             return _check(cfg)
         if args.command == "build":
             return _build(cfg, Path(args.out))
         return _serve(cfg, args.host, args.port, args.access_log)
+    except ConfigError as exc:  # also a state file that cannot be used
+        print(f"feedsvc: configuration error: {exc}", file=sys.stderr)
+        return 2
     except FeedsvcError as exc:
         print(f"feedsvc: {exc}", file=sys.stderr)
         return 1
@@ -83,7 +90,7 @@ def _check(cfg: Config) -> int:
         print(message)
     rejected = len(library.rejected)
     print(f"{len(articles)} articles, {len(tags.by_key)} tags, {rejected} rejected")
-    return 1 if rejected else 0
+    return 1 if rejected or library.folder_missing else 0
 
 
 def _build(cfg: Config, out: Path) -> int:
@@ -96,25 +103,24 @@ def _build(cfg: Config, out: Path) -> int:
         count = export(snapshot, out)
     finally:
         publisher.close()
-    rejected = snapshot.info.get("rejected", [])
     log.info(
         "wrote %d files to %s (%d articles; %d problems reported)",
         count,
         out,
-        snapshot.info.get("articles", 0),
-        len(rejected),
-    )  # type: ignore[arg-type]
+        snapshot.index.articles,
+        len(snapshot.health.rejected),
+    )
     return 0
 
 
 class _AccessLog:
     """Optional access log (off by default: aggregators poll a lot)."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: WSGIApplication) -> None:
         self.app = app
 
-    def __call__(self, environ: dict, start_response: object) -> object:
-        def logged(status: str, headers: list, *rest: object) -> object:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def logged(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             log.info(
                 '%s "%s %s" %s',
                 environ.get("REMOTE_ADDR", "-"),
@@ -122,9 +128,9 @@ class _AccessLog:
                 environ.get("PATH_INFO"),
                 status.split()[0],
             )
-            return start_response(status, headers, *rest)  # type: ignore[operator]
+            return start_response(status, headers, *rest)
 
-        return self.app(environ, logged)  # type: ignore[operator]
+        return self.app(environ, logged)
 
 
 def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) -> int:
@@ -145,7 +151,7 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
 
     def after_change() -> set[str]:
         schedule.sync([moment for moment, _ in publisher.scheduled()])
-        return set(publisher.pending)
+        return publisher.pending()
 
     def on_paths(paths: set[str], busy: frozenset[str]) -> set[str]:
         publisher.refresh(paths, busy)
@@ -165,8 +171,13 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
     server = None
     try:
         # Watch first, then scan: a file saved during the first scan is not missed.
-        if cfg.articles_dir.is_dir():
-            watcher.start()
+        watcher.start()
+        if publisher.library.folder_missing:
+            log.warning(
+                "articles folder %s does not exist (articles.dir); serving no articles "
+                "until it appears",
+                cfg.articles_dir,
+            )
         publisher.rescan()
         schedule.start()
         for moment, path in publisher.scheduled():
@@ -198,13 +209,18 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
         log.info("stopping")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        stopper = threading.Thread(target=lambda: (watcher.stop(), schedule.stop()), daemon=True)
+        stopper = threading.Thread(target=_stop_all, args=(watcher, schedule), daemon=True)
         stopper.start()
         stopper.join(timeout=8)
         if server is not None:
             server.close()
         publisher.close()
     return 0
+
+
+def _stop_all(watcher: Watcher, schedule: Schedule) -> None:
+    watcher.stop()
+    schedule.stop()
 
 
 if __name__ == "__main__":

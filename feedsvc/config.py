@@ -7,7 +7,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -132,7 +132,7 @@ def _section(name: str, cls: type, raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"[{name}] must be a table")
     known = {f.name: f for f in dataclasses.fields(cls)}
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in raw.items():
         where = f"{name}.{key}"
         if key not in known:
@@ -143,8 +143,9 @@ def _section(name: str, cls: type, raw: Any) -> Any:
             raise ConfigError(
                 f"{where} must be {want.__name__}, not {type(value).__name__} ({value!r})"
             )
-        if where in _MINIMUM and value < _MINIMUM[where]:
-            raise ConfigError(f"{where} must be at least {_MINIMUM[where]}, not {value}")
+        minimum = _MINIMUM.get(where)
+        if minimum is not None and cast(int, value) < minimum:
+            raise ConfigError(f"{where} must be at least {minimum}, not {value}")
         values[key] = value
     return cls(**values)
 

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -28,11 +27,10 @@ from . import __version__
 from .articles import Article
 from .config import Config
 from .tags import Catalog
-from .urls import article_path, feed_path, page_path_for_feed
+from .urls import FEED_FORMATS, Urls
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DC_NS = "http://purl.org/dc/elements/1.1/"
-ID_DATE = "2026"  # the date part of every tag: URI; changing it would change every id
 
 
 @dataclass(frozen=True)
@@ -44,28 +42,6 @@ class FeedSpec:
         return cfg.site.title if self.slug is None else f"{cfg.site.title} — {self.name}"
 
 
-@dataclass(frozen=True)
-class Links:
-    """Absolute URLs and tag: ids, from the configuration, never from a request."""
-
-    base: str
-    authority: str
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def entry_id(self, article_id: str) -> str:
-        return f"tag:{self.authority},{ID_DATE}:articles/{quote(article_id, safe='/')}"
-
-    def feed_id(self, slug: str | None) -> str:
-        return f"tag:{self.authority},{ID_DATE}:feeds/{quote(slug or 'all', safe='')}"
-
-    def image(self, image: str) -> str:
-        if "://" in image:
-            return quote(image, safe=":/?#[]@!$&'()*+,;=%~")
-        return self.url("/media/" + quote(image.lstrip("/"), safe="/"))
-
-
 def rfc822(moment: datetime) -> str:
     """Locale-independent RFC 822 date, as RSS wants."""
     return email.utils.format_datetime(moment)
@@ -74,14 +50,14 @@ def rfc822(moment: datetime) -> str:
 # --- feedgen extensions --------------------------------------------------------
 
 
-class _Extras(BaseExtension):
+class _Extras(BaseExtension):  # type: ignore[misc]
     """Feed-level: the dc namespace, for <dc:creator> on RSS items."""
 
     def extend_ns(self) -> dict[str, str]:
         return {"dc": DC_NS}
 
 
-class _EntryExtras(BaseEntryExtension):
+class _EntryExtras(BaseEntryExtension):  # type: ignore[misc]
     """Entry-level pieces feedgen gets wrong: enclosures, RSS creator, RSS dates."""
 
     def __init__(self) -> None:
@@ -98,7 +74,7 @@ class _EntryExtras(BaseEntryExtension):
         if self.pub_date:
             etree.SubElement(entry, "published").text = self.pub_date.isoformat()
         if self.enclosure:
-            etree.SubElement(entry, "link", rel="enclosure", **self.enclosure)
+            etree.SubElement(entry, "link", attrib={"rel": "enclosure", **self.enclosure})
         return entry
 
     def extend_rss(self, item: Any) -> Any:
@@ -127,10 +103,10 @@ class Image:
     length: int
 
 
-def _generator(spec: FeedSpec, cfg: Config, links: Links, fmt: str, updated: datetime) -> Any:
+def _generator(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datetime) -> Any:
     fg = FeedGenerator()
     fg.register_extension("feedsvc", _Extras, _EntryExtras)
-    fg.id(links.feed_id(spec.slug))
+    fg.id(urls.feed_id(spec.slug))
     fg.title(spec.title(cfg))
     fg.subtitle(f"{spec.name} — ताज़ा समाचार" if spec.slug else f"{cfg.site.title} — सभी समाचार")
     fg.author({"name": cfg.site.author})
@@ -138,11 +114,9 @@ def _generator(spec: FeedSpec, cfg: Config, links: Links, fmt: str, updated: dat
     fg.generator("feedsvc", version=__version__)
     fg.updated(updated)
     fg.ttl(max(1, math.ceil(cfg.schedule.rescan_seconds / 60)))
-    self_url = links.url(feed_path(spec.slug, fmt))
-    media = "application/atom+xml" if fmt == "atom" else "application/rss+xml"
-    fg.link(href=self_url, rel="self", type=media)
+    fg.link(href=urls.feed(spec.slug, fmt), rel="self", type=FEED_FORMATS[fmt].media_type)
     # Last: feedgen makes the RSS channel <link> of the last link() added.
-    fg.link(href=links.url(page_path_for_feed(spec.slug)), rel="alternate", type="text/html")
+    fg.link(href=urls.page_for_feed(spec.slug), rel="alternate", type="text/html")
     return fg
 
 
@@ -159,14 +133,14 @@ class Entries:
         self,
         catalog: Catalog,
         cfg: Config,
-        links: Links,
+        urls: Urls,
         images: dict[str, Image],
         body: Callable[[Article], str],
     ):
         self.body = body
         self.catalog = catalog
         self.cfg = cfg
-        self.links = links
+        self.urls = urls
         self.images = images
         self._entries: dict[str, Any] = {}  # article id -> FeedEntry, for both formats
         self._made: dict[tuple[str, str], bytes] = {}
@@ -194,18 +168,18 @@ class Entries:
         self._made = {key: made for key, made in self._made.items() if key[1] != fmt}
 
     def _entry(self, article: Article) -> Any:
-        links, fe = self.links, FeedEntry()
+        urls, fe = self.urls, FeedEntry()
         fe.register_extension("feedsvc", _EntryExtras)
-        fe.id(links.entry_id(article.id))
-        fe.guid(links.entry_id(article.id), permalink=False)
+        fe.id(urls.entry_id(article.id))
+        fe.guid(urls.entry_id(article.id), permalink=False)
         fe.title(article.title)
-        fe.link(href=links.url(article_path(article.id)))
+        fe.link(href=urls.article(article.id))
         # Not fe.published(): feedgen would also write an RSS pubDate through a
         # process-wide locale swap. Our extension writes both dates.
         fe.updated(article.updated)
         fe.author({"name": article.author})
         for tag in self.catalog.tags_of(article):
-            fe.category(term=tag.slug, label=tag.name, scheme=links.url("/tags/"))
+            fe.category(term=tag.slug, label=tag.name, scheme=urls.url("/tags/"))
         fe.summary(article.summary or article.title)
         if not self.cfg.feeds.summary_only:
             fe.content(self.body(article), type="html")
@@ -234,8 +208,8 @@ class Entries:
         return head + b">" + rest
 
 
-def _skeleton(spec: FeedSpec, cfg: Config, links: Links, fmt: str, updated: datetime) -> bytes:
-    fg = _generator(spec, cfg, links, fmt, updated)
+def _skeleton(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datetime) -> bytes:
+    fg = _generator(spec, cfg, urls, fmt, updated)
     return bytes(fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True))
 
 
@@ -244,7 +218,7 @@ def render_feed(
     fmt: str,
     articles: Sequence[Article],
     cfg: Config,
-    links: Links,
+    urls: Urls,
     entries: Entries,
 ) -> tuple[bytes, datetime, list[Article]]:
     """(bytes, last-modified, articles kept) of one feed; `articles` newest first.
@@ -263,7 +237,7 @@ def render_feed(
             parts.append(part)
     while True:
         updated = max((a.updated for a in kept), default=EPOCH)
-        head, _, tail = _skeleton(spec, cfg, links, fmt, updated).rpartition(close)
+        head, _, tail = _skeleton(spec, cfg, urls, fmt, updated).rpartition(close)
         room = cfg.feeds.max_bytes - len(head) - len(close) - len(tail)
         total, count = 0, 0
         for part in parts:
@@ -275,7 +249,7 @@ def render_feed(
         kept, parts = kept[:count], parts[:count]  # the newest that fit; dates re-checked
 
 
-def render_opml(specs: Sequence[FeedSpec], cfg: Config, links: Links, updated: datetime) -> bytes:
+def render_opml(specs: Sequence[FeedSpec], cfg: Config, urls: Urls, updated: datetime) -> bytes:
     """OPML 2.0 of every feed, grouped by format, Hindi titles."""
     opml = etree.Element("opml", version="2.0")
     head = etree.SubElement(opml, "head")
@@ -283,8 +257,8 @@ def render_opml(specs: Sequence[FeedSpec], cfg: Config, links: Links, updated: d
     etree.SubElement(head, "dateModified").text = rfc822(updated)
     etree.SubElement(head, "ownerName").text = cfg.site.author
     body = etree.SubElement(opml, "body")
-    for fmt, label in (("atom", "Atom"), ("rss", "RSS")):
-        group = etree.SubElement(body, "outline", text=f"{cfg.site.title} ({label})")
+    for fmt, feed_format in FEED_FORMATS.items():
+        group = etree.SubElement(body, "outline", text=f"{cfg.site.title} ({feed_format.label})")
         for spec in specs:
             outline = etree.SubElement(
                 group,
@@ -293,8 +267,8 @@ def render_opml(specs: Sequence[FeedSpec], cfg: Config, links: Links, updated: d
                 text=spec.title(cfg),
                 title=spec.title(cfg),
                 language=cfg.site.language,
-                xmlUrl=links.url(feed_path(spec.slug, fmt)),
-                htmlUrl=links.url(page_path_for_feed(spec.slug)),
+                xmlUrl=urls.feed(spec.slug, fmt),
+                htmlUrl=urls.page_for_feed(spec.slug),
             )
             if fmt == "rss":  # OPML knows RSS versions only; Atom outlines name none
                 outline.set("version", "RSS2")

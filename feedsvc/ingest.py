@@ -1,43 +1,111 @@
 """The articles folder, as the store remembers it: files in, resolved Articles out.
 
 Only the publisher drives this. A full scan stats every file and reads only those
-whose size or mtime changed; a refresh looks at the paths an event named.
+whose size or mtime changed; a refresh looks at the paths an event named. What a
+file's identity and dates are is decided by pure functions (`identify`, `resolve`);
+`Library` stats, reads and writes around them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from types import MappingProxyType
 
 from . import __version__
-from .articles import Article, default_id, discover, is_candidate, load
+from .articles import Article, ParsedArticle, default_id, discover, is_candidate, load
 from .config import Config
 from .errors import ArticleError, RetryLater, Vanished
 from .store import FileRecord, Store
 
 log = logging.getLogger("feedsvc")
 
+# Bumped when what parsing stores changes shape: every file is parsed again once.
+PARSE_FORMAT = "2"
+
 
 def fingerprint(cfg: Config) -> str:
     """Everything parsing depends on: a change re-parses every file once."""
-    parts = (__version__, cfg.site.author, cfg.site.timezone, str(cfg.feeds.summary_chars))
+    parts = (
+        __version__,
+        PARSE_FORMAT,
+        cfg.site.author,
+        cfg.site.timezone,
+        str(cfg.feeds.summary_chars),
+    )
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-@dataclass
-class Outcome:
-    """What one scan or refresh changed: old and new Article per path (None: absent)."""
+# --- decisions: pure --------------------------------------------------------------
 
-    changed: dict[str, tuple[Article | None, Article | None]] = field(default_factory=dict)
-    pending: set[str] = field(default_factory=set)  # still being written: look again soon
+
+@dataclass(frozen=True)
+class Seen:
+    """What the store says of a file beyond its text: its id and its two moments."""
+
+    id: str
+    first_seen: float  # epoch seconds
+    changed_at: float
+    moved_from: str | None = None  # the path of the row this file continues
+
+
+def identify(
+    path: str,
+    digest: str,
+    mtime: float,
+    record: FileRecord | None,
+    moved: FileRecord | None,
+) -> Seen:
+    """The identity and moments of a file just read.
+
+    `mtime` is the file's modification time, never later than now; `record` the
+    store's row for this path; `moved` a row of a file with the same bytes that is no
+    longer there (this file is that one, moved or renamed: it keeps its id and dates).
+    """
+    if record is not None and record.hash == digest:
+        return Seen(record.id, record.first_seen, record.changed_at)
+    if record is not None:  # edited: its update is now, or when it was first seen
+        return Seen(record.id, record.first_seen, max(mtime, record.first_seen))
+    if moved is not None:
+        return Seen(moved.id, moved.first_seen, moved.changed_at, moved.path)
+    return Seen(default_id(path), mtime, mtime)
+
+
+def resolve(parsed: ParsedArticle, seen: Seen, digest: str, tz: tzinfo) -> Article:
+    """The publishable Article: the file's own id and dates where it gives them, else
+    the store's. Without `updated`, an article changed since first seen was updated
+    then; one never changed was updated when published."""
+    published = parsed.date or datetime.fromtimestamp(seen.first_seen, tz)
+    updated = parsed.updated
+    if updated is None:
+        changed = seen.changed_at > seen.first_seen
+        updated = (
+            max(published, datetime.fromtimestamp(seen.changed_at, tz)) if changed else published
+        )
+    return Article(
+        id=parsed.id if parsed.explicit_id else seen.id,
+        path=parsed.path,
+        title=parsed.title,
+        summary=parsed.summary,
+        date=published,
+        updated=max(updated, published),
+        source=digest,
+        tags=parsed.tags,
+        author=parsed.author,
+        image=parsed.image,
+        related=parsed.related,
+    )
+
+
+# --- reading, in this process or in a pool ------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -47,7 +115,7 @@ class Loaded:
     digest: str = ""
     size: int = 0
     mtime_ns: int = 0
-    article: Article | None = None
+    article: ParsedArticle | None = None
     reason: str = ""  # why it was refused (article None)
     line: int | None = None
     retry: bool = False  # may still be being written
@@ -74,7 +142,36 @@ def _read_many(root: Path, paths: list[str], cfg: Config) -> list[Loaded]:
 POOL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
 
 
+def read_all(root: Path, paths: list[str], cfg: Config, workers: int) -> list[Loaded]:
+    """Read and parse files, on every core when there are many (a cold start)."""
+    if workers < 2 or len(paths) < POOL_MIN_FILES:
+        return _read_many(root, paths, cfg)
+    size = max(16, len(paths) // (workers * 8))
+    chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
+    # spawn: never fork a process that has the watcher's and server's threads, and the
+    # workers stay our children (their CPU time is accounted to us).
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        results = pool.map(_read_many, [root] * len(chunks), chunks, [cfg] * len(chunks))
+        return [loaded for chunk in results for loaded in chunk]
+
+
+# --- the library ----------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What one scan or refresh changed: old and new Article per path (None: absent)."""
+
+    changed: dict[str, tuple[Article | None, Article | None]] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)  # still being written: look again soon
+
+
 class Library:
+    """The articles of the folder (drafts left out), their bodies while a feed needs
+    them, and the files that could not be read. Not thread-safe: the publisher's lock
+    guards every call."""
+
     def __init__(self, cfg: Config, store: Store, workers: int | None = None) -> None:
         """workers: processes for parsing many files at once (default: one per core)."""
         self.cfg = cfg
@@ -82,22 +179,45 @@ class Library:
         self.store = store
         self.root = cfg.articles_dir
         self.fingerprint = fingerprint(cfg)
-        self.articles: dict[str, Article] = {}  # by path; dates resolved
-        self.digests: dict[str, str] = {}  # by path: the content hash of each article file
+        self._articles: dict[str, Article] = {}  # by path
+        self._bodies: dict[str, str] = {}  # by path: the HTML of those held in memory
         self.rejected: dict[str, ArticleError] = {}
         self.notices: list[ArticleError] = []  # skipped with a reason, e.g. symlinks out
         self.last_scan: datetime | None = None
         self.busy: frozenset[str] = frozenset()
 
-    # -- public ---------------------------------------------------------------
+    @property
+    def articles(self) -> Mapping[str, Article]:
+        return MappingProxyType(self._articles)
+
+    @property
+    def folder_missing(self) -> bool:
+        return not self.root.is_dir()
+
+    def body(self, path: str) -> str:
+        """An article's HTML: from memory while held, else from the store."""
+        held = self._bodies.get(path)
+        return held if held is not None else self.store.body(path)
+
+    def hold_bodies(self, paths: set[str]) -> None:
+        """Keep in memory the bodies of these paths only (those some feed holds):
+        memory follows the feeds, not the size of the archive."""
+        self._bodies = {p: b for p, b in self._bodies.items() if p in paths}
+
+    def problems(self) -> list[ArticleError]:
+        return sorted([*self.notices, *self.rejected.values()], key=lambda e: (e.path, e.line or 0))
+
+    # -- scanning --------------------------------------------------------------------
 
     def scan(self, busy: frozenset[str] = frozenset()) -> Outcome:
         """`busy`: paths known to be open for writing right now (from the watcher)."""
         self.busy = busy
         outcome = Outcome()
-        if not self.root.is_dir():
-            self.notices = [ArticleError(f"articles folder {self.root} does not exist")]
-            for path in list(self.articles):
+        if self.folder_missing:
+            self.notices = [
+                ArticleError(f"articles folder {self.root} does not exist (articles.dir)")
+            ]
+            for path in list(self._articles):
                 self._forget(path, outcome)
             return outcome
         found = discover(self.root)
@@ -106,11 +226,10 @@ class Library:
             self._reject(error.path, error, outcome)
         present = set(found.files)
         # With articles only on the first scan: later ones keep what is in memory.
-        records = self.store.all(with_articles=not self.articles)
-        gone = [p for p, r in records.items() if r.present and p not in present]
-        self.store.mark_gone(gone)
+        records = self.store.all(with_articles=not self._articles)
+        self.store.mark_gone([p for p, r in records.items() if r.present and p not in present])
         unreadable = {e.path for e in found.rejected}
-        for path in set(self.articles) | set(self.rejected):
+        for path in self._articles.keys() | self.rejected.keys():
             if path not in present and path not in unreadable:
                 self._forget(path, outcome)
         waiting = []
@@ -119,7 +238,7 @@ class Library:
             info = self._needs_reading(path, record, outcome)
             if info is not None:
                 waiting.append((path, record, info))
-        loaded = self._read_all([path for path, _, _ in waiting])
+        loaded = read_all(self.root, [path for path, _, _ in waiting], self.cfg, self.workers)
         with self.store.transaction():
             for (path, record, info), result in zip(waiting, loaded, strict=True):
                 self._apply(path, record, info, result, outcome)
@@ -128,68 +247,49 @@ class Library:
         return outcome
 
     def refresh(self, paths: set[str], busy: frozenset[str] = frozenset()) -> Outcome:
+        """Look again at these paths. Those gone are settled first, so that a file
+        moved (old and new path in one batch) finds its old row a tombstone."""
         self.busy = busy
         outcome = Outcome()
+        present = []
         for path in sorted(paths):
             full = self.root / path
-            if is_candidate(path) and os.path.lexists(full) and not full.is_dir():
-                if full.is_symlink() and not full.resolve().is_relative_to(self.root):
-                    self._forget(path, outcome)
-                    self.store.mark_gone([path])
-                    continue
-                self._ingest(path, self.store.get(path), outcome)
+            inside = not full.is_symlink() or full.resolve().is_relative_to(self.root)
+            if is_candidate(path) and os.path.lexists(full) and not full.is_dir() and inside:
+                present.append(path)
             else:
-                self._forget(path, outcome)
-                self.store.mark_gone([path])
+                self._gone(path, outcome)
+        for path in present:
+            record = self.store.get(path)
+            info = self._needs_reading(path, record, outcome)
+            if info is not None:
+                self._apply(path, record, info, read_one(self.root, path, self.cfg), outcome)
         self._check_ids(outcome)
         return outcome
 
-    def _read_all(self, paths: list[str]) -> list[Loaded]:
-        """Read and parse files, on every core when there are many (a cold start)."""
-        if self.workers < 2 or len(paths) < POOL_MIN_FILES:
-            return _read_many(self.root, paths, self.cfg)
-        size = max(16, len(paths) // (self.workers * 8))
-        chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
-        # spawn: never fork a process that has the watcher's and server's threads, and the
-        # workers stay our children (their CPU time is accounted to us).
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-            results = pool.map(
-                _read_many, [self.root] * len(chunks), chunks, [self.cfg] * len(chunks)
-            )
-            return [loaded for chunk in results for loaded in chunk]
+    # -- internals ------------------------------------------------------------------
 
-    def problems(self) -> list[ArticleError]:
-        return sorted([*self.notices, *self.rejected.values()], key=lambda e: (e.path, e.line or 0))
-
-    # -- internals ------------------------------------------------------------
+    def _gone(self, path: str, outcome: Outcome) -> None:
+        self._forget(path, outcome)
+        self.store.mark_gone([path])
 
     def _forget(self, path: str, outcome: Outcome) -> None:
-        old = self.articles.pop(path, None)
+        old = self._articles.pop(path, None)
+        self._bodies.pop(path, None)
         self.rejected.pop(path, None)
         if old is not None:
             outcome.changed[path] = (old, None)
 
-    def _stored(self, path: str) -> Article:
-        record = self.store.get(path)
-        assert record is not None and record.article is not None
-        return record.article
-
     def _set(self, path: str, article: Article | None, outcome: Outcome) -> None:
-        old = self.articles.get(path)
-        if old is not None and old == article:
-            return  # the same: keep the object held (its body may have been let go)
+        old = self._articles.get(path)
+        if old == article:
+            return
         if article is None:
-            self.articles.pop(path, None)
+            self._articles.pop(path, None)
+            self._bodies.pop(path, None)
         else:
-            self.articles[path] = article
-        if old != article:
-            outcome.changed[path] = (old, article)
-
-    def _ingest(self, path: str, record: FileRecord | None, outcome: Outcome) -> None:
-        info = self._needs_reading(path, record, outcome)
-        if info is not None:
-            self._apply(path, record, info, read_one(self.root, path, self.cfg), outcome)
+            self._articles[path] = article
+        outcome.changed[path] = (old, article)
 
     def _needs_reading(
         self, path: str, record: FileRecord | None, outcome: Outcome
@@ -198,8 +298,7 @@ class Library:
         try:
             info = os.stat(self.root / path)
         except FileNotFoundError:  # deleted between listing and reading: it is gone
-            self._forget(path, outcome)
-            self.store.mark_gone([path])
+            self._gone(path, outcome)
             return None
         except OSError as exc:
             self._reject(path, ArticleError(f"cannot read: {exc.strerror}", path=path), outcome)
@@ -211,21 +310,37 @@ class Library:
             and record.mtime_ns == info.st_mtime_ns
             and record.fingerprint == self.fingerprint
         ):
-            if record.error is None:
-                # Unchanged: the article in memory, else the one the store remembers.
-                article = record.article or self.articles.get(path) or self._stored(path)
-                self.rejected.pop(path, None)
-                self.digests[path] = record.hash
-                self._set(path, self._resolve(article, record), outcome)
-            else:
-                error = ArticleError(record.error or "rejected", record.error_line, path)
-                self._reject(path, error, outcome)
+            self._recall(path, record, outcome)
             return None
         age_ns = time.time_ns() - info.st_mtime_ns
         if path in self.busy or 0 <= age_ns < self.cfg.schedule.settle_ms * 1_000_000:
             outcome.pending.add(path)  # still being written, maybe: not yet
             return None
         return info
+
+    def _recall(self, path: str, record: FileRecord, outcome: Outcome) -> None:
+        """An unchanged file: what the store remembers of it, without reading it."""
+        if record.error is not None:
+            self._reject(path, ArticleError(record.error, record.error_line, path), outcome)
+            return
+        self.rejected.pop(path, None)
+        if path in self._articles and self._articles[path].source == record.hash:
+            return  # in memory already, the same
+        parsed = record.article or (self.store.get(path) or record).article
+        if parsed is None or parsed.draft:
+            self._set(path, None, outcome)
+            return
+        self._bodies.setdefault(path, parsed.body_html)
+        seen = Seen(record.id, record.first_seen, record.changed_at)
+        self._set(path, resolve(parsed, seen, record.hash, self.cfg.tzinfo), outcome)
+
+    def _moved_from(self, path: str, digest: str) -> FileRecord | None:
+        """The row of a file with these bytes that is no longer there: a tombstone, or a
+        row still marked present whose file is gone (its delete event is yet to come)."""
+        for row in self.store.with_hash(digest):
+            if row.path != path and not os.path.lexists(self.root / row.path):
+                return row
+        return None
 
     def _apply(
         self,
@@ -240,73 +355,57 @@ class Library:
             outcome.pending.add(path)
             return
         if loaded.vanished:
-            self._forget(path, outcome)
-            self.store.mark_gone([path])
+            self._gone(path, outcome)
             return
         if loaded.article is None:
             error = ArticleError(loaded.reason or "rejected", loaded.line, path)
             self._reject(path, error, outcome)
             self._remember_error(path, info, record, error)
             return
-        digest, article = loaded.digest, loaded.article
         mtime = min(loaded.mtime_ns / 1e9, time.time())
-        replaces = None
-        if record is not None and record.hash == digest:
-            first_seen, changed_at, stored_id = record.first_seen, record.changed_at, record.id
-        elif record is not None:
-            first_seen, changed_at = record.first_seen, max(mtime, record.first_seen)
-            stored_id = record.id
-        elif (moved := self.store.tombstone_with_hash(digest)) is not None:
-            first_seen, changed_at, stored_id = moved.first_seen, moved.changed_at, moved.id
-            replaces = moved.path
-            log.info("%s: same content as removed %s; keeps its id", path, moved.path)
-        else:
-            first_seen = changed_at = mtime
-            stored_id = default_id(path)
-        if article.id == default_id(path):  # no explicit id: the one it was first seen with
-            article = dataclasses.replace(article, id=stored_id)
-        article = dataclasses.replace(article, source=digest)
+        moved = None if record is not None else self._moved_from(path, loaded.digest)
+        seen = identify(path, loaded.digest, mtime, record, moved)
+        if seen.moved_from is not None:
+            self._forget(seen.moved_from, outcome)
+            log.info("%s: same content as removed %s; keeps its id", path, seen.moved_from)
+        parsed = loaded.article
         self.store.put(
             FileRecord(
-                path,
-                stored_id,
-                digest,
-                loaded.size,
-                loaded.mtime_ns,
-                first_seen,
-                changed_at,
-                True,
-                self.fingerprint,
-                article,
-                None,
-                None,
+                path=path,
+                id=seen.id,
+                hash=loaded.digest,
+                size=loaded.size,
+                mtime_ns=loaded.mtime_ns,
+                first_seen=seen.first_seen,
+                changed_at=seen.changed_at,
+                fingerprint=self.fingerprint,
+                article=parsed,
             ),
-            replaces=replaces,
+            replaces=seen.moved_from,
         )
         self.rejected.pop(path, None)
-        self.digests[path] = digest
-        self._set(path, self._resolve(article, None, first_seen, changed_at), outcome)
+        if parsed.draft:
+            self._set(path, None, outcome)
+            return
+        self._bodies[path] = parsed.body_html
+        self._set(path, resolve(parsed, seen, loaded.digest, self.cfg.tzinfo), outcome)
 
     def _remember_error(
-        self, path: str, info: os.stat_result, record: FileRecord | None, error: ArticleError | None
+        self, path: str, info: os.stat_result, record: FileRecord | None, error: ArticleError
     ) -> None:
-        if error is None:
-            return
         seen = record.first_seen if record else min(info.st_mtime, time.time())
         self.store.put(
             FileRecord(
-                path,
-                record.id if record else default_id(path),
-                record.hash if record else "",
-                info.st_size,
-                info.st_mtime_ns,
-                seen,
-                record.changed_at if record else seen,
-                True,
-                self.fingerprint,
-                None,
-                error.reason,
-                error.line,
+                path=path,
+                id=record.id if record else default_id(path),
+                hash=record.hash if record else "",
+                size=info.st_size,
+                mtime_ns=info.st_mtime_ns,
+                first_seen=seen,
+                changed_at=record.changed_at if record else seen,
+                fingerprint=self.fingerprint,
+                error=error.reason,
+                error_line=error.line,
             )
         )
 
@@ -316,35 +415,11 @@ class Library:
         self.rejected[path] = error
         self._set(path, None, outcome)
 
-    def _resolve(
-        self,
-        article: Article,
-        record: FileRecord | None,
-        first_seen: float | None = None,
-        changed_at: float | None = None,
-    ) -> Article:
-        """Fill the times the file does not give from the store's memory."""
-        if record is not None:
-            first_seen, changed_at = record.first_seen, record.changed_at
-            if article.id == default_id(article.path):
-                article = dataclasses.replace(article, id=record.id)
-        assert first_seen is not None and changed_at is not None
-        tz = self.cfg.tzinfo
-        published = article.date or datetime.fromtimestamp(first_seen, tz)
-        updated = article.updated
-        if updated is None:
-            # Changed since first seen: that change is its update; else it is as published.
-            changed = changed_at > first_seen
-            updated = (
-                max(published, datetime.fromtimestamp(changed_at, tz)) if changed else published
-            )
-        return dataclasses.replace(article, date=published, updated=max(updated, published))
-
     def _check_ids(self, outcome: Outcome) -> None:
         """Two files claiming one id: the later path is rejected, the first keeps it."""
         owners: dict[str, str] = {}
-        for path in sorted(self.articles):
-            article = self.articles[path]
+        for path in sorted(self._articles):
+            article = self._articles[path]
             if article.id in owners:
                 error = ArticleError(
                     f"id {article.id!r} is already used by {owners[article.id]}; "

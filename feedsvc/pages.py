@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from .articles import Article
 from .config import Config
 from .tags import Catalog, Tag
-from .urls import article_path, feed_path, tag_page_path
+from .urls import FEED_FORMATS, Urls, article_path, feed_path, tag_page_path
 
 _env = Environment(
     loader=PackageLoader("feedsvc", "templates"),
@@ -31,24 +31,21 @@ def hindi_date(moment: datetime, tz: ZoneInfo) -> str:
 
 
 class Pages:
-    def __init__(self, cfg: Config, base: str) -> None:
+    def __init__(self, cfg: Config, urls: Urls) -> None:
         self.cfg = cfg
-        self.base = base
+        self.urls = urls
         self.tz = cfg.tzinfo
 
     def _feeds(self, slug: str | None, name: str) -> list[dict[str, str]]:
+        """The page's <link rel="alternate"> feeds, for autodiscovery."""
         title = self.cfg.site.title if slug is None else f"{self.cfg.site.title} — {name}"
         return [
             {
-                "type": "application/atom+xml",
-                "title": f"{title} (Atom)",
-                "href": self.base + feed_path(slug, "atom"),
-            },
-            {
-                "type": "application/rss+xml",
-                "title": f"{title} (RSS)",
-                "href": self.base + feed_path(slug, "rss"),
-            },
+                "type": feed_format.media_type,
+                "title": f"{title} ({feed_format.label})",
+                "href": self.urls.feed(slug, fmt),
+            }
+            for fmt, feed_format in FEED_FORMATS.items()
         ]
 
     def _tag(self, tag: Tag) -> dict[str, Any]:
@@ -70,7 +67,7 @@ class Pages:
 
     def _render(self, template: str, feeds: list[dict[str, str]], **context: Any) -> bytes:
         page = _env.get_template(template).render(
-            site=self.cfg.site, base=self.base, feeds=feeds, **context
+            site=self.cfg.site, base=self.urls.base, feeds=feeds, **context
         )
         return page.encode("utf-8")
 
@@ -96,7 +93,7 @@ class Pages:
     ) -> bytes:
         tags = catalog.tags_of(article)
         feeds = [f for t in tags for f in self._feeds(t.slug, t.name)] + self._feeds(None, "")
-        changed = article.updated and article.updated > article.date
+        changed = article.updated > article.date
         return self._render(
             "article.html",
             feeds,

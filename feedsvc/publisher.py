@@ -1,50 +1,64 @@
 """The one writer: scan, parse, remember, rebuild, swap.
 
-Readers only ever call `snapshot`, which returns one immutable Snapshot: a rebuild
-makes a new one and replaces the reference in one step, so no request sees half of
-an update.
+Readers only ever read `snapshot`, one immutable Snapshot: a rebuild makes a new one
+and replaces the reference in one step, so no request sees half of an update. Every
+other method takes the publisher's lock: the watcher's, the scheduler's and the main
+thread call them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from . import __version__
-from . import snapshot as snapshot_file
+from . import __version__, warmstart
 from .articles import Article
 from .config import Config
+from .errors import FeedsvcError
 from .ingest import Library, Outcome
-from .site import Changes, build, local_image
-from .snapshot import Snapshot
+from .site import Plan, build, local_image
+from .snapshot import Health, Snapshot
 from .store import Store
 from .text import tag_key
+from .urls import Urls
 
 log = logging.getLogger("feedsvc")
 
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 class Publisher:
-    def __init__(self, cfg: Config, store: Store | None = None, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        store: Store | None = None,
+        workers: int | None = None,
+        clock: Clock = _utc_now,
+    ) -> None:
         self.cfg = cfg
         self.store = store or Store(cfg.state_path)
         self.library = Library(cfg, self.store, workers)
-        self.authority = self._pin_authority()
+        self.urls = Urls(cfg.base_url, self._pin_authority())
         self.snapshot_path = cfg.state_path.with_name(cfg.state_path.stem + "-snapshot.sqlite3")
+        self._clock = clock
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedsvc-save")
         self._lock = threading.RLock()
-        self._snapshot = Snapshot({})
+        self._snapshot = Snapshot()
+        self._built = False  # a first build (or warm start) has happened
         self._published: dict[str, Article] = {}  # by path
-        self._windows: dict[str, list[str]] = {}  # feed path -> the article ids it holds
-        self.last_build_seconds = 0.0
-        self.build_problems: list[str] = []
-        self.pending: set[str] = set()
+        self._pending: set[str] = set()
+        self._last_build_seconds = 0.0
 
     def _pin_authority(self) -> str:
         """Entry ids must survive a change of base_url: the tag: authority is kept
@@ -61,6 +75,7 @@ class Publisher:
 
     @property
     def snapshot(self) -> Snapshot:
+        """The current snapshot: a reference read, no lock (it is replaced whole)."""
         return self._snapshot
 
     def close(self) -> None:
@@ -76,12 +91,12 @@ class Publisher:
         """
         with self._lock:
             outcome = self.library.scan(busy)
-            return self._apply(outcome, full=not self._snapshot.resources)
+            return self._apply(outcome, full=not self._built)
 
     def refresh(self, paths: set[str], busy: frozenset[str] = frozenset()) -> Snapshot:
         """Only these relative paths changed (file-system events)."""
         with self._lock:
-            if not self._snapshot.resources:  # an event before the first scan: scan instead
+            if not self._built:  # an event before the first scan: scan instead
                 return self.rescan(busy)
             return self._apply(self.library.refresh(paths, busy), full=False)
 
@@ -94,125 +109,126 @@ class Publisher:
 
     def scheduled(self) -> list[tuple[datetime, str]]:
         """(publication time, path) of every article waiting for its time."""
-        now = datetime.now(UTC)
-        return sorted(
-            (a.date, path)
-            for path, a in self.library.articles.items()
-            if not a.draft and a.date is not None and a.date > now
-        )
+        with self._lock:
+            now = self._clock()
+            return sorted((a.date, p) for p, a in self.library.articles.items() if a.date > now)
+
+    def pending(self) -> set[str]:
+        """Paths still being written at the last look: to be looked at again."""
+        with self._lock:
+            return set(self._pending)
 
     # -- internals -------------------------------------------------------------------
 
     def _apply(self, outcome: Outcome, full: bool) -> Snapshot:
+        self._pending = (self._pending | outcome.pending) - set(outcome.changed)
+        now = self._clock()
+        published = {p: a for p, a in self.library.articles.items() if a.date <= now}
+        tags, ids = self._touched(published)
+        if not full and not ids:  # nothing published changed: only the health
+            return self._swap(self._snapshot, now)
+        inputs = self._inputs(published)
+        saved = warmstart.load(self.snapshot_path) if full else None
+        if saved is not None and saved.inputs == inputs:
+            log.info(
+                "serving the saved snapshot (%d resources): nothing changed",
+                len(saved.snapshot.resources),
+            )
+            return self._install(saved.snapshot, published, None, inputs, now)
+        previous = saved.snapshot if saved is not None else self._snapshot
+        plan = (
+            Plan.full(previous.resources)
+            if full
+            else Plan.partial(frozenset(tags), frozenset(ids), previous.resources)
+        )
         started = time.perf_counter()
-        self.pending = (self.pending | outcome.pending) - set(outcome.changed)
-        now = datetime.now(UTC)
-        published = {
-            path: a
-            for path, a in self.library.articles.items()
-            if not a.draft and a.date is not None and a.date <= now
-        }
-        touched_tags: set[str] = set()
-        touched_ids: set[str] = set()
+        try:
+            built = build(
+                list(published.values()),
+                self.cfg,
+                self.urls,
+                plan,
+                previous.index,
+                self._body,
+                now,
+            )
+        except Exception:
+            log.exception("rebuild failed; still serving the previous feeds")
+            return self._snapshot  # _published unchanged: the next event or rescan retries
+        self._last_build_seconds = time.perf_counter() - started
+        for problem in built.snapshot.index.problems:
+            log.warning("%s", problem)
+        log.info(
+            "rebuilt %d feeds, %d pages in %.3f s",
+            built.feeds_rendered,
+            built.pages_rendered,
+            self._last_build_seconds,
+        )
+        return self._install(built.snapshot, published, None if full else previous, inputs, now)
+
+    def _touched(self, published: Mapping[str, Article]) -> tuple[set[str], set[str]]:
+        """Tag keys and article ids whose published form changed since the last build."""
+        tags: set[str] = set()
+        ids: set[str] = set()
         for path in published.keys() | self._published.keys():
             before, after = self._published.get(path), published.get(path)
             if before == after:
                 continue
             for article in (before, after):
                 if article is not None:
-                    touched_ids.add(article.id)
-                    touched_tags.update(tag_key(t) for t in article.tags)
-        changed = bool(touched_ids) or full
-        was_published, self._published = self._published, published
-        info = self._info(now)
-        inputs = self._inputs(published) if changed else ""
-        if full and (saved := snapshot_file.load(self.snapshot_path, inputs)) is not None:
-            # A warm start with nothing changed: serve what was built last time.
-            self.build_problems = list(saved.info.get("build_problems", []))
-            self._windows = dict(saved.info.get("windows", {}))
-            self._let_bodies_go()
-            self._snapshot = Snapshot(saved.resources, {**saved.info, **self._info(now)})
-            log.info(
-                "serving the saved snapshot (%d resources): nothing changed", len(saved.resources)
-            )
-            return self._snapshot
-        if changed:
-            previous = self._snapshot
-            try:
-                snapshot, report = build(
-                    list(published.values()),
-                    self.cfg,
-                    self.authority,
-                    previous=None if full else self._snapshot,
-                    changes=None
-                    if full
-                    else Changes(frozenset(touched_tags), frozenset(touched_ids)),
-                    info=info,
-                    body_of=self._body,
-                )
-            except Exception:
-                log.exception("rebuild failed; still serving the previous feeds")
-                self._published = was_published  # so that the next event or rescan retries
-                return self._snapshot
-            self.build_problems = report.problems
-            for problem in report.problems:
-                log.warning("%s", problem)
-            self.last_build_seconds = time.perf_counter() - started
-            self._windows = {
-                path: ids
-                for path, ids in (self._windows if not full else {}).items()
-                if path in snapshot.resources
-            } | report.windows
-            self._let_bodies_go()
-            info = {
-                **snapshot.info,
-                "build_problems": report.problems,
-                "windows": self._windows,
-                **self._info(now),
-            }
-            self._snapshot = Snapshot(snapshot.resources, info)
-            # Saved in the background, in order: readers have the new snapshot already.
-            self._saver.submit(self._save, self._snapshot, inputs, None if full else previous)
-            log.info(
-                "rebuilt %d feeds, %d pages in %.3f s",
-                report.feeds_rendered,
-                report.pages_rendered,
-                self.last_build_seconds,
-            )
-        else:
-            self._snapshot = Snapshot(self._snapshot.resources, {**self._snapshot.info, **info})
+                    ids.add(article.id)
+                    tags.update(tag_key(t) for t in article.tags)
+        return tags, ids
+
+    def _install(
+        self,
+        built: Snapshot,
+        published: dict[str, Article],
+        previous: Snapshot | None,
+        inputs: str,
+        now: datetime,
+    ) -> Snapshot:
+        """Make `built` the served snapshot; save it in the background, in order
+        (readers have it already)."""
+        self._published = published
+        self._built = True
+        held = {a.path for a in published.values() if a.id in self._held_ids(built)}
+        self.library.hold_bodies(held)
+        snapshot = self._swap(built, now)
+        self._saver.submit(self._save, snapshot, inputs, previous)
+        return snapshot
+
+    @staticmethod
+    def _held_ids(snapshot: Snapshot) -> set[str]:
+        return {article_id for ids in snapshot.index.windows.values() for article_id in ids}
+
+    def _swap(self, built: Snapshot, now: datetime) -> Snapshot:
+        scan = self.library.last_scan
+        scheduled = tuple(
+            (p, a.date) for p, a in sorted(self.library.articles.items()) if a.date > now
+        )
+        rejected = [str(e) for e in self.library.problems()] + list(built.index.problems)
+        health = Health(scan, round(self._last_build_seconds, 4), scheduled, tuple(rejected))
+        self._snapshot = Snapshot(built.resources, built.index, health)
         return self._snapshot
 
     def _body(self, article: Article) -> str:
-        """An article's HTML: in memory while a feed holds the article, else from the store."""
-        if article.body_html is not None:
-            return article.body_html
-        return self.store.body(article.path)
-
-    def _let_bodies_go(self) -> None:
-        """Keep in memory the bodies of the articles some feed holds, and no others:
-        memory follows the feeds, not the size of the archive."""
-        wanted = {article_id for ids in self._windows.values() for article_id in ids}
-        for path, article in list(self.library.articles.items()):
-            if article.body_html is not None and article.id not in wanted:
-                lighter = dataclasses.replace(article, body_html=None)
-                self.library.articles[path] = lighter
-                if path in self._published:
-                    self._published[path] = lighter
+        return self.library.body(article.path)
 
     def _save(self, snapshot: Snapshot, inputs: str, previous: Snapshot | None) -> None:
         try:
-            snapshot_file.save(self.snapshot_path, snapshot, inputs, previous)
-        except (OSError, sqlite3.Error) as exc:  # only the next warm start loses
+            warmstart.save(self.snapshot_path, snapshot, inputs, previous)
+        except (OSError, sqlite3.Error, FeedsvcError) as exc:  # only the next warm start loses
             log.warning("could not save the snapshot for warm starts: %s", exc)
 
-    def _inputs(self, published: dict[str, Article]) -> str:
+    def _inputs(self, published: Mapping[str, Article]) -> str:
         """A digest of everything a build depends on: the published articles (content
         hash, id, dates), their local images, the configuration and this version."""
         cfg = self.cfg  # what rendering reads of it (not settle_ms, not the server)
         built_from = (
             __version__,
-            self.authority,
+            warmstart.FORMAT,
+            self.urls.authority,
             cfg.site,
             cfg.feeds,
             cfg.tags,
@@ -223,21 +239,11 @@ class Publisher:
         root = self.cfg.articles_dir
         for path in sorted(published):
             article = published[path]
-            digest.update(
-                f"{path}\0{self.library.digests.get(path)}\0{article.id}\0"
-                f"{article.date}\0{article.updated}\0{article.draft}\n".encode()
-            )
+            # The file's digest stands for all it says; the store adds the id and dates.
+            stamp = f"{article.id}\0{article.date.isoformat()}\0{article.updated.isoformat()}"
+            digest.update(f"{path}\0{article.source}\0{stamp}\n".encode())
             image = local_image(article, root)
             if image is not None:
                 info = image.stat()
                 digest.update(f"{image}\0{info.st_size}\0{info.st_mtime_ns}".encode())
         return digest.hexdigest()
-
-    def _info(self, now: datetime) -> dict[str, object]:
-        scan = self.library.last_scan
-        return {
-            "last_scan": scan.isoformat() if scan else None,
-            "last_build_seconds": round(self.last_build_seconds, 4),
-            "scheduled": [{"path": path, "at": at.isoformat()} for at, path in self.scheduled()],
-            "rejected": [str(e) for e in self.library.problems()] + self.build_problems,
-        }

@@ -14,7 +14,7 @@ RESCAN_JOB = "rescan"
 
 class Schedule:
     def __init__(
-        self, rescan_seconds: int, rescan: Callable[[], None], publish_due: Callable[[], None]
+        self, rescan_seconds: int, rescan: Callable[[], object], publish_due: Callable[[], object]
     ) -> None:
         self._scheduler = BackgroundScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}

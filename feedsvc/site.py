@@ -1,52 +1,141 @@
-"""Published articles to one Snapshot: every feed, the OPML, every page, the media.
+"""Published articles to the resources of one Snapshot, in steps that read and test
+alone: plan (what to render, what to carry over), media (all the file I/O), feeds,
+pages, assemble.
 
-A build can be partial: given the previous snapshot and what changed, it renders
-only the feeds and pages touched and carries every other resource over unchanged
-(same bytes, same ETag).
+A build can be partial: given the previous snapshot and what changed, it renders only
+the feeds and pages touched and carries every other resource over unchanged (same
+bytes, same ETag, same Last-Modified).
 """
 
 from __future__ import annotations
 
 import mimetypes
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from . import snapshot as snap
 from .articles import Article
 from .config import Config
-from .feeds import EPOCH, Entries, FeedSpec, Image, Links, render_feed, render_opml
+from .feeds import EPOCH, Entries, FeedSpec, Image, render_feed, render_opml
 from .pages import Pages
-from .snapshot import Item, Resource, Snapshot, make_resources
+from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, make_resources
 from .tags import Catalog, build_catalog
 from .text import tag_slug
-from .urls import FEED_FORMATS, article_path, feed_path, tag_page_path
+from .urls import FEED_FORMATS, Urls, article_path, feed_path, tag_page_path
 
 INDEX_ITEMS = 30
 TAG_PAGE_ITEMS = 50
+OPML = "text/x-opml; charset=utf-8"
+
+ByTag = Mapping[str, Sequence[Article]]  # tag key -> its articles, newest first
+Names = Mapping[str, tuple[str, str]]  # tag key -> (slug, display name)
+
+
+# --- plan ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Changes:
-    """What a partial build must redo: tag keys (None is `all`) and article ids."""
+class Plan:
+    """Which resources a build renders. Every other one is carried over from the
+    previous snapshot; one the previous snapshot lacks is always rendered."""
 
-    tags: frozenset[str] = frozenset()
-    articles: frozenset[str] = frozenset()
+    tags: frozenset[str] | None = None  # tag keys touched; None: a full build
+    articles: frozenset[str] = frozenset()  # ids of the articles touched
+    previous: Mapping[str, Resource] = field(default_factory=dict)
+
+    @classmethod
+    def full(cls, previous: Mapping[str, Resource]) -> Plan:
+        """Render everything; `previous` only keeps the validators of unchanged bytes."""
+        return cls(None, frozenset(), previous)
+
+    @classmethod
+    def partial(
+        cls, tags: frozenset[str], articles: frozenset[str], previous: Mapping[str, Resource]
+    ) -> Plan:
+        return cls(tags, articles, previous)
+
+    @property
+    def is_full(self) -> bool:
+        return self.tags is None
+
+    def renders_tag(self, key: str | None, path: str) -> bool:
+        """The feed or page of a tag (key None: of every article)."""
+        touched = self.tags is None or key is None or key in self.tags
+        return touched or path not in self.previous
+
+    def renders_article(self, article_id: str, path: str) -> bool:
+        touched = self.tags is None or article_id in self.articles
+        return touched or path not in self.previous
+
+    def widened(self, before: Names, after: Names, by_tag: ByTag) -> Plan:
+        """A tag renamed (its most common spelling changed, or it came or went) shows
+        in every entry that carries it: those entries' feeds and pages are touched too."""
+        if self.tags is None:
+            return self
+        renamed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        if not renamed:
+            return self
+        tags, ids = set(self.tags) | renamed, set(self.articles)
+        for key in renamed:
+            ids.update(article.id for article in by_tag.get(key, ()))
+        for key, articles in by_tag.items():
+            if key not in tags and any(a.id in ids for a in articles):
+                tags.add(key)
+        return Plan(frozenset(tags), frozenset(ids), self.previous)
+
+
+# --- what the steps share -------------------------------------------------------------
 
 
 @dataclass
-class BuildReport:
+class Output:
+    """What the steps produce: bodies to make resources of, paths carried over."""
+
+    items: list[Item] = field(default_factory=list)
+    carried: list[str] = field(default_factory=list)
+    windows: dict[str, tuple[str, ...]] = field(default_factory=dict)  # feed: ids it holds
+    problems: list[str] = field(default_factory=list)
     feeds_rendered: int = 0
     pages_rendered: int = 0
-    problems: list[str] = field(default_factory=list)
-    windows: dict[str, list[str]] = field(default_factory=dict)  # feed path -> ids it holds
+
+
+@dataclass(frozen=True)
+class Built:
+    snapshot: Snapshot
+    feeds_rendered: int
+    pages_rendered: int
 
 
 def newest_first(articles: Sequence[Article]) -> list[Article]:
     return sorted(articles, key=lambda a: (a.date, a.updated, a.id), reverse=True)
+
+
+def group(ordered: Sequence[Article], catalog: Catalog) -> dict[str, list[Article]]:
+    by_tag: dict[str, list[Article]] = defaultdict(list)
+    for article in ordered:
+        for key in catalog.keys_of(article):
+            by_tag[key].append(article)
+    return by_tag
+
+
+def names_of(catalog: Catalog) -> dict[str, tuple[str, str]]:
+    return {key: (tag.slug, tag.name) for key, tag in catalog.by_key.items()}
+
+
+def aliases_of(catalog: Catalog) -> dict[str, str]:
+    """Every spelling a request may use for a tag (its key, its Devanagari slug, its
+    slug) -> the canonical slug; built once per snapshot, looked up per request."""
+    aliases = {tag.slug: tag.slug for tag in catalog.by_key.values()}  # canonical first
+    for key, tag in catalog.by_key.items():
+        aliases.setdefault(key, tag.slug)
+        aliases.setdefault(tag_slug(key), tag.slug)
+    return aliases
+
+
+# --- media: all the file I/O ------------------------------------------------------------
 
 
 def local_image(article: Article, root: Path) -> Path | None:
@@ -62,176 +151,169 @@ def local_image(article: Article, root: Path) -> Path | None:
     return None
 
 
-def resolve_image(article: Article, cfg: Config, links: Links) -> tuple[Image, Path | None] | None:
-    """The lead image as an enclosure (length 0 when unknown) and its local file."""
-    if not article.image:
-        return None
-    kind = mimetypes.guess_type(article.image.split("?")[0])[0] or "application/octet-stream"
-    if "://" in article.image:
-        return Image(links.image(article.image), kind, 0), None
-    root = cfg.articles_dir
-    path = local_image(article, root)
-    if path is None:
-        return None
-    return Image(links.image(path.relative_to(root).as_posix()), kind, path.stat().st_size), path
-
-
-def build(
-    articles: Sequence[Article],
-    cfg: Config,
-    authority: str,
-    previous: Snapshot | None = None,
-    changes: Changes | None = None,
-    info: dict[str, object] | None = None,
-    body_of: Callable[[Article], str] = lambda article: article.body_html or "",
-) -> tuple[Snapshot, BuildReport]:
-    """`articles` are the published ones with resolved dates; changes=None is a full build.
-
-    `body_of` gives an article's HTML, also for one whose body is no longer in memory."""
-    report = BuildReport()
-    links = Links(cfg.base_url, authority)
-    pages = Pages(cfg, links.base)
-    ordered = newest_first(articles)
-    catalog = build_catalog(reversed(ordered), cfg.tags)
-    report.problems.extend(catalog.problems)
-    by_tag: dict[str, list[Article]] = defaultdict(list)
-    for article in ordered:
-        for key in catalog.keys_of(article):
-            by_tag[key].append(article)
-    names = {key: [tag.slug, tag.name] for key, tag in catalog.by_key.items()}
-    if changes is not None and previous is not None:
-        changes = _widen(changes, previous.info.get("catalog", {}), names, by_tag)
-
+def collect_media(
+    ordered: Sequence[Article], cfg: Config, urls: Urls, plan: Plan, out: Output
+) -> dict[str, Image]:
+    """Every lead image as an enclosure (by article id); local image files read into
+    `out` when the plan needs them, else carried."""
     images: dict[str, Image] = {}
-    media: dict[str, tuple[Path, str]] = {}
+    root = cfg.articles_dir
+    served: dict[str, tuple[Path, str]] = {}
     for article in ordered:
-        found = resolve_image(article, cfg, links)
-        if found:
-            images[article.id] = found[0]
-            if found[1] is not None:
-                media["/media/" + found[1].relative_to(cfg.articles_dir).as_posix()] = (
-                    found[1],
-                    found[0].type,
-                )
-
-    full = previous is None or changes is None
-    old = previous.resources if previous is not None else {}
-    resources: dict[str, Resource] = {}
-    rendered: list[Item] = []
-
-    def keep(path: str) -> bool:
-        if full or path not in old:
-            return False
-        resources[path] = old[path]
-        return True
-
-    shared = Entries(catalog, cfg, links, images, body_of)
-    specs = [FeedSpec(None, cfg.site.title)] + [
-        FeedSpec(catalog.by_key[key].slug, catalog.by_key[key].name) for key in catalog.by_key
-    ]
-    for fmt in FEED_FORMATS:  # one format at a time: its serialized entries go after
-        for spec in specs:
-            key = None if spec.slug is None else catalog.by_slug[spec.slug].key
-            path = unquote(feed_path(spec.slug, fmt))
-            touched = full or key is None or key in changes.tags  # type: ignore[union-attr]
-            if not touched and keep(path):
-                continue
-            candidates = ordered if key is None else by_tag[key]
-            try:
-                rendered_feed, updated, kept = render_feed(
-                    spec, fmt, candidates, cfg, links, shared
-                )
-            except Exception as exc:  # one bad entry must not take the site down
-                report.problems.append(f"{path}: cannot render: {exc}")
-                continue
-            report.windows[path] = [a.id for a in kept]
-            kind = snap.ATOM if fmt == "atom" else snap.RSS
-            rendered.append((path, rendered_feed, kind, updated))
-            report.feeds_rendered += 1
-        shared.done_with(fmt)
-    report.problems.extend(shared.problems)
-
-    newest = max((a.updated for a in ordered), default=EPOCH)
-    rendered.append(("/feeds.opml", render_opml(specs, cfg, links, newest), snap.OPML, newest))
-    rendered.append(("/", pages.index(ordered, catalog, INDEX_ITEMS), snap.HTML, newest))
-    for key, tag in catalog.by_key.items():
-        path = unquote(tag_page_path(tag.slug))
-        if not full and key not in changes.tags and keep(path):  # type: ignore[union-attr]
+        if not article.image:
             continue
-        entries = by_tag[key]
-        body = pages.tag(tag, entries, TAG_PAGE_ITEMS)
-        rendered.append((path, body, snap.HTML, entries[0].updated))
-        report.pages_rendered += 1
-
-    def article_pages() -> Iterator[Item]:
-        """Rendered as they are compressed, never all at once: they are most of the bytes."""
-        for article in ordered:
-            path = unquote(article_path(article.id))
-            if not full and article.id not in changes.articles and keep(path):  # type: ignore[union-attr]
-                continue
-            image = images.get(article.id)
-            report.pages_rendered += 1
-            yield (
-                path,
-                pages.article(article, catalog, image.url if image else None, body_of(article)),
-                snap.HTML,
-                article.updated,
-            )
-
-    for path, (file, kind) in media.items():
-        if keep(path):
+        kind = mimetypes.guess_type(article.image.split("?")[0])[0] or "application/octet-stream"
+        if "://" in article.image:
+            images[article.id] = Image(urls.image(article.image), kind, 0)
+            continue
+        file = local_image(article, root)
+        if file is None:
+            continue
+        relative = file.relative_to(root).as_posix()
+        try:
+            images[article.id] = Image(urls.image(relative), kind, file.stat().st_size)
+        except OSError as exc:
+            out.problems.append(f"{article.path}: cannot read image: {exc.strerror}")
+            continue
+        served["/media/" + relative] = (file, kind)
+    for path, (file, kind) in served.items():
+        if path in plan.previous and not plan.is_full:
+            out.carried.append(path)
             continue
         try:
             data = file.read_bytes()
             mtime = datetime.fromtimestamp(file.stat().st_mtime, UTC)
         except OSError as exc:
-            report.problems.append(f"{path}: cannot read image: {exc.strerror}")
+            out.problems.append(f"{path}: cannot read image: {exc.strerror}")
             continue
-        rendered.append((path, data, kind, mtime))
-
-    rendered.append(("/404", pages.not_found(), snap.HTML, EPOCH))
-    resources.update(make_resources(rendered, previous))
-    resources.update(make_resources(article_pages(), previous, compact=_is_article_page))
-    meta = {
-        "articles": len(ordered),
-        "tags": len(catalog.by_key),
-        "catalog": names,
-        "tag_aliases": _aliases(catalog),
-        **(info or {}),
-    }
-    return Snapshot(resources, meta), report
+        out.items.append(Item(path, data, kind, mtime))
+    return images
 
 
-def _aliases(catalog: Catalog) -> dict[str, str]:
-    """Every spelling a request may use for a tag (its key, its Devanagari slug, its
-    slug) -> the canonical slug; built once per snapshot, looked up per request."""
-    aliases = {tag.slug: tag.slug for tag in catalog.by_key.values()}  # canonical first
+# --- feeds -----------------------------------------------------------------------------
+
+
+def feed_specs(cfg: Config, catalog: Catalog) -> list[FeedSpec]:
+    """`all` first, then every tag in catalog order."""
+    tags = [FeedSpec(tag.slug, tag.name) for tag in catalog.by_key.values()]
+    return [FeedSpec(None, cfg.site.title), *tags]
+
+
+def render_feeds(
+    ordered: Sequence[Article],
+    by_tag: ByTag,
+    catalog: Catalog,
+    entries: Entries,
+    plan: Plan,
+    out: Output,
+) -> None:
+    """Every feed the plan needs, one format at a time (its entries go after)."""
+    cfg, urls = entries.cfg, entries.urls
+    specs = feed_specs(cfg, catalog)
+    for fmt, feed_format in FEED_FORMATS.items():
+        for spec in specs:
+            key = None if spec.slug is None else catalog.by_slug[spec.slug].key
+            path = unquote(feed_path(spec.slug, fmt))
+            if not plan.renders_tag(key, path):
+                out.carried.append(path)
+                continue
+            candidates = ordered if key is None else by_tag[key]
+            try:
+                body, newest, kept = render_feed(spec, fmt, candidates, cfg, urls, entries)
+            except Exception as exc:  # one bad entry must not take the site down
+                out.problems.append(f"{path}: cannot render: {exc}")
+                continue
+            out.windows[path] = tuple(a.id for a in kept)
+            out.items.append(Item(path, body, feed_format.content_type, newest))
+            out.feeds_rendered += 1
+        entries.done_with(fmt)
+    newest = max((a.updated for a in ordered), default=EPOCH)
+    out.items.append(Item("/feeds.opml", render_opml(specs, cfg, urls, newest), OPML, newest))
+    out.problems.extend(entries.problems)
+
+
+# --- pages -----------------------------------------------------------------------------
+
+
+def render_pages(
+    ordered: Sequence[Article],
+    by_tag: ByTag,
+    catalog: Catalog,
+    pages: Pages,
+    plan: Plan,
+    out: Output,
+) -> None:
+    """The front page, every tag page the plan needs, and the 404."""
+    newest = max((a.updated for a in ordered), default=EPOCH)
+    out.items.append(Item("/", pages.index(ordered, catalog, INDEX_ITEMS), HTML, newest))
     for key, tag in catalog.by_key.items():
-        aliases.setdefault(key, tag.slug)
-        aliases.setdefault(tag_slug(key), tag.slug)
-    return aliases
+        path = unquote(tag_page_path(tag.slug))
+        if not plan.renders_tag(key, path):
+            out.carried.append(path)
+            continue
+        articles = by_tag[key]
+        body = pages.tag(tag, articles, TAG_PAGE_ITEMS)
+        out.items.append(Item(path, body, HTML, articles[0].updated))
+        out.pages_rendered += 1
+    out.items.append(Item("/404", pages.not_found(), HTML, EPOCH))
 
 
-def _is_article_page(path: str) -> bool:
-    return path.startswith("/articles/")
+def article_pages(
+    ordered: Sequence[Article],
+    catalog: Catalog,
+    pages: Pages,
+    images: Mapping[str, Image],
+    body_of: Callable[[Article], str],
+    plan: Plan,
+    out: Output,
+) -> Iterator[Item]:
+    """Rendered as they are compressed, never all at once: they are most of the bytes."""
+    for article in ordered:
+        path = unquote(article_path(article.id))
+        if not plan.renders_article(article.id, path):
+            out.carried.append(path)
+            continue
+        image = images.get(article.id)
+        body = pages.article(article, catalog, image.url if image else None, body_of(article))
+        out.pages_rendered += 1
+        yield Item(path, body, HTML, article.updated)
 
 
-def _widen(
-    changes: Changes,
-    before: dict[str, list[str]],
-    after: dict[str, list[str]],
-    by_tag: dict[str, list[Article]],
-) -> Changes:
-    """A tag renamed (its most common spelling changed, or it came or went) shows in
-    every entry that carries it: those entries' feeds and pages are touched too."""
-    renamed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
-    if not renamed:
-        return changes
-    tags, ids = set(changes.tags) | renamed, set(changes.articles)
-    for key in renamed:
-        for article in by_tag.get(key, ()):
-            ids.add(article.id)
-    for key, articles in by_tag.items():
-        if key not in tags and any(a.id in ids for a in articles):
-            tags.add(key)
-    return Changes(frozenset(tags), frozenset(ids))
+# --- the whole build --------------------------------------------------------------------
+
+
+def build(
+    articles: Sequence[Article],
+    cfg: Config,
+    urls: Urls,
+    plan: Plan,
+    previous: SiteIndex,
+    body_of: Callable[[Article], str],
+    now: datetime,
+) -> Built:
+    """`articles` are the published ones; `previous` the index of the snapshot the
+    plan's resources come from. `body_of` gives an article's HTML."""
+    ordered = newest_first(articles)
+    catalog = build_catalog(reversed(ordered), cfg.tags)
+    by_tag = group(ordered, catalog)
+    names = names_of(catalog)
+    plan = plan.widened(previous.catalog, names, by_tag)
+    out = Output(problems=list(catalog.problems))
+    images = collect_media(ordered, cfg, urls, plan, out)
+    render_feeds(ordered, by_tag, catalog, Entries(catalog, cfg, urls, images, body_of), plan, out)
+    pages = Pages(cfg, urls)
+    render_pages(ordered, by_tag, catalog, pages, plan, out)
+    resources = make_resources(out.items, plan.previous, now)
+    pages_out = article_pages(ordered, catalog, pages, images, body_of, plan, out)
+    resources |= make_resources(pages_out, plan.previous, now, compact=lambda path: True)
+    resources |= {path: plan.previous[path] for path in out.carried}  # known once consumed
+    carried_windows = {p: previous.windows[p] for p in out.carried if p in previous.windows}
+    index = SiteIndex(
+        articles=len(ordered),
+        tags=len(catalog.by_key),
+        catalog=names,
+        aliases=aliases_of(catalog),
+        windows=carried_windows | out.windows,
+        problems=tuple(out.problems),
+    )
+    return Built(Snapshot(resources, index), out.feeds_rendered, out.pages_rendered)

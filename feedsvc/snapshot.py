@@ -6,16 +6,14 @@ only looks a resource up.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
-import json
 import os
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -26,11 +24,7 @@ try:  # optional: brotli when installed, gzip always
 except ImportError:  # pragma: no cover - depends on the environment
     brotli = None
 
-ATOM = "application/atom+xml; charset=utf-8"
-RSS = "application/rss+xml; charset=utf-8"
-OPML = "text/x-opml; charset=utf-8"
 HTML = "text/html; charset=utf-8"
-JSON = "application/json"
 
 
 # Levels chosen by measurement on a 500 KB Devanagari feed: gzip 5 takes 5.5 ms for
@@ -72,12 +66,13 @@ class Resource:
         """The identity bytes (decompressed for a compact resource: rare clients only)."""
         return self.identity if self.identity is not None else gzip.decompress(self.gzip)
 
-    def same_as(self, etag: str, content_type: str, last_modified: datetime) -> bool:
-        return (
-            self.etag == etag
-            and self.content_type == content_type
-            and self.last_modified == _second(last_modified)
-        )
+    def encoded(self, encoding: str) -> bytes:
+        """The bytes for a content coding: gzip, br (when made), else identity."""
+        if encoding == "gzip":
+            return self.gzip
+        if encoding == "br" and self.br is not None:
+            return self.br
+        return self.body
 
 
 def digest(body: bytes) -> str:
@@ -90,50 +85,123 @@ def _second(moment: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
+class SiteIndex:
+    """What the site holds besides bytes, for requests and for the next partial build."""
+
+    articles: int = 0
+    tags: int = 0
+    catalog: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # key: (slug, name)
+    aliases: Mapping[str, str] = field(default_factory=dict)  # any spelling: canonical slug
+    windows: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # feed: article ids
+    problems: tuple[str, ...] = ()  # found while building (tags dropped, entries left out)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "articles": self.articles,
+            "tags": self.tags,
+            "catalog": {key: list(value) for key, value in self.catalog.items()},
+            "aliases": dict(self.aliases),
+            "windows": {path: list(ids) for path, ids in self.windows.items()},
+            "problems": list(self.problems),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SiteIndex:
+        return cls(
+            articles=int(data["articles"]),
+            tags=int(data["tags"]),
+            catalog={key: (slug, name) for key, (slug, name) in data["catalog"].items()},
+            aliases=dict(data["aliases"]),
+            windows={path: tuple(ids) for path, ids in data["windows"].items()},
+            problems=tuple(data["problems"]),
+        )
+
+
+@dataclass(frozen=True)
+class Health:
+    """The publisher's state as /healthz shows it; not part of what a build makes."""
+
+    last_scan: datetime | None = None
+    last_build_seconds: float = 0.0
+    scheduled: tuple[tuple[str, datetime], ...] = ()  # (path, publication time)
+    rejected: tuple[str, ...] = ()  # files skipped, build problems, a missing folder
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One consistent set of everything served; replaced whole, never changed."""
 
-    resources: Mapping[str, Resource]
-    info: Mapping[str, Any] = field(default_factory=dict)
+    resources: Mapping[str, Resource] = field(default_factory=dict)
+    index: SiteIndex = SiteIndex()
+    health: Health = Health()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "resources", MappingProxyType(dict(self.resources)))
-        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
 
     def get(self, path: str) -> Resource | None:
         return self.resources.get(path)
 
 
-Item = tuple[str, bytes, str, datetime]  # path, body, content type, last modified
+@dataclass(frozen=True)
+class Item:
+    """One rendered body, before compression."""
+
+    path: str
+    body: bytes
+    content_type: str
+    newest: datetime  # its newest content's time: the least its Last-Modified may be
+
+
+def last_modified(newest: datetime, old: Resource | None, changed: bool, now: datetime) -> datetime:
+    """Last-Modified stays put while the bytes do, and moves forward when they change,
+    past the previous value and never earlier than the newest content: a client that
+    polls with If-Modified-Since alone then never gets a 304 for changed bytes
+    (deleting an older article changes a feed but not its newest entry)."""
+    if old is None:
+        return newest
+    if not changed:
+        return max(old.last_modified, _second(newest))
+    return max(_second(newest), _second(now), old.last_modified + timedelta(seconds=1))
 
 
 def make_resources(
     items: Iterable[Item],
-    previous: Snapshot | None = None,
+    previous: Mapping[str, Resource],
+    now: datetime,
     compact: Callable[[str], bool] = lambda path: False,
 ) -> dict[str, Resource]:
-    """Resources for rendered bodies; an unchanged one keeps its old Resource (and its
-    compressed bytes, and its ETag). New ones are compressed on every core (zlib and
-    brotli release the GIL), a batch at a time, so that `items` may be a generator
-    whose bodies are never all in memory at once."""
+    """Resources for rendered bodies; one whose bytes did not change keeps its old
+    Resource (compressed bytes, ETag, Last-Modified). New ones are compressed on every
+    core (zlib and brotli release the GIL), a batch at a time, so that `items` may be a
+    generator whose bodies are never all in memory at once."""
     out: dict[str, Resource] = {}
 
     def make(item: Item) -> Resource:
-        return Resource.make(*item[1:], compact=compact(item[0]))
+        old = previous.get(item.path)
+        when = last_modified(item.newest, old, True, now)
+        return Resource.make(item.body, item.content_type, when, compact=compact(item.path))
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for batch in _batches(items):
             fresh = []
             for item in batch:
-                path, body, content_type, last_modified = item
-                old = previous.get(path) if previous is not None else None
-                if old is not None and old.same_as(digest(body), content_type, last_modified):
-                    out[path] = old
+                old = previous.get(item.path)
+                if (
+                    old is not None
+                    and old.etag == digest(item.body)
+                    and old.content_type == item.content_type
+                ):
+                    when = last_modified(item.newest, old, False, now)
+                    out[item.path] = old if when == old.last_modified else _moved(old, when)
                 else:
                     fresh.append(item)
             made = pool.map(make, fresh, chunksize=8)
-            out.update(zip((item[0] for item in fresh), made, strict=True))
+            out.update(zip((item.path for item in fresh), made, strict=True))
     return out
+
+
+def _moved(resource: Resource, when: datetime) -> Resource:
+    return dataclasses.replace(resource, last_modified=when, http_date=http_date(when))
 
 
 BATCH = 256
@@ -149,86 +217,3 @@ def _batches(items: Iterable[Item]) -> Iterator[list[Item]]:
             batch = []
     if batch:
         yield batch
-
-
-# --- persistence: a warm start serves the last snapshot instead of rebuilding it ---------
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS resources (
-    path TEXT PRIMARY KEY, content_type TEXT NOT NULL, etag TEXT NOT NULL,
-    last_modified REAL NOT NULL, http_date TEXT NOT NULL,
-    identity BLOB, gzip BLOB NOT NULL, br BLOB
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.executescript(_SCHEMA)
-    return db
-
-
-def save(path: Path, snapshot: Snapshot, inputs: str, previous: Snapshot | None = None) -> None:
-    """Write what changed since `previous` (everything without it), with the digest of
-    the inputs it was built from, in one transaction: a crash keeps the old pair."""
-    old = previous.resources if previous is not None else None
-    changed = [(p, r) for p, r in snapshot.resources.items() if old is None or old.get(p) is not r]
-    info = json.dumps(dict(snapshot.info), ensure_ascii=False, default=str)
-    db = _open(path)
-    try:
-        db.execute("BEGIN")
-        if old is None:
-            db.execute("DELETE FROM resources")
-        else:
-            gone = [(p,) for p in old.keys() - snapshot.resources.keys()]
-            db.executemany("DELETE FROM resources WHERE path = ?", gone)
-        db.executemany(
-            "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?)",
-            [
-                (
-                    p,
-                    r.content_type,
-                    r.etag,
-                    r.last_modified.timestamp(),
-                    r.http_date,
-                    r.identity,
-                    r.gzip,
-                    r.br,
-                )
-                for p, r in changed
-            ],
-        )
-        db.executemany(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("inputs", inputs), ("info", info)]
-        )
-        db.execute("COMMIT")
-    finally:
-        db.close()
-
-
-def load(path: Path, inputs: str) -> Snapshot | None:
-    """The saved snapshot if it was built from exactly these inputs, else None."""
-    if not path.exists():
-        return None
-    try:
-        db = _open(path)
-    except sqlite3.DatabaseError:
-        return None
-    try:
-        saved = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        if saved.get("inputs") != inputs:
-            return None
-        resources = {
-            p: Resource(identity, kind, etag, datetime.fromtimestamp(stamp, UTC), gz, br, date)
-            for p, kind, etag, stamp, date, identity, gz, br in db.execute(
-                "SELECT * FROM resources"
-            )
-        }
-        return Snapshot(resources, json.loads(saved["info"]))
-    except (sqlite3.DatabaseError, KeyError, ValueError):
-        return None
-    finally:
-        db.close()

@@ -1,8 +1,8 @@
 """The state store: one SQLite file that remembers what the files do not say.
 
 Per article file: its id, content hash, size and mtime (so an unchanged file is not
-read again), when it was first seen and when its content last changed, and the parsed
-Article (a cache keyed by the parse-relevant configuration). Rows of deleted files stay
+read again), when it was first seen and when its content last changed, and the
+ParsedArticle (a cache keyed by the parse-relevant configuration). Rows of deleted files stay
 as tombstones so that a file renamed or moved (same bytes) keeps its id and dates.
 """
 
@@ -15,9 +15,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .articles import Article
-from .errors import FeedsvcError
+from .articles import ParsedArticle
+from .errors import ConfigError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -39,54 +40,41 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FileRecord:
     path: str
     id: str
-    hash: str
+    hash: str  # sha256 of the file's bytes; "" when it could not be read
     size: int
     mtime_ns: int
-    first_seen: float
+    first_seen: float  # epoch seconds
     changed_at: float
-    present: bool
-    fingerprint: str | None
-    article: Article | None
-    error: str | None
-    error_line: int | None
+    present: bool = True  # False: a tombstone, kept so that a moved file keeps its id
+    fingerprint: str | None = None  # of the configuration it was parsed with
+    article: ParsedArticle | None = None  # None when not loaded, or rejected
+    error: str | None = None
+    error_line: int | None = None
 
+    def to_row(self) -> tuple[object, ...]:
+        article = json.dumps(self.article.to_json(), ensure_ascii=False) if self.article else None
+        return (
+            self.path,
+            self.id,
+            self.hash,
+            self.size,
+            self.mtime_ns,
+            self.first_seen,
+            self.changed_at,
+            int(self.present),
+            self.fingerprint,
+            article,
+            self.error,
+            self.error_line,
+        )
 
-class Store:
-    """A narrow interface over SQLite; safe to call from the publisher's threads."""
-
-    def __init__(self, path: Path | None) -> None:
-        """path=None: an in-memory store, for read-only commands."""
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.RLock()
-        self._batch = False
-        try:
-            self._db = sqlite3.connect(
-                path or ":memory:", check_same_thread=False, isolation_level=None
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise FeedsvcError(f"state file {path} cannot be used: {exc}") from None
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _rows(self, sql: str, *args: object) -> list[FileRecord]:
-        """Rows decoded one at a time: the JSON of 10,000 articles is never all in memory."""
-        with self._lock:
-            return [self._record(r) for r in self._db.execute(sql, args)]
-
-    @staticmethod
-    def _record(r: tuple) -> FileRecord:
-        return FileRecord(
+    @classmethod
+    def from_row(cls, r: tuple[Any, ...]) -> FileRecord:
+        return cls(
             path=r[0],
             id=r[1],
             hash=r[2],
@@ -96,10 +84,34 @@ class Store:
             changed_at=r[6],
             present=bool(r[7]),
             fingerprint=r[8],
-            article=Article.from_json(json.loads(r[9])) if r[9] else None,
+            article=ParsedArticle.from_json(json.loads(r[9])) if r[9] else None,
             error=r[10],
             error_line=r[11],
         )
+
+
+class Store:
+    """A narrow interface over SQLite; safe to call from the publisher's threads."""
+
+    def __init__(self, path: Path | None) -> None:
+        """path=None: an in-memory store, for read-only commands.
+
+        A state file that cannot be made or written is a configuration error naming
+        `state.path`: the command stops before doing anything else."""
+        self.path = path
+        self._lock = threading.RLock()
+        self._batch = False
+        self._db = open_database(path, _SCHEMA)
+        self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _rows(self, sql: str, *args: object) -> list[FileRecord]:
+        """Rows decoded one at a time: the JSON of 10,000 articles is never all in memory."""
+        with self._lock:
+            return [FileRecord.from_row(r) for r in self._db.execute(sql, args)]
 
     def all(self, with_articles: bool = True) -> dict[str, FileRecord]:
         """Every row; without articles (None), a rescan reads no JSON at all."""
@@ -123,13 +135,12 @@ class Store:
         rows = self._rows("SELECT * FROM files WHERE path = ?", path)
         return rows[0] if rows else None
 
-    def tombstone_with_hash(self, digest: str) -> FileRecord | None:
-        """A deleted file with these exact bytes: the new file is that one, moved."""
-        rows = self._rows(
-            "SELECT * FROM files WHERE hash = ? AND present = 0 ORDER BY changed_at DESC LIMIT 1",
-            digest,
+    def with_hash(self, digest: str) -> list[FileRecord]:
+        """Every row, present or tombstone, of a file with these exact bytes, the most
+        recently changed first: a new file among them may be one of them, moved."""
+        return self._rows(
+            "SELECT * FROM files WHERE hash = ? ORDER BY present, changed_at DESC", digest
         )
-        return rows[0] if rows else None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -158,29 +169,12 @@ class Store:
             yield
 
     def put(self, record: FileRecord, replaces: str | None = None) -> None:
-        """Write one file's row; `replaces` is the tombstone this file was moved from."""
-        article = (
-            json.dumps(record.article.to_json(), ensure_ascii=False) if record.article else None
-        )
+        """Write one file's row; `replaces` is the row this file was moved from."""
         with self._write():
             if replaces and replaces != record.path:
                 self._db.execute("DELETE FROM files WHERE path = ?", (replaces,))
             self._db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    record.path,
-                    record.id,
-                    record.hash,
-                    record.size,
-                    record.mtime_ns,
-                    record.first_seen,
-                    record.changed_at,
-                    int(record.present),
-                    record.fingerprint,
-                    article,
-                    record.error,
-                    record.error_line,
-                ),
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", record.to_row()
             )
 
     def mark_gone(self, paths: list[str]) -> None:
@@ -197,3 +191,27 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def open_database(path: Path | None, schema: str) -> sqlite3.Connection:
+    """A WAL-mode SQLite file (in memory for None) with its schema, or a ConfigError
+    naming `state.path` and why it cannot be used."""
+    try:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
+    except OSError as exc:
+        raise ConfigError(
+            f"state.path: cannot create the folder of {path}: {exc.strerror}"
+        ) from None
+    except sqlite3.Error as exc:
+        raise ConfigError(f"state.path: cannot open {path}: {exc}") from None
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(schema)
+        db.execute("BEGIN IMMEDIATE")  # fails now, not later, on a read-only file
+        db.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        db.close()
+        raise ConfigError(f"state.path: {path} cannot be used: {exc}") from None
+    return db

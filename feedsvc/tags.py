@@ -45,10 +45,10 @@ def build_catalog(articles: Iterable[Article], overrides: dict[str, TagOverride]
     first_seen: dict[str, dict[str, int]] = defaultdict(dict)
     order = 0
     for article in articles:
-        for tag in article.tags:
-            key = tag_key(tag)
-            spellings[key][tag] += 1
-            first_seen[key].setdefault(tag, order)
+        for spelling in article.tags:
+            key = tag_key(spelling)
+            spellings[key][spelling] += 1
+            first_seen[key].setdefault(spelling, order)
             order += 1
     by_key: dict[str, Tag] = {}
     by_slug: dict[str, Tag] = {}

@@ -1,10 +1,31 @@
-"""URL paths and absolute URLs: ASCII on the wire, Devanagari percent-encoded (UTF-8)."""
+"""Every URL path, absolute URL and tag: id: ASCII on the wire, Devanagari
+percent-encoded (UTF-8), absolute URLs from the configuration, never from a request.
+Also the one mapping from feed format to media type."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
-FEED_FORMATS = ("atom", "rss")
+ID_DATE = "2026"  # the date part of every tag: URI; changing it would change every id
+
+
+@dataclass(frozen=True)
+class FeedFormat:
+    extension: str
+    media_type: str
+    label: str  # as readers name it
+
+    @property
+    def content_type(self) -> str:
+        return f"{self.media_type}; charset=utf-8"
+
+
+# By extension, in the order feeds are built and listed.
+FEED_FORMATS = {
+    "atom": FeedFormat("atom", "application/atom+xml", "Atom"),
+    "rss": FeedFormat("rss", "application/rss+xml", "RSS"),
+}
 
 
 def normalize_base(base_url: str) -> str:
@@ -29,8 +50,41 @@ def tag_page_path(slug: str) -> str:
 
 
 def feed_path(slug: str | None, fmt: str) -> str:
+    """The feed of one tag, or of every article for slug None."""
     return f"/feeds/all.{fmt}" if slug is None else f"/feeds/tags/{segment(slug)}.{fmt}"
 
 
 def page_path_for_feed(slug: str | None) -> str:
     return "/" if slug is None else tag_page_path(slug)
+
+
+@dataclass(frozen=True)
+class Urls:
+    """Absolute URLs under `base` (normalized) and tag: ids under `authority`."""
+
+    base: str
+    authority: str
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def feed(self, slug: str | None, fmt: str) -> str:
+        return self.url(feed_path(slug, fmt))
+
+    def page_for_feed(self, slug: str | None) -> str:
+        return self.url(page_path_for_feed(slug))
+
+    def article(self, article_id: str) -> str:
+        return self.url(article_path(article_id))
+
+    def entry_id(self, article_id: str) -> str:
+        return f"tag:{self.authority},{ID_DATE}:articles/{quote(article_id, safe='/')}"
+
+    def feed_id(self, slug: str | None) -> str:
+        return f"tag:{self.authority},{ID_DATE}:feeds/{quote(slug or 'all', safe='')}"
+
+    def image(self, image: str) -> str:
+        """A remote image's URL made ASCII, or the served URL of a local one."""
+        if "://" in image:
+            return quote(image, safe=":/?#[]@!$&'()*+,;=%~")
+        return self.url("/media/" + quote(image.lstrip("/"), safe="/"))

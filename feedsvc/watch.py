@@ -4,7 +4,9 @@ A path is handed on only after it has been quiet for `settle_ms` and, when it wa
 written in place, after the writer closed it (inotify's close-write): a writer
 that pauses between chunks is not read half-way. A file that arrives by rename
 (atomic save) is complete at once. Folder-level events (a subfolder created, moved
-or deleted) ask for a full rescan instead: their files send no events.
+or deleted) ask for a full rescan instead: their files send no events. While the
+articles folder does not exist, its nearest existing parent is watched instead, and
+the folder is picked up (with a rescan) when it appears.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
 
 from .articles import is_candidate
 
@@ -53,12 +56,30 @@ class Watcher(FileSystemEventHandler):
         self._cond = threading.Condition()
         self._stopping = False
         self._observer = Observer()
+        self._watch: ObservedWatch | None = None
+        self._watching_root = False
         self._thread = threading.Thread(target=self._run, name="feedsvc-watch", daemon=True)
 
     def start(self) -> None:
-        self._observer.schedule(self, str(self.root), recursive=True)
+        self._observe()
         self._observer.start()
         self._thread.start()
+
+    def _observe(self) -> None:
+        """Watch the folder, or while it is missing, its nearest existing parent."""
+        with self._cond:
+            if self._watching_root:
+                return
+            if self._watch is not None:
+                self._observer.unschedule(self._watch)
+            if self.root.is_dir():
+                self._watch = self._observer.schedule(self, str(self.root), recursive=True)
+                self._watching_root = True
+                return
+            parent = self.root.parent
+            while not parent.is_dir():
+                parent = parent.parent
+            self._watch = self._observer.schedule(self, str(parent), recursive=False)
 
     def stop(self) -> None:
         with self._cond:
@@ -70,8 +91,8 @@ class Watcher(FileSystemEventHandler):
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def queue(self, paths: set[str], delay: float | None = None) -> None:
-        due = time.monotonic() + (self.settle if delay is None else delay)
+    def queue(self, paths: set[str]) -> None:
+        due = time.monotonic() + self.settle
         with self._cond:
             for path in paths:
                 self._due[path] = due
@@ -94,6 +115,11 @@ class Watcher(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         kind = event.event_type
         if kind in ("opened", "closed_no_write"):
+            return
+        if not self._watching_root:  # a parent's event: is the folder nearer now?
+            self._observe()
+            if self._watching_root:
+                self.queue({RESCAN})
             return
         if isinstance(event, (DirCreatedEvent, DirDeletedEvent, DirMovedEvent)):
             self.queue({RESCAN})

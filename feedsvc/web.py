@@ -17,11 +17,12 @@ from urllib.parse import quote
 from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import is_resource_modified, parse_accept_header
+from werkzeug.wrappers import Response as BaseResponse
 
 from .config import Config
 from .snapshot import Resource, Snapshot
 from .text import tag_key, tag_slug
-from .urls import article_path, feed_path, tag_page_path
+from .urls import FEED_FORMATS, article_path, feed_path, tag_page_path
 
 SnapshotSource = Callable[[], Snapshot]
 
@@ -33,21 +34,18 @@ def _encoding(accept_encoding: str, has_br: bool) -> str:
     accept = parse_accept_header(accept_encoding)
     best, best_q = "identity", -1.0
     for name in ("br", "gzip", "identity") if has_br else ("gzip", "identity"):
-        if name == "identity" and name not in accept and "*" not in accept:
+        quality = accept.quality(name)
+        if name == "identity" and accept.find(name) < 0:  # neither named nor *
             quality = 0.001  # acceptable unless refused
-        else:
-            quality = accept.quality(name)
         if quality > best_q:
             best, best_q = name, quality
     return best if best_q > 0 else "identity"
 
 
-def _respond(resource: Resource, environ: dict[str, Any], max_age: int) -> Response:
+def _respond(resource: Resource, environ: dict[str, Any], max_age: int) -> BaseResponse:
     """A 200, 206 or 304 for one resource; Werkzeug decides which."""
     encoding = _encoding(environ.get("HTTP_ACCEPT_ENCODING", ""), resource.br is not None)
-    body = (
-        resource.gzip if encoding == "gzip" else resource.br if encoding == "br" else resource.body
-    )
+    body = resource.encoded(encoding)
     etag = resource.etag if encoding == "identity" else f"{resource.etag}-{encoding}"
     headers = [
         ("ETag", f'"{etag}"'),
@@ -66,7 +64,7 @@ def _respond(resource: Resource, environ: dict[str, Any], max_age: int) -> Respo
         try:
             return response.make_conditional(environ, accept_ranges=True, complete_length=len(body))
         except HTTPException as exc:  # 416 for a range past the end, or unparseable
-            return exc.get_response(environ)  # type: ignore[return-value]
+            return exc.get_response(environ)
     response.headers["Accept-Ranges"] = "bytes"
     return response
 
@@ -92,7 +90,7 @@ class _FromSnapshot:
 
 def _canonical(snapshot: Snapshot, path: str) -> str | None:
     """The canonical URL path for another spelling of a tag slug or article id."""
-    aliases: dict[str, str] = snapshot.info.get("tag_aliases", {})  # type: ignore[assignment]
+    aliases = snapshot.index.aliases
 
     def slug_for(raw: str) -> str | None:
         key = tag_key(raw)
@@ -103,7 +101,7 @@ def _canonical(snapshot: Snapshot, path: str) -> str | None:
         return tag_page_path(slug) if slug else None
     if path.startswith("/feeds/tags/"):
         stem, _, fmt = path[len("/feeds/tags/") :].rpartition(".")
-        slug = slug_for(stem) if fmt in ("atom", "rss") else None
+        slug = slug_for(stem) if fmt in FEED_FORMATS else None
         return feed_path(slug, fmt) if slug else None
     if path.startswith("/articles/"):
         wanted = unicodedata.normalize("NFC", path[len("/articles/") :]).strip("/")
@@ -138,15 +136,15 @@ def create_app(cfg: Config, snapshots: SnapshotSource) -> Flask:
         return not_found()
 
     def _health(snapshot: Snapshot) -> Response:
-        info = snapshot.info
+        health = snapshot.health
         body = {
             "status": "ok",
-            "articles": info.get("articles", 0),
-            "tags": info.get("tags", 0),
-            "last_scan": info.get("last_scan"),
-            "last_build_seconds": info.get("last_build_seconds"),
-            "scheduled": info.get("scheduled", []),
-            "rejected": info.get("rejected", []),
+            "articles": snapshot.index.articles,
+            "tags": snapshot.index.tags,
+            "last_scan": health.last_scan.isoformat() if health.last_scan else None,
+            "last_build_seconds": health.last_build_seconds,
+            "scheduled": [{"path": p, "at": at.isoformat()} for p, at in health.scheduled],
+            "rejected": list(health.rejected),
         }
         response = Response(
             json.dumps(body, ensure_ascii=False, indent=1),

@@ -96,13 +96,12 @@ def test_bodies_stay_in_memory_only_while_a_feed_holds_the_article(tmp_path: Pat
     publisher = Publisher(cfg, workers=1)
     try:
         first = publisher.rescan()
-        held = {p: a.body_html is not None for p, a in publisher.library.articles.items()}
-        assert held == {"d1.md": False, "d2.md": False, "d3.md": True, "d4.md": True}
+        assert publisher.library._bodies.keys() == {"d3.md", "d4.md"}
         assert "पाठ संख्या 1।".encode() in first.get("/articles/d1").body  # pages have them all
 
         again = publisher.rescan()  # nothing changed: nothing rebuilt, nothing reloaded
         assert again.get("/feeds/all.atom") is first.get("/feeds/all.atom")
-        assert publisher.library.articles["d1.md"].body_html is None
+        assert "d1.md" not in publisher.library._bodies
 
         for day in (3, 4):
             (folder / f"d{day}.md").unlink()

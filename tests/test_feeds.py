@@ -242,7 +242,7 @@ def test_scheduled_and_draft_articles_are_absent(articles_dir: Path, make_config
         assert f"/feeds/tags/{slug}.atom" not in snapshot.resources
         assert f"/tags/{slug}" not in snapshot.resources
     assert "/articles/later" not in snapshot.resources
-    assert [s["path"] for s in snapshot.info["scheduled"]] == ["later.md"]
+    assert [path for path, _ in snapshot.health.scheduled] == ["later.md"]
 
 
 def test_max_items_keeps_the_newest(articles_dir: Path, make_config) -> None:
@@ -391,23 +391,27 @@ def test_an_entry_that_cannot_be_serialized_is_left_out_not_the_feed(make_config
     from datetime import timedelta
 
     from feedsvc.articles import Article
-    from feedsvc.site import build
+    from feedsvc.site import Plan, build
+    from feedsvc.snapshot import SiteIndex
+    from feedsvc.urls import Urls
 
     cfg = make_config()
     when = SEED_TIME
-    good = Article("good", "good.md", "अच्छा", "<p>ठीक</p>", "ठीक", ("क",), when, when)
-    bad = Article(
-        "bad",
-        "bad.md",
-        "ख़राब\x00",
-        "<p>x</p>",
-        "x",
-        ("क",),
-        when + timedelta(days=1),
-        when + timedelta(days=1),
+    good = Article("good", "good.md", "अच्छा", "ठीक", when, when, "1", ("क",))
+    later = when + timedelta(days=1)
+    bad = Article("bad", "bad.md", "ख़राब\x00", "x", later, later, "2", ("क",))
+    bodies = {"good.md": "<p>ठीक</p>", "bad.md": "<p>x</p>"}
+    built = build(
+        [good, bad],
+        cfg,
+        Urls(cfg.base_url, "news.example"),
+        Plan.full({}),
+        SiteIndex(),
+        lambda article: bodies[article.path],
+        later,
     )
-    snapshot, report = build([good, bad], cfg, "news.example")
     for path in ("/feeds/all.atom", "/feeds/all.rss", "/feeds/tags/क.atom"):
-        entries = feedparser.parse(snapshot.get(path).body).entries
+        entries = feedparser.parse(built.snapshot.get(path).body).entries
         assert [e.title for e in entries] == ["अच्छा"], path
-    assert any(p.startswith("bad.md: left out of the feeds") for p in report.problems)
+    problems = built.snapshot.index.problems
+    assert any(p.startswith("bad.md: left out of the feeds") for p in problems)

@@ -273,7 +273,7 @@ def test_tag_rules(hostile) -> None:
     assert not {"", ".", "..", "/"} & slugs
     assert all(len(s) <= 80 and "/" not in s for s in slugs)
     assert "script" in slugs and "trump" in slugs and "उलटा" in slugs
-    problems = "\n".join(publisher.build_problems)
+    problems = "\n".join(snapshot.index.problems)
     assert "no letters or digits" in problems and "longer than 100" in problems
     assert "/feeds/tags/ठीक.atom" in snapshot.resources  # the huge tag's sibling survives
     article = publisher.library.articles["tag-spaces.md"]
@@ -287,7 +287,7 @@ def test_summaries_and_titles(hostile) -> None:
     assert summary.endswith("…") and regex.fullmatch(r"(?:क्षि)+…", summary)
     assert articles["bidi-title.md"].title == "उलटा शीर्षक"
     assert articles["controls.txt"].title == "शीर्षक"
-    assert articles["controls.txt"].body_html == "<p>पाठ है।</p>"
+    assert publisher.library.body("controls.txt") == "<p>पाठ है।</p>"
     assert articles["future-mtime.txt"].date.timestamp() <= time.time()
     assert articles["mtime-1940.txt"].date.year == 1940
 
