@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -199,6 +200,11 @@ def open_database(path: Path | None, schema: str) -> sqlite3.Connection:
     try:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # SQLite opens a file it cannot write read-only, and fails only at the
+            # first write: refuse it now. WAL also writes files beside it.
+            for needed in (path, path.parent):
+                if needed.exists() and not os.access(needed, os.W_OK):
+                    raise ConfigError(f"state.path: {needed} is not writable")
         db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
     except OSError as exc:
         raise ConfigError(
@@ -209,8 +215,6 @@ def open_database(path: Path | None, schema: str) -> sqlite3.Connection:
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(schema)
-        db.execute("BEGIN IMMEDIATE")  # fails now, not later, on a read-only file
-        db.execute("ROLLBACK")
     except sqlite3.Error as exc:
         db.close()
         raise ConfigError(f"state.path: {path} cannot be used: {exc}") from None

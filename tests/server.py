@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,18 @@ from urllib.parse import quote
 def feedsvc(*args: str) -> list[str]:
     """The `feedsvc` command line, run with this interpreter."""
     return [sys.executable, "-m", "feedsvc.cli", *args]
+
+
+def without_root_powers(command: list[str]) -> list[str] | None:
+    """The command, run so that file permissions bind it: as root, without the
+    capabilities that let root read and write anyone's files. None when that cannot
+    be done here (root without setpriv)."""
+    if os.geteuid() != 0:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *command]
 
 
 def free_port() -> int:
@@ -54,12 +67,15 @@ class Server:
         return self.process.wait(timeout=timeout)
 
 
-def start(config: Path, port: int | None = None, timeout: float = 30) -> Server:
+def start(
+    config: Path, port: int | None = None, timeout: float = 30, command: list[str] | None = None
+) -> Server:
+    """`command`: what runs `feedsvc serve` (default: the real command line)."""
     port = port or free_port()
     log = config.parent / f"serve-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        feedsvc("serve", "--config", str(config), "--port", str(port)),
+        (command or feedsvc())[:] + ["serve", "--config", str(config), "--port", str(port)],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env=env,

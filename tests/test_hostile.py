@@ -20,7 +20,7 @@ from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
 
 from .conftest import SEED, SEED_NAME, md
-from .server import feedsvc
+from .server import feedsvc, without_root_powers
 
 Maker = Callable[[Path], None]
 
@@ -301,13 +301,9 @@ def test_unreadable_file(tmp_path: Path) -> None:
     locked.write_text(md("बंद"))
     locked.chmod(0)
     (tmp_path / "config.toml").write_text("[schedule]\nsettle_ms = 0\n")
-    command = feedsvc("check", "--config", str(tmp_path / "config.toml"))
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: root reads every file")
-        # root without the capabilities that let it read anyone's files
-        command = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *command]
+    command = without_root_powers(feedsvc("check", "--config", str(tmp_path / "config.toml")))
+    if command is None:
+        pytest.skip("running as root without setpriv: root reads every file")
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 1, result.stderr
     lines = result.stdout.strip().splitlines()

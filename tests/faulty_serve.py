@@ -1,0 +1,26 @@
+"""`feedsvc serve` whose builds fail while a file named FAIL-BUILDS is in its working
+directory: a fault injected into the real server, for the test that a failed rebuild
+keeps the previous feeds served and that the next change recovers.
+
+    python -m tests.faulty_serve serve --config FILE ...
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from feedsvc import cli, publisher, site
+
+
+def failing_build(*args: Any, **kwargs: Any) -> site.Built:
+    if Path("FAIL-BUILDS").exists():
+        raise RuntimeError("injected build failure")
+    return site.build(*args, **kwargs)
+
+
+publisher.build = failing_build  # the name the publisher calls
+
+if __name__ == "__main__":
+    sys.exit(cli.main(sys.argv[1:]))

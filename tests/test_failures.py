@@ -1,0 +1,122 @@
+"""What goes wrong outside a single article, through the real commands: a rebuild
+that fails, a state file that cannot be used, an articles folder that is missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from .conftest import ROOT, md, wait_for, write
+from .server import feedsvc, start, without_root_powers
+
+
+def _titles(body: bytes) -> list[str]:
+    return [entry.title for entry in feedparser.parse(body).entries]
+
+
+def test_a_failed_rebuild_keeps_the_previous_feeds_and_the_next_change_recovers(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
+    config = tmp_path / "config.toml"
+    config.write_text("[schedule]\nsettle_ms = 100\n")
+    command = [sys.executable, "-m", "tests.faulty_serve"]
+    env_path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(ROOT) + (os.pathsep + env_path if env_path else "")
+    try:
+        server = start(config, command=command)
+    finally:
+        if env_path is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = env_path
+    try:
+        before = server.request("/feeds/all.atom")
+        assert _titles(before.body) == ["पहला"]
+
+        (tmp_path / "FAIL-BUILDS").touch()
+        write(folder, "b.md", md("दूसरा", ["क"], "2025-01-02"))
+        wait_for(lambda: "rebuild failed" in server.log.read_text())
+        during = server.request("/feeds/all.atom")
+        assert during.status == 200 and during.body == before.body
+        assert during.headers["etag"] == before.headers["etag"]
+        assert server.request("/healthz").status == 200
+
+        (tmp_path / "FAIL-BUILDS").unlink()
+        write(folder, "c.md", md("तीसरा", ["ख"], "2025-01-03"))
+        wait_for(lambda: len(_titles(server.request("/feeds/all.atom").body)) == 3)
+        assert _titles(server.request("/feeds/all.atom").body) == ["तीसरा", "दूसरा", "पहला"]
+        assert _titles(server.request("/feeds/tags/क.atom").body) == ["दूसरा", "पहला"]
+    finally:
+        assert server.stop() == 0
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(feedsvc(*args), capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
+@pytest.mark.parametrize("command", ["serve", "build", "check"])
+@pytest.mark.parametrize("case", ["parent is a file", "path is a folder"])
+def test_an_unusable_state_path_is_a_config_error(tmp_path: Path, command: str, case: str) -> None:
+    write(tmp_path / "articles", "a.md", md("लेख"))
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    (tmp_path / "folder.sqlite3").mkdir()
+    state = "blocker/var/state.sqlite3" if case == "parent is a file" else "folder.sqlite3"
+    (tmp_path / "config.toml").write_text(f'[state]\npath = "{state}"\n')
+    args = {"serve": ["--port", "0"], "build": ["--out", str(tmp_path / "out")], "check": []}
+    result = _run(command, *args[command], cwd=tmp_path)
+    if command == "check":  # check keeps no state: the path is never touched
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("feedsvc: configuration error: state.path: ")
+    assert str(tmp_path / state) in lines[-1]
+
+
+def test_a_read_only_state_file_is_a_config_error(tmp_path: Path) -> None:
+    write(tmp_path / "articles", "a.md", md("लेख"))
+    (tmp_path / "config.toml").write_text('[state]\npath = "state.sqlite3"\n')
+    assert _run("build", "--out", "out", cwd=tmp_path).returncode == 0
+    for name in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"):
+        if (tmp_path / name).exists():
+            (tmp_path / name).chmod(0o444)
+    command = without_root_powers(feedsvc("build", "--out", "out"))
+    if command is None:
+        pytest.skip("running as root without setpriv: root writes every file")
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "configuration error: state.path: " in result.stderr.strip().splitlines()[-1]
+
+
+def test_check_names_a_missing_articles_folder_and_fails(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[articles]\ndir = "artciles"\n')
+    result = _run("check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"articles folder {tmp_path / 'artciles'} does not exist" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "0 articles, 0 tags, 0 rejected"
+
+
+def test_serve_warns_of_a_missing_articles_folder_and_picks_it_up(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[articles]\ndir = "news/articles"\n[schedule]\nsettle_ms = 100\n')
+    server = start(config)
+    try:
+        folder = tmp_path / "news" / "articles"
+        assert f"WARNING articles folder {folder} does not exist" in server.log.read_text()
+        health = server.request("/healthz").body.decode()
+        assert "does not exist" in health
+        write(folder, "a.md", md("आ गया", ["क"], "2025-01-01"))
+        wait_for(lambda: server.request("/feeds/tags/क.atom").status == 200)
+        assert _titles(server.request("/feeds/all.atom").body) == ["आ गया"]
+        assert "does not exist" not in server.request("/healthz").body.decode()
+    finally:
+        assert server.stop() == 0
