@@ -335,6 +335,23 @@ def _str_field(fields: dict[str, Any], key: str, fm_lines: list[str]) -> str | N
     return value
 
 
+def _tags_field(fields: dict[str, Any], fm_lines: list[str]) -> list[str]:
+    raw_tags = fields.get("tags", [])
+    if raw_tags is None:
+        return []
+    if isinstance(raw_tags, str):
+        return text.split_tags(raw_tags)
+    if isinstance(raw_tags, list) and all(
+        isinstance(t, (str, int)) and not isinstance(t, bool) for t in raw_tags
+    ):
+        return [t for t in (text.clean_line(str(t)) for t in raw_tags) if t]
+    raise ArticleError(
+        "tags must be a list of words or one comma-separated string, "
+        f"not {type(raw_tags).__name__}",
+        _key_line(fm_lines, "tags"),
+    )
+
+
 def _parse_markdown(relpath: str, source: str, cfg: Config) -> ParsedArticle:
     found = _front_matter(source)
     if found is None:
@@ -344,21 +361,7 @@ def _parse_markdown(relpath: str, source: str, cfg: Config) -> ParsedArticle:
     if not title:
         raise ArticleError("missing title in front matter", _key_line(fm_lines, "title") or 1)
 
-    raw_tags = fields.get("tags", [])
-    if raw_tags is None:
-        raw_tags = []
-    if isinstance(raw_tags, str):
-        tags = text.split_tags(raw_tags)
-    elif isinstance(raw_tags, list) and all(
-        isinstance(t, (str, int)) and not isinstance(t, bool) for t in raw_tags
-    ):
-        tags = [t for t in (text.clean_line(str(t)) for t in raw_tags) if t]
-    else:
-        raise ArticleError(
-            "tags must be a list of words or one comma-separated string, "
-            f"not {type(raw_tags).__name__}",
-            _key_line(fm_lines, "tags"),
-        )
+    tags = _tags_field(fields, fm_lines)
 
     def when(key: str) -> datetime | None:
         value = fields.get(key)

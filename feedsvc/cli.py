@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from .schedule import Schedule
-    from .watch import Watcher
-
 from . import __version__
 from .config import Config, load_config
 from .errors import ConfigError, FeedsvcError
@@ -133,12 +130,70 @@ class _AccessLog:
         return self.app(environ, logged)
 
 
+class _Live:
+    """The publisher kept fresh: file events and scheduled jobs lead to it."""
+
+    def __init__(self, cfg: Config) -> None:
+        from .publisher import Publisher
+        from .schedule import Schedule
+        from .watch import Watcher
+
+        self.cfg = cfg
+        self.publisher = Publisher(cfg)
+        self.schedule = Schedule(
+            cfg.schedule.rescan_seconds, self._periodic_rescan, self.publisher.publish_due
+        )
+        self.watcher = Watcher(cfg.articles_dir, cfg.schedule.settle_ms, self._paths, self._rescan)
+
+    def start(self) -> None:
+        # Watch first, then scan: a file saved during the first scan is not missed.
+        self.watcher.start()
+        if self.publisher.library.folder_missing:
+            log.warning(
+                "articles folder %s does not exist (articles.dir); serving no articles "
+                "until it appears",
+                self.cfg.articles_dir,
+            )
+        self.publisher.rescan()
+        self.schedule.start()
+        for moment, path in self.publisher.scheduled():
+            log.info("scheduled: %s at %s", path, moment.isoformat())
+        self._look_again(self._after_change())
+
+    def stop(self) -> None:
+        """Within a bounded time: a stuck job must not keep the process alive."""
+        stopper = threading.Thread(target=self._stop_jobs, daemon=True)
+        stopper.start()
+        stopper.join(timeout=8)
+        self.publisher.close()
+
+    def _stop_jobs(self) -> None:
+        self.watcher.stop()
+        self.schedule.stop()
+
+    def _after_change(self) -> set[str]:
+        self.schedule.sync([moment for moment, _ in self.publisher.scheduled()])
+        return self.publisher.pending()
+
+    def _look_again(self, paths: set[str]) -> None:
+        if paths:
+            self.watcher.queue(paths)
+
+    def _paths(self, paths: set[str], busy: frozenset[str]) -> set[str]:
+        self.publisher.refresh(paths, busy)
+        return self._after_change()
+
+    def _rescan(self, busy: frozenset[str]) -> set[str]:
+        self.publisher.rescan(busy)
+        return self._after_change()
+
+    def _periodic_rescan(self) -> None:
+        self._look_again(self._rescan(self.watcher.busy()))
+
+
 def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) -> int:
     from waitress.server import create_server
 
-    from .publisher import Publisher
-    from .schedule import Schedule
-    from .watch import Watcher
     from .web import create_app
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -147,45 +202,11 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
         raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    publisher = Publisher(cfg)
-
-    def after_change() -> set[str]:
-        schedule.sync([moment for moment, _ in publisher.scheduled()])
-        return publisher.pending()
-
-    def on_paths(paths: set[str], busy: frozenset[str]) -> set[str]:
-        publisher.refresh(paths, busy)
-        return after_change()
-
-    def on_rescan(busy: frozenset[str]) -> set[str]:
-        publisher.rescan(busy)
-        return after_change()
-
-    def periodic_rescan() -> None:
-        again = on_rescan(watcher.busy())
-        if again:
-            watcher.queue(again)
-
-    schedule = Schedule(cfg.schedule.rescan_seconds, periodic_rescan, publisher.publish_due)
-    watcher = Watcher(cfg.articles_dir, cfg.schedule.settle_ms, on_paths, on_rescan)
+    live = _Live(cfg)
     server = None
     try:
-        # Watch first, then scan: a file saved during the first scan is not missed.
-        watcher.start()
-        if publisher.library.folder_missing:
-            log.warning(
-                "articles folder %s does not exist (articles.dir); serving no articles "
-                "until it appears",
-                cfg.articles_dir,
-            )
-        publisher.rescan()
-        schedule.start()
-        for moment, path in publisher.scheduled():
-            log.info("scheduled: %s at %s", path, moment.isoformat())
-        again = after_change()
-        if again:
-            watcher.queue(again)
-        app = create_app(cfg, lambda: publisher.snapshot)
+        live.start()
+        app = create_app(cfg, lambda: live.publisher.snapshot)
         if access_log:
             app.wsgi_app = _AccessLog(app.wsgi_app)  # type: ignore[method-assign]
         server = create_server(
@@ -209,18 +230,10 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
         log.info("stopping")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        stopper = threading.Thread(target=_stop_all, args=(watcher, schedule), daemon=True)
-        stopper.start()
-        stopper.join(timeout=8)
         if server is not None:
             server.close()
-        publisher.close()
+        live.stop()
     return 0
-
-
-def _stop_all(watcher: Watcher, schedule: Schedule) -> None:
-    watcher.stop()
-    schedule.stop()
 
 
 if __name__ == "__main__":

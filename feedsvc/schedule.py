@@ -47,6 +47,3 @@ class Schedule:
                     id=job_id,
                     name=f"publish at {moment.isoformat()}",
                 )
-
-    def pending(self) -> list[str]:
-        return [job.id for job in self._scheduler.get_jobs() if job.id.startswith("due:")]

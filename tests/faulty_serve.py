@@ -20,7 +20,7 @@ def failing_build(*args: Any, **kwargs: Any) -> site.Built:
     return site.build(*args, **kwargs)
 
 
-publisher.build = failing_build  # the name the publisher calls
+setattr(publisher, "build", failing_build)  # noqa: B010 - the name the publisher calls
 
 if __name__ == "__main__":
     sys.exit(cli.main(sys.argv[1:]))

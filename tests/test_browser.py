@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,18 +37,21 @@ class DevTools:
             if message.get("id") == self.next_id:
                 if "error" in message:
                     raise AssertionError(f"{method}: {message['error']}")
-                return message["result"]
+                result: dict[str, Any] = message["result"]
+                return result
 
     def wait_event(self, name: str) -> dict:
         while True:
             message = json.loads(self.ws.recv())
             if message.get("method") == name:
-                return message["params"]
+                params: dict[str, Any] = message["params"]
+                return params
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
     profile = tmp_path_factory.mktemp("chromium-profile")
+    assert CHROMIUM is not None  # the tests skip without it
     process = subprocess.Popen(
         [
             CHROMIUM,

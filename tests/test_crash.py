@@ -6,12 +6,18 @@ import os
 import signal
 import sqlite3
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import feedparser
 
 from .conftest import md, wait_for, write
 from .server import feedsvc, start
+
+
+def _rebuilt_since_start(log: Path) -> bool:
+    return b"rebuilt" in log.read_bytes().split(b"serving on")[-1]
+
 
 ARTICLES = 600
 
@@ -46,10 +52,7 @@ def test_kill_9_during_rebuild_loses_nothing(tmp_path: Path) -> None:
                 ),
                 age=0,
             )
-        wait_for(
-            lambda log=server.log: b"rebuilt" in log.read_bytes().split(b"serving on")[-1],
-            timeout=30,
-        )
+        wait_for(partial(_rebuilt_since_start, server.log), timeout=30)
         server.process.send_signal(signal.SIGKILL)
         server.process.wait(timeout=10)
 

@@ -126,9 +126,9 @@ def test_atom_structure(site) -> None:
         ("alternate", "http://news.example/tags/trump"),
     }
     entries = root.findall("a:entry", ATOM_NS)
-    updated = [e.findtext("a:updated", namespaces=ATOM_NS) for e in entries]
+    updated = [e.findtext("a:updated", namespaces=ATOM_NS) or "" for e in entries]
     assert root.findtext("a:updated", namespaces=ATOM_NS) == max(updated)
-    published = [e.findtext("a:published", namespaces=ATOM_NS) for e in entries]
+    published = [e.findtext("a:published", namespaces=ATOM_NS) or "" for e in entries]
     assert published == sorted(published, reverse=True)  # newest first
     for entry in entries:
         assert entry.find("a:content", ATOM_NS).get("type") == "html"
@@ -153,15 +153,17 @@ def test_rss_structure(site) -> None:
         assert item.find("author") is None  # a plain name is not an e-mail address
         assert item.findtext("{http://purl.org/dc/elements/1.1/}creator")
         assert item.findtext("{http://purl.org/rss/1.0/modules/content/}encoded")
-        stamp = item.findtext("pubDate")
+        stamp = item.findtext("pubDate") or ""
         assert re.fullmatch(
             r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|"
             r"Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d [+-]\d{4}",
             stamp,
         )
         assert len(item.findall("pubDate")) == 1
-    newest = max(parsedate_to_datetime(i.findtext("pubDate")) for i in channel.findall("item"))
-    assert parsedate_to_datetime(channel.findtext("lastBuildDate")) >= newest
+    newest = max(
+        parsedate_to_datetime(i.findtext("pubDate") or "") for i in channel.findall("item")
+    )
+    assert parsedate_to_datetime(channel.findtext("lastBuildDate") or "") >= newest
 
 
 def test_enclosure_in_both_formats(site) -> None:
@@ -223,7 +225,7 @@ def test_opml_lists_every_feed(site) -> None:
     assert opml.get("version") == "2.0"
     versions = {o.get("version") for o in opml.iter("outline") if o.get("xmlUrl")}
     assert versions == {None, "RSS2"}  # OPML has no version name for Atom
-    urls = sorted(o.get("xmlUrl") for o in opml.iter("outline") if o.get("xmlUrl"))
+    urls = sorted(o.get("xmlUrl") or "" for o in opml.iter("outline") if o.get("xmlUrl"))
     expected = sorted("http://news.example" + quote(p) for p in feed_paths(snapshot))
     assert urls == expected
     titles = {o.get("title") for o in opml.iter("outline") if o.get("xmlUrl")}

@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import feedparser
@@ -190,7 +190,9 @@ CORPUS: dict[str, tuple[Maker, str, str]] = {
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Publisher, Snapshot, Path]:
+def hostile(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Publisher, Snapshot, Path]]:
     root = tmp_path_factory.mktemp("hostile")
     folder = root / "articles"
     folder.mkdir()

@@ -130,7 +130,7 @@ def test_load_with_churn(tmp_path: Path) -> None:
     config.write_text("[schedule]\nsettle_ms = 100\n")
     server = start(config)
     wait_for(lambda: server.request("/feeds/tags/मंथन.atom").status == 200)
-    stop, tally, ops = threading.Event(), Tally(), []
+    stop, tally, ops = threading.Event(), Tally(), list[str]()
     threads = [
         threading.Thread(target=client, args=(server.port, stop, tally, i)) for i in range(CLIENTS)
     ]

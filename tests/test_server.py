@@ -55,7 +55,7 @@ def entries(server: Server, path: str) -> list:
         return []
     parsed = feedparser.parse(reply.body)
     assert not parsed.bozo, parsed.get("bozo_exception")
-    return parsed.entries
+    return list(parsed.entries)
 
 
 def titles(server: Server, path: str) -> list[str]:
@@ -185,8 +185,8 @@ def test_a_slow_writer_is_never_published_half_written(live) -> None:
     finally:
         done.set()
         poller.join()
-    for body in seen:
-        [entry] = [e for e in feedparser.parse(body).entries if e.title == "धीमा लेख"]
+    for polled in seen:
+        [entry] = [e for e in feedparser.parse(polled).entries if e.title == "धीमा लेख"]
         assert "अनुच्छेद 5" in entry.content[0].value, "a half-written article was published"
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -24,7 +26,7 @@ except ImportError:  # optional
 
 
 @pytest.fixture
-def client(seeded: Path, make_config) -> FlaskClient:
+def client(seeded: Path, make_config) -> Iterator[FlaskClient]:
     for sample in (ROOT / "articles").glob("*.md"):
         shutil.copy2(sample, seeded / sample.name)
     write(
@@ -168,7 +170,7 @@ def test_decomposed_article_id_redirects(articles_dir: Path, make_config) -> Non
 
 
 def test_pages_are_hindi_with_autodiscovery(client: FlaskClient) -> None:
-    page = lxml_html.fromstring(client.get("/").data)
+    page: Any = lxml_html.fromstring(client.get("/").data)
     assert page.get("lang") == "hi"
     alternates = {(ln.get("type"), ln.get("href")) for ln in page.xpath("//link[@rel='alternate']")}
     assert ("application/atom+xml", "http://news.example/feeds/all.atom") in alternates
@@ -179,7 +181,7 @@ def test_pages_are_hindi_with_autodiscovery(client: FlaskClient) -> None:
     tag = lxml_html.fromstring(client.get("/tags/trump").data)
     hrefs = {ln.get("href") for ln in tag.xpath("//link[@rel='alternate']")}
     assert "http://news.example/feeds/tags/trump.atom" in hrefs
-    article = lxml_html.fromstring(client.get("/articles/000_8fc8ec9304f2c137").data)
+    article: Any = lxml_html.fromstring(client.get("/articles/000_8fc8ec9304f2c137").data)
     assert article.xpath("//h1")[0].text_content().startswith("Russia-North Korea")
     assert len(article.xpath("//article/p[not(@class)]")) == 7
     months = "जनवरी|फ़रवरी|मार्च|अप्रैल|मई|जून|जुलाई|अगस्त|सितंबर|अक्तूबर|नवंबर|दिसंबर"
