@@ -134,7 +134,7 @@ class Publisher:
                 "serving the saved snapshot (%d resources): nothing changed",
                 len(saved.snapshot.resources),
             )
-            return self._install(saved.snapshot, published, None, inputs, now)
+            return self._install(saved.snapshot, published, now)
         previous = saved.snapshot if saved is not None else self._snapshot
         plan = (
             Plan.full(previous.resources)
@@ -164,7 +164,10 @@ class Publisher:
             built.pages_rendered,
             self._last_build_seconds,
         )
-        return self._install(built.snapshot, published, None if full else previous, inputs, now)
+        snapshot = self._install(built.snapshot, published, now)
+        # Saved in the background, in order: readers have the new snapshot already.
+        self._saver.submit(self._save, snapshot, inputs, None if full else previous)
+        return snapshot
 
     def _touched(self, published: Mapping[str, Article]) -> tuple[set[str], set[str]]:
         """Tag keys and article ids whose published form changed since the last build."""
@@ -180,23 +183,13 @@ class Publisher:
                     tags.update(tag_key(t) for t in article.tags)
         return tags, ids
 
-    def _install(
-        self,
-        built: Snapshot,
-        published: dict[str, Article],
-        previous: Snapshot | None,
-        inputs: str,
-        now: datetime,
-    ) -> Snapshot:
-        """Make `built` the served snapshot; save it in the background, in order
-        (readers have it already)."""
+    def _install(self, built: Snapshot, published: dict[str, Article], now: datetime) -> Snapshot:
+        """Make `built` the served snapshot."""
         self._published = published
         self._built = True
         held = {a.path for a in published.values() if a.id in self._held_ids(built)}
         self.library.hold_bodies(held)
-        snapshot = self._swap(built, now)
-        self._saver.submit(self._save, snapshot, inputs, previous)
-        return snapshot
+        return self._swap(built, now)
 
     @staticmethod
     def _held_ids(snapshot: Snapshot) -> set[str]:
