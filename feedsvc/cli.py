@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from .snapshot import SiteIndex
+    from .websub import Notifier
+
 from . import __version__
 from .config import Config, load_config
 from .errors import ConfigError, FeedsvcError
@@ -44,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request")
     build = command("build", "export every feed, the OPML and every page as static files")
     build.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced)")
+    build.add_argument(
+        "--ping",
+        action="store_true",
+        help="then tell the WebSub hubs (websub.hubs) of every feed that changed",
+    )
     command("check", "list every article file that cannot be published, and why")
     return parser
 
@@ -59,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return _check(cfg)
         if args.command == "build":
-            return _build(cfg, Path(args.out))
+            return _build(cfg, Path(args.out), args.ping)
         return _serve(cfg, args.host, args.port, args.access_log)
     except ConfigError as exc:  # also a state file that cannot be used
         print(f"feedsvc: configuration error: {exc}", file=sys.stderr)
@@ -90,13 +98,16 @@ def _check(cfg: Config) -> int:
     return 1 if rejected or library.folder_missing else 0
 
 
-def _build(cfg: Config, out: Path) -> int:
-    from .export import export
+def _build(cfg: Config, out: Path, ping: bool) -> int:
+    from .export import export, exported
     from .publisher import Publisher
 
+    if ping and not cfg.websub.hubs:
+        raise ConfigError("build --ping needs at least one hub in websub.hubs")
     publisher = Publisher(cfg.replace(schedule={"settle_ms": 0}))
     try:
         snapshot = publisher.rescan()
+        before = exported(out, snapshot.index.topics.keys())
         count = export(snapshot, out)
     finally:
         publisher.close()
@@ -107,7 +118,20 @@ def _build(cfg: Config, out: Path) -> int:
         snapshot.index.articles,
         len(snapshot.health.rejected),
     )
-    return 0
+    if not ping:
+        return 0
+    from .websub import ping as tell_hubs
+
+    changed = sorted(
+        url
+        for path, (url, _) in snapshot.index.topics.items()
+        if (resource := snapshot.get(path)) is not None and before.get(path) != resource.body
+    )
+    undelivered = tell_hubs(cfg.websub.hubs, changed, cfg.websub.timeout_seconds)
+    for hub, topic, error in undelivered:
+        print(f"not delivered: {hub} {topic}: {error}")
+    log.info("told %d hubs of %d changed feeds", len(cfg.websub.hubs), len(changed))
+    return 1 if undelivered else 0
 
 
 class _AccessLog:
@@ -137,15 +161,22 @@ class _Live:
         from .publisher import Publisher
         from .schedule import Schedule
         from .watch import Watcher
+        from .websub import Notifier
 
         self.cfg = cfg
-        self.publisher = Publisher(cfg)
+        self.publisher = Publisher(cfg, listener=self._announce)
+        self.notifier: Notifier | None = None
+        if cfg.websub.hubs:
+            outbox = self.publisher.store.outbox
+            self.notifier = Notifier(cfg.websub.hubs, cfg.websub.timeout_seconds, outbox)
         self.schedule = Schedule(
             cfg.schedule.rescan_seconds, self._periodic_rescan, self.publisher.publish_due
         )
         self.watcher = Watcher(cfg.articles_dir, cfg.schedule.settle_ms, self._paths, self._rescan)
 
     def start(self) -> None:
+        if self.notifier is not None:  # first: what was pending is attempted at once
+            self.notifier.start()
         # Watch first, then scan: a file saved during the first scan is not missed.
         self.watcher.start()
         if self.publisher.library.folder_missing:
@@ -165,7 +196,20 @@ class _Live:
         stopper = threading.Thread(target=self._stop_jobs, daemon=True)
         stopper.start()
         stopper.join(timeout=8)
+        if self.notifier is not None:
+            self.notifier.stop()
         self.publisher.close()
+
+    def hubs(self) -> list[dict[str, object]]:
+        from .websub import hub_health
+
+        return hub_health(self.notifier.status()) if self.notifier is not None else []
+
+    def _announce(self, before: SiteIndex | None, after: SiteIndex) -> None:
+        from .websub import changed_topics
+
+        if self.notifier is not None:
+            self.notifier.announce(changed_topics(before, after))
 
     def _stop_jobs(self) -> None:
         self.watcher.stop()
@@ -206,7 +250,7 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
     server = None
     try:
         live.start()
-        app = create_app(cfg, lambda: live.publisher.snapshot)
+        app = create_app(cfg, lambda: live.publisher.snapshot, live.hubs)
         if access_log:
             app.wsgi_app = _AccessLog(app.wsgi_app)  # type: ignore[method-assign]
         server = create_server(

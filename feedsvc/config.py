@@ -57,6 +57,12 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class WebsubConfig:
+    hubs: tuple[str, ...] = ()  # WebSub hubs told of every change; empty: off
+    timeout_seconds: int = 10  # per POST to a hub
+
+
+@dataclass(frozen=True)
 class TagOverride:
     """An editor's choice for one tag: its display name and, optionally, an ASCII slug."""
 
@@ -74,6 +80,7 @@ class Config:
     schedule: ScheduleConfig = ScheduleConfig()
     server: ServerConfig = ServerConfig()
     state: StateConfig = StateConfig()
+    websub: WebsubConfig = WebsubConfig()
     tags: dict[str, TagOverride] = field(default_factory=dict)
 
     @property
@@ -115,6 +122,7 @@ _SECTIONS: dict[str, type] = {
     "schedule": ScheduleConfig,
     "server": ServerConfig,
     "state": StateConfig,
+    "websub": WebsubConfig,
 }
 
 _MINIMUM = {
@@ -125,6 +133,7 @@ _MINIMUM = {
     "schedule.rescan_seconds": 1,
     "schedule.settle_ms": 0,
     "server.port": 0,
+    "websub.timeout_seconds": 1,
 }
 
 
@@ -138,6 +147,11 @@ def _section(name: str, cls: type, raw: Any) -> Any:
         if key not in known:
             raise ConfigError(f"unknown key {where} (known: {', '.join(known)})")
         want = type(known[key].default)
+        if want is tuple:  # a list of strings in TOML
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where} must be a list of strings, not {value!r}")
+            values[key] = tuple(v.strip() for v in value)
+            continue
         # bool is an int in Python; neither may stand for the other here.
         if type(value) is not want:
             raise ConfigError(
@@ -189,6 +203,10 @@ def _check(cfg: Config) -> None:
         ZoneInfo(cfg.site.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"site.timezone: unknown time zone {cfg.site.timezone!r}") from None
+    for hub in cfg.websub.hubs:
+        parts = urlsplit(hub)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"websub.hubs: {hub!r} is not an http(s) URL")
     authority = cfg.authority
     if not authority.isascii() or any(c in authority for c in "/:@ "):
         raise ConfigError(f"site.id_authority must be an ASCII domain name, not {authority!r}")

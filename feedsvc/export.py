@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .errors import FeedsvcError
@@ -81,6 +81,17 @@ def export(snapshot: Snapshot, out: Path) -> int:
         raise
     _remove_debris(out, keep=staging.name)
     return len(items)
+
+
+def exported(out: Path, paths: Iterable[str]) -> dict[str, bytes]:
+    """The bytes of these resources in the current export at `out` (those present)."""
+    found: dict[str, bytes] = {}
+    for path in paths:
+        try:
+            found[path] = (out / path.lstrip("/")).read_bytes()
+        except OSError:
+            continue
+    return found
 
 
 def _remove_debris(out: Path, keep: str | None) -> None:

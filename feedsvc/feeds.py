@@ -12,6 +12,7 @@ dates are written by our extension and feeds are built by one thread at a time
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .urls import FEED_FORMATS, Urls
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DC_NS = "http://purl.org/dc/elements/1.1/"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,20 @@ def rfc822(moment: datetime) -> str:
 
 
 class _Extras(BaseExtension):  # type: ignore[misc]
-    """Feed-level: the dc namespace, for <dc:creator> on RSS items."""
+    """Feed-level: the dc namespace, for <dc:creator> on RSS items, and WebSub hub
+    links in RSS (feedgen writes Atom's itself, but in RSS only the self link)."""
+
+    def __init__(self) -> None:
+        self.hubs: tuple[str, ...] = ()
 
     def extend_ns(self) -> dict[str, str]:
         return {"dc": DC_NS}
+
+    def extend_rss(self, rss: Any) -> Any:
+        channel = rss.find("channel")
+        for hub in self.hubs:
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", attrib={"href": hub, "rel": "hub"})
+        return rss
 
 
 class _EntryExtras(BaseEntryExtension):  # type: ignore[misc]
@@ -115,6 +127,9 @@ def _generator(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datet
     fg.updated(updated)
     fg.ttl(max(1, math.ceil(cfg.schedule.rescan_seconds / 60)))
     fg.link(href=urls.feed(spec.slug, fmt), rel="self", type=FEED_FORMATS[fmt].media_type)
+    for hub in cfg.websub.hubs:  # WebSub discovery
+        fg.link(href=hub, rel="hub")
+    fg.feedsvc.hubs = cfg.websub.hubs
     # Last: feedgen makes the RSS channel <link> of the last link() added.
     fg.link(href=urls.page_for_feed(spec.slug), rel="alternate", type="text/html")
     return fg
@@ -208,6 +223,14 @@ class Entries:
         return head + b">" + rest
 
 
+@dataclass(frozen=True)
+class RenderedFeed:
+    body: bytes
+    newest: datetime  # the newest entry's updated
+    kept: list[Article]
+    content: str  # digest of its title and entries: what a WebSub hub is told about
+
+
 def _skeleton(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datetime) -> bytes:
     fg = _generator(spec, cfg, urls, fmt, updated)
     return bytes(fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True))
@@ -220,11 +243,9 @@ def render_feed(
     cfg: Config,
     urls: Urls,
     entries: Entries,
-) -> tuple[bytes, datetime, list[Article]]:
-    """(bytes, last-modified, articles kept) of one feed; `articles` newest first.
-
-    At most feeds.max_items entries and never more than feeds.max_bytes: the oldest go.
-    """
+) -> RenderedFeed:
+    """One feed of `articles` (newest first): at most feeds.max_items entries and never
+    more than feeds.max_bytes, the oldest going first."""
     close = b"</feed>" if fmt == "atom" else b"</channel>"
     kept: list[Article] = []
     parts: list[bytes] = []
@@ -245,7 +266,9 @@ def render_feed(
                 break
             total, count = total + len(part), count + 1
         if count == len(kept):
-            return head + b"".join(parts) + close + tail, updated, kept
+            body = head + b"".join(parts) + close + tail
+            content = hashlib.sha256(spec.title(cfg).encode() + b"".join(parts)).hexdigest()
+            return RenderedFeed(body, updated, kept, content[:32])
         kept, parts = kept[:count], parts[:count]  # the newest that fit; dates re-checked
 
 

@@ -24,7 +24,7 @@ from .config import Config
 from .errors import FeedsvcError
 from .ingest import Library, Outcome
 from .site import Plan, build, local_image
-from .snapshot import Health, Snapshot
+from .snapshot import Health, SiteIndex, Snapshot
 from .store import Store
 from .text import tag_key
 from .urls import Urls
@@ -32,6 +32,9 @@ from .urls import Urls
 log = logging.getLogger("feedsvc")
 
 Clock = Callable[[], datetime]
+# Told of each new build: the index it replaces (None on a first start with an empty
+# state) and the new one. Called under the lock: it must be quick (WebSub queues).
+Listener = Callable[[SiteIndex | None, SiteIndex], None]
 
 
 def _utc_now() -> datetime:
@@ -45,6 +48,7 @@ class Publisher:
         store: Store | None = None,
         workers: int | None = None,
         clock: Clock = _utc_now,
+        listener: Listener | None = None,
     ) -> None:
         self.cfg = cfg
         self.store = store or Store(cfg.state_path)
@@ -52,6 +56,7 @@ class Publisher:
         self.urls = Urls(cfg.base_url, self._pin_authority())
         self.snapshot_path = cfg.state_path.with_name(cfg.state_path.stem + "-snapshot.sqlite3")
         self._clock = clock
+        self._listener = listener
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedsvc-save")
         self._lock = threading.RLock()
         self._snapshot = Snapshot()
@@ -167,6 +172,8 @@ class Publisher:
         snapshot = self._install(built.snapshot, published, now)
         # Saved in the background, in order: readers have the new snapshot already.
         self._saver.submit(self._save, snapshot, inputs, None if full else previous)
+        known = saved is not None or not full  # else: a first start, nothing to compare
+        self._tell(previous.index if known else None, snapshot.index)
         return snapshot
 
     def _touched(self, published: Mapping[str, Article]) -> tuple[set[str], set[str]]:
@@ -190,6 +197,14 @@ class Publisher:
         held = {a.path for a in published.values() if a.id in self._held_ids(built)}
         self.library.hold_bodies(held)
         return self._swap(built, now)
+
+    def _tell(self, before: SiteIndex | None, after: SiteIndex) -> None:
+        if self._listener is None:
+            return
+        try:
+            self._listener(before, after)
+        except Exception:  # pushing must never break publishing
+            log.exception("could not queue the change notifications")
 
     @staticmethod
     def _held_ids(snapshot: Snapshot) -> set[str]:

@@ -97,6 +97,7 @@ class Output:
     items: list[Item] = field(default_factory=list)
     carried: list[str] = field(default_factory=list)
     windows: dict[str, tuple[str, ...]] = field(default_factory=dict)  # feed: ids it holds
+    topics: dict[str, tuple[str, str]] = field(default_factory=dict)  # feed: (URL, content)
     problems: list[str] = field(default_factory=list)
     feeds_rendered: int = 0
     pages_rendered: int = 0
@@ -193,6 +194,14 @@ def collect_media(
 # --- feeds -----------------------------------------------------------------------------
 
 
+def hub_links(hubs: Sequence[str], topic: str) -> str:
+    """The HTTP Link header of a subscription document: every hub, then its self URL,
+    quoted exactly so (some hubs look for these strings)."""
+    if not hubs:
+        return ""
+    return ", ".join([*(f'<{hub}>; rel="hub"' for hub in hubs), f'<{topic}>; rel="self"'])
+
+
 def feed_specs(cfg: Config, catalog: Catalog) -> list[FeedSpec]:
     """`all` first, then every tag in catalog order."""
     tags = [FeedSpec(tag.slug, tag.name) for tag in catalog.by_key.values()]
@@ -219,12 +228,15 @@ def render_feeds(
                 continue
             candidates = ordered if key is None else by_tag[key]
             try:
-                body, newest, kept = render_feed(spec, fmt, candidates, cfg, urls, entries)
+                feed = render_feed(spec, fmt, candidates, cfg, urls, entries)
             except Exception as exc:  # one bad entry must not take the site down
                 out.problems.append(f"{path}: cannot render: {exc}")
                 continue
-            out.windows[path] = tuple(a.id for a in kept)
-            out.items.append(Item(path, body, feed_format.content_type, newest))
+            out.windows[path] = tuple(a.id for a in feed.kept)
+            topic = urls.feed(spec.slug, fmt)
+            out.topics[path] = (topic, feed.content)
+            link = hub_links(cfg.websub.hubs, topic)
+            out.items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link))
             out.feeds_rendered += 1
         entries.done_with(fmt)
     newest = max((a.updated for a in ordered), default=EPOCH)
@@ -308,12 +320,14 @@ def build(
     resources |= make_resources(pages_out, plan.previous, now, compact=lambda path: True)
     resources |= {path: plan.previous[path] for path in out.carried}  # known once consumed
     carried_windows = {p: previous.windows[p] for p in out.carried if p in previous.windows}
+    carried_topics = {p: previous.topics[p] for p in out.carried if p in previous.topics}
     index = SiteIndex(
         articles=len(ordered),
         tags=len(catalog.by_key),
         catalog=names,
         aliases=aliases_of(catalog),
         windows=carried_windows | out.windows,
+        topics=carried_topics | out.topics,
         problems=tuple(out.problems),
     )
     return Built(Snapshot(resources, index), out.feeds_rendered, out.pages_rendered)

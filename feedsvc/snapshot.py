@@ -43,10 +43,16 @@ class Resource:
     gzip: bytes
     br: bytes | None
     http_date: str  # Last-Modified as sent, formatted once
+    link: str = ""  # the HTTP Link header (WebSub discovery), if any
 
     @classmethod
     def make(
-        cls, body: bytes, content_type: str, last_modified: datetime, compact: bool = False
+        cls,
+        body: bytes,
+        content_type: str,
+        last_modified: datetime,
+        compact: bool = False,
+        link: str = "",
     ) -> Resource:
         """compact: keep only the gzip bytes. For the thousands of article pages, which
         browsers fetch gzipped; it keeps memory to the feeds, not the whole corpus."""
@@ -59,6 +65,7 @@ class Resource:
             gzip=gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
             br=brotli.compress(body, quality=BROTLI_QUALITY) if brotli and not compact else None,
             http_date=http_date(_second(last_modified)),
+            link=link,
         )
 
     @property
@@ -93,6 +100,8 @@ class SiteIndex:
     catalog: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # key: (slug, name)
     aliases: Mapping[str, str] = field(default_factory=dict)  # any spelling: canonical slug
     windows: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # feed: article ids
+    # subscription document: (its self URL, the WebSub topic; a digest of its content)
+    topics: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # found while building (tags dropped, entries left out)
 
     def to_json(self) -> dict[str, Any]:
@@ -102,6 +111,7 @@ class SiteIndex:
             "catalog": {key: list(value) for key, value in self.catalog.items()},
             "aliases": dict(self.aliases),
             "windows": {path: list(ids) for path, ids in self.windows.items()},
+            "topics": {path: list(topic) for path, topic in self.topics.items()},
             "problems": list(self.problems),
         }
 
@@ -113,6 +123,7 @@ class SiteIndex:
             catalog={key: (slug, name) for key, (slug, name) in data["catalog"].items()},
             aliases=dict(data["aliases"]),
             windows={path: tuple(ids) for path, ids in data["windows"].items()},
+            topics={path: (url, digest) for path, (url, digest) in data["topics"].items()},
             problems=tuple(data["problems"]),
         )
 
@@ -150,6 +161,7 @@ class Item:
     body: bytes
     content_type: str
     newest: datetime  # its newest content's time: the least its Last-Modified may be
+    link: str = ""  # its HTTP Link header
 
 
 def last_modified(newest: datetime, old: Resource | None, changed: bool, now: datetime) -> datetime:
@@ -179,7 +191,9 @@ def make_resources(
     def make(item: Item) -> Resource:
         old = previous.get(item.path)
         when = last_modified(item.newest, old, True, now)
-        return Resource.make(item.body, item.content_type, when, compact=compact(item.path))
+        return Resource.make(
+            item.body, item.content_type, when, compact=compact(item.path), link=item.link
+        )
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for batch in _batches(items):
@@ -190,6 +204,7 @@ def make_resources(
                     old is not None
                     and old.etag == digest(item.body)
                     and old.content_type == item.content_type
+                    and old.link == item.link
                 ):
                     when = last_modified(item.newest, old, False, now)
                     out[item.path] = old if when == old.last_modified else _moved(old, when)

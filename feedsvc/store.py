@@ -38,6 +38,20 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- WebSub: one row per (hub, topic) waiting to be told, kept across restarts and kill -9
+CREATE TABLE IF NOT EXISTS outbox (
+    hub       TEXT NOT NULL,
+    topic     TEXT NOT NULL,
+    queued    REAL NOT NULL,     -- when this notification was first queued
+    due       REAL NOT NULL,     -- when it is next attempted
+    attempts  INTEGER NOT NULL DEFAULT 0,
+    in_flight INTEGER NOT NULL DEFAULT 0,
+    again     INTEGER NOT NULL DEFAULT 0,  -- changed again while in flight: one more
+    PRIMARY KEY (hub, topic)
+);
+CREATE TABLE IF NOT EXISTS hubs (
+    hub TEXT PRIMARY KEY, last_delivery REAL, last_error TEXT
+);
 """
 
 
@@ -104,6 +118,7 @@ class Store:
         self._batch = False
         self._db = open_database(path, _SCHEMA)
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self.outbox = Outbox(self)
 
     def close(self) -> None:
         with self._lock:
@@ -192,6 +207,128 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One (hub, topic) waiting to be told that the topic changed."""
+
+    hub: str
+    topic: str
+    queued: float
+    due: float
+    attempts: int
+
+
+@dataclass(frozen=True)
+class HubRecord:
+    hub: str
+    pending: int
+    last_delivery: float | None
+    last_error: str | None
+
+
+class Outbox:
+    """The WebSub notifications of the state file; safe to call from any thread."""
+
+    def __init__(self, store: Store) -> None:
+        self._db = store._db
+        self._lock = store._lock
+
+    def add(self, pairs: list[tuple[str, str]], now: float) -> None:
+        """Queue (hub, topic) pairs. One already waiting or being retried keeps its
+        schedule; one in flight is sent once more after this attempt."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO outbox (hub, topic, queued, due) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (hub, topic) DO UPDATE SET again = in_flight",
+                [(hub, topic, now, now) for hub, topic in pairs],
+            )
+
+    def restart(self, hubs: tuple[str, ...], now: float) -> int:
+        """After a start: everything pending is due at once; rows of hubs no longer
+        configured go. The number of notifications dropped."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            marks = ",".join("?" * len(hubs))
+            dropped = self._db.execute(
+                f"DELETE FROM outbox WHERE hub NOT IN ({marks})", hubs
+            ).rowcount
+            self._db.execute("UPDATE outbox SET due = ?, in_flight = 0, again = 0", (now,))
+        return int(dropped)
+
+    def take_due(self, now: float, limit: int) -> list[Notification]:
+        """Notifications due now, marked in flight."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            rows = self._db.execute(
+                "SELECT hub, topic, queued, due, attempts FROM outbox "
+                "WHERE in_flight = 0 AND due <= ? ORDER BY due LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            self._db.executemany(
+                "UPDATE outbox SET in_flight = 1 WHERE hub = ? AND topic = ?",
+                [(r[0], r[1]) for r in rows],
+            )
+        return [Notification(*row) for row in rows]
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(due) FROM outbox WHERE in_flight = 0").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def delivered(self, note: Notification, now: float) -> None:
+        """Done, unless it changed again meanwhile: then it goes once more, now."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "DELETE FROM outbox WHERE hub = ? AND topic = ? AND again = 0",
+                (note.hub, note.topic),
+            )
+            self._db.execute(
+                "UPDATE outbox SET queued = ?, due = ?, attempts = 0, in_flight = 0, again = 0 "
+                "WHERE hub = ? AND topic = ?",
+                (now, now, note.hub, note.topic),
+            )
+            self._db.execute(
+                "INSERT INTO hubs (hub, last_delivery) VALUES (?, ?) "
+                "ON CONFLICT (hub) DO UPDATE SET last_delivery = excluded.last_delivery",
+                (note.hub, now),
+            )
+
+    def failed(self, note: Notification, error: str, due: float | None) -> None:
+        """Attempted again at `due`, or (None) dropped; the error is remembered."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            if due is None:
+                self._db.execute(
+                    "DELETE FROM outbox WHERE hub = ? AND topic = ?", (note.hub, note.topic)
+                )
+            else:
+                self._db.execute(
+                    "UPDATE outbox SET due = ?, attempts = attempts + 1, in_flight = 0, "
+                    "again = 0 WHERE hub = ? AND topic = ?",
+                    (due, note.hub, note.topic),
+                )
+            self._db.execute(
+                "INSERT INTO hubs (hub, last_error) VALUES (?, ?) "
+                "ON CONFLICT (hub) DO UPDATE SET last_error = excluded.last_error",
+                (note.hub, error),
+            )
+
+    def status(self, hubs: tuple[str, ...]) -> list[HubRecord]:
+        with self._lock:
+            pending = dict(
+                self._db.execute("SELECT hub, COUNT(*) FROM outbox GROUP BY hub").fetchall()
+            )
+            seen = {
+                row[0]: row[1:]
+                for row in self._db.execute("SELECT hub, last_delivery, last_error FROM hubs")
+            }
+        return [
+            HubRecord(hub, int(pending.get(hub, 0)), *seen.get(hub, (None, None))) for hub in hubs
+        ]
 
 
 def open_database(path: Path | None, schema: str) -> sqlite3.Connection:

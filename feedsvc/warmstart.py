@@ -18,13 +18,13 @@ from pathlib import Path
 from .snapshot import Resource, SiteIndex, Snapshot
 from .store import open_database
 
-FORMAT = "2"  # bump when the tables or the index's JSON change shape
+FORMAT = "3"  # bump when the tables or the index's JSON change shape
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
     path TEXT PRIMARY KEY, content_type TEXT NOT NULL, etag TEXT NOT NULL,
     last_modified REAL NOT NULL, http_date TEXT NOT NULL,
-    identity BLOB, gzip BLOB NOT NULL, br BLOB
+    identity BLOB, gzip BLOB NOT NULL, br BLOB, link TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -40,7 +40,6 @@ def save(path: Path, snapshot: Snapshot, inputs: str, previous: Snapshot | None 
     """Write what changed since `previous` (everything without it), with the digest of
     the inputs it was built from, in one transaction: a crash keeps the old pair."""
     old = previous.resources if previous is not None else None
-    changed = [(p, r) for p, r in snapshot.resources.items() if old is None or old.get(p) is not r]
     meta = [
         ("format", FORMAT),
         ("inputs", inputs),
@@ -48,6 +47,12 @@ def save(path: Path, snapshot: Snapshot, inputs: str, previous: Snapshot | None 
     ]
     db = open_database(path, _SCHEMA)
     try:
+        if _format(db) != FORMAT:  # another version's tables: start them anew
+            db.executescript("DROP TABLE resources; DROP TABLE meta;" + _SCHEMA)
+            old = None
+        changed = [
+            (p, r) for p, r in snapshot.resources.items() if old is None or old.get(p) is not r
+        ]
         db.execute("BEGIN")
         if old is None:
             db.execute("DELETE FROM resources")
@@ -55,7 +60,7 @@ def save(path: Path, snapshot: Snapshot, inputs: str, previous: Snapshot | None 
             gone = [(p,) for p in old.keys() - snapshot.resources.keys()]
             db.executemany("DELETE FROM resources WHERE path = ?", gone)
         db.executemany(
-            "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?,?)",
             [
                 (
                     p,
@@ -66,6 +71,7 @@ def save(path: Path, snapshot: Snapshot, inputs: str, previous: Snapshot | None 
                     r.identity,
                     r.gzip,
                     r.br,
+                    r.link,
                 )
                 for p, r in changed
             ],
@@ -74,6 +80,11 @@ def save(path: Path, snapshot: Snapshot, inputs: str, previous: Snapshot | None 
         db.execute("COMMIT")
     finally:
         db.close()
+
+
+def _format(db: sqlite3.Connection) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+    return str(row[0]) if row else None
 
 
 def load(path: Path) -> Saved | None:
@@ -85,12 +96,14 @@ def load(path: Path) -> Saved | None:
     except sqlite3.Error:
         return None
     try:
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("format") != FORMAT:
+        if _format(db) != FORMAT:
             return None
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         resources = {
-            p: Resource(identity, kind, etag, datetime.fromtimestamp(stamp, UTC), gz, br, date)
-            for p, kind, etag, stamp, date, identity, gz, br in db.execute(
+            p: Resource(
+                identity, kind, etag, datetime.fromtimestamp(stamp, UTC), gz, br, date, link
+            )
+            for p, kind, etag, stamp, date, identity, gz, br, link in db.execute(
                 "SELECT * FROM resources"
             )
         }

@@ -55,6 +55,8 @@ def _respond(resource: Resource, environ: dict[str, Any], max_age: int) -> BaseR
     ]
     if encoding != "identity":
         headers.append(("Content-Encoding", encoding))
+    if resource.link:
+        headers.append(("Link", resource.link))
     if "HTTP_RANGE" not in environ and not is_resource_modified(
         environ, etag=etag, last_modified=resource.last_modified
     ):
@@ -110,8 +112,33 @@ def _canonical(snapshot: Snapshot, path: str) -> str | None:
     return None
 
 
-def create_app(cfg: Config, snapshots: SnapshotSource) -> Flask:
-    """The WSGI app; `snapshots` returns the current snapshot (the publisher's)."""
+def _health(snapshot: Snapshot, hubs: list[dict[str, object]]) -> Response:
+    health = snapshot.health
+    body = {
+        "status": "ok",
+        "articles": snapshot.index.articles,
+        "tags": snapshot.index.tags,
+        "last_scan": health.last_scan.isoformat() if health.last_scan else None,
+        "last_build_seconds": health.last_build_seconds,
+        "scheduled": [{"path": p, "at": at.isoformat()} for p, at in health.scheduled],
+        "rejected": list(health.rejected),
+        "websub": {"hubs": hubs},
+    }
+    response = Response(
+        json.dumps(body, ensure_ascii=False, indent=1),
+        content_type="application/json; charset=utf-8",
+    )
+    response.cache_control.no_cache = True
+    return response
+
+
+def create_app(
+    cfg: Config,
+    snapshots: SnapshotSource,
+    hubs: Callable[[], list[dict[str, object]]] = list,
+) -> Flask:
+    """The WSGI app; `snapshots` returns the current snapshot (the publisher's), `hubs`
+    the state of each WebSub hub, for /healthz."""
     app = Flask("feedsvc")
     app.extensions["feedsvc"] = {"config": cfg, "snapshots": snapshots}
     max_age = cfg.schedule.rescan_seconds
@@ -129,29 +156,11 @@ def create_app(cfg: Config, snapshots: SnapshotSource) -> Flask:
         snapshot = snapshots()
         wanted = request.path
         if wanted == "/healthz":
-            return _health(snapshot)
+            return _health(snapshot, hubs())
         target = _canonical(snapshot, wanted)
         if target is not None and target != quote(wanted, safe="/"):
             return redirect(base + target, code=301)  # type: ignore[return-value]
         return not_found()
-
-    def _health(snapshot: Snapshot) -> Response:
-        health = snapshot.health
-        body = {
-            "status": "ok",
-            "articles": snapshot.index.articles,
-            "tags": snapshot.index.tags,
-            "last_scan": health.last_scan.isoformat() if health.last_scan else None,
-            "last_build_seconds": health.last_build_seconds,
-            "scheduled": [{"path": p, "at": at.isoformat()} for p, at in health.scheduled],
-            "rejected": list(health.rejected),
-        }
-        response = Response(
-            json.dumps(body, ensure_ascii=False, indent=1),
-            content_type="application/json; charset=utf-8",
-        )
-        response.cache_control.no_cache = True
-        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
