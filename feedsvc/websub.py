@@ -9,6 +9,7 @@ still delivers what was pending.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -84,6 +85,13 @@ def _retry_after(value: str | None, now: float) -> float | None:
         return None
 
 
+def _reason(exc: Exception) -> str:
+    """The operating system's words (`Connection refused`, `Name or service not
+    known`) rather than urllib3's nested wrappers."""
+    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
+    return found[1].strip() if found else type(exc).__name__
+
+
 def post(session: requests.Session, hub: str, topic: str, timeout: float) -> Answer:
     """One publish notification: a form POST naming the topic as hub.url and hub.topic
     (hubs differ in which they read)."""
@@ -93,7 +101,7 @@ def post(session: requests.Session, hub: str, topic: str, timeout: float) -> Ans
     except requests.Timeout:
         return Answer(False, True, f"no answer within {timeout:g} s")
     except requests.RequestException as exc:
-        return Answer(False, True, f"cannot reach the hub: {type(exc).__name__}")
+        return Answer(False, True, f"cannot reach the hub: {_reason(exc)}")
     status = reply.status_code
     if 200 <= status < 300:
         return Answer(True, False)
