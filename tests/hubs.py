@@ -33,6 +33,7 @@ class Recording:
     # answers to give, in order: (status, headers); when empty, `default`
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     default: tuple[int, dict[str, str]] = (204, {})
+    delay: float = 0.0  # seconds before each answer: a slow hub
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -51,6 +52,8 @@ class RecordingHub:
                 with record.lock:
                     record.posts.append(Post(time.time(), self.headers["Content-Type"], form))
                     status, headers = record.script.pop(0) if record.script else record.default
+                if record.delay:
+                    time.sleep(record.delay)  # a slow hub, on purpose
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -89,6 +92,7 @@ class Subscriber:
     def __init__(self) -> None:
         self.verified = threading.Event()
         self.received: list[bytes] = []
+        self.received_at: list[float] = []  # time.time() of each delivery
         subscriber = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -109,6 +113,7 @@ class Subscriber:
                 if body[:2] == b"\x1f\x8b":
                     body = gzip.decompress(body)
                 subscriber.received.append(body)
+                subscriber.received_at.append(time.time())
                 self.send_response(204)
                 self.end_headers()
 
