@@ -8,6 +8,7 @@ thread call them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import sqlite3
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import __version__, warmstart
@@ -35,6 +37,17 @@ Clock = Callable[[], datetime]
 # Told of each new build: the index it replaces (None on a first start with an empty
 # state) and the new one. Called under the lock: it must be quick (WebSub queues).
 Listener = Callable[[SiteIndex | None, SiteIndex], None]
+
+
+@functools.cache
+def code_digest() -> str:
+    """Of this package's code and templates: a snapshot built by other code is never
+    served as if it were this code's (warm start), whatever the version says."""
+    digest = hashlib.sha256(__version__.encode())
+    package = Path(__file__).resolve().parent
+    for path in sorted([*package.glob("*.py"), *package.glob("templates/*")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _utc_now() -> datetime:
@@ -194,8 +207,8 @@ class Publisher:
         """Make `built` the served snapshot."""
         self._published = published
         self._built = True
-        held = {a.path for a in published.values() if a.id in self._held_ids(built)}
-        self.library.hold_bodies(held)
+        in_feeds = {article_id for ids in built.index.windows.values() for article_id in ids}
+        self.library.hold_bodies({a.path for a in published.values() if a.id in in_feeds})
         return self._swap(built, now)
 
     def _tell(self, before: SiteIndex | None, after: SiteIndex) -> None:
@@ -205,10 +218,6 @@ class Publisher:
             self._listener(before, after)
         except Exception:  # pushing must never break publishing
             log.exception("could not queue the change notifications")
-
-    @staticmethod
-    def _held_ids(snapshot: Snapshot) -> set[str]:
-        return {article_id for ids in snapshot.index.windows.values() for article_id in ids}
 
     def _swap(self, built: Snapshot, now: datetime) -> Snapshot:
         scan = self.library.last_scan
@@ -234,12 +243,13 @@ class Publisher:
         hash, id, dates), their local images, the configuration and this version."""
         cfg = self.cfg  # what rendering reads of it (not settle_ms, not the server)
         built_from = (
-            __version__,
+            code_digest(),
             warmstart.FORMAT,
             self.urls.authority,
             cfg.site,
             cfg.feeds,
             cfg.tags,
+            cfg.websub.hubs,  # in every subscription document and its Link header
             cfg.schedule.rescan_seconds,
             str(cfg.articles_dir),
         )
