@@ -1,4 +1,5 @@
-"""Articles to Atom 1.0, RSS 2.0 and OPML 2.0 bytes. The only module that imports feedgen.
+"""Articles to Atom 1.0, RSS 2.0, JSON Feed 1.1 and OPML 2.0 bytes. The only module
+that imports feedgen (JSON Feed is plain JSON: feedgen does not write it).
 
 feedgen 1.0.0 has traps this module works around, each pinned by a test:
 entries are prepended unless order='append'; `updated`/`lastBuildDate` default to
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +36,7 @@ from .urls import FEED_FORMATS, Urls
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DC_NS = "http://purl.org/dc/elements/1.1/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+MEDIA_NS = "http://search.yahoo.com/mrss/"
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class _Extras(BaseExtension):  # type: ignore[misc]
         self.hubs: tuple[str, ...] = ()
 
     def extend_ns(self) -> dict[str, str]:
-        return {"dc": DC_NS}
+        return {"dc": DC_NS, "media": MEDIA_NS}
 
     def extend_rss(self, rss: Any) -> Any:
         channel = rss.find("channel")
@@ -70,38 +74,48 @@ class _Extras(BaseExtension):  # type: ignore[misc]
 
 
 class _EntryExtras(BaseEntryExtension):  # type: ignore[misc]
-    """Entry-level pieces feedgen gets wrong: enclosures, RSS creator, RSS dates."""
+    """Entry-level pieces feedgen gets wrong or lacks: enclosures, RSS creator, RSS
+    dates, and Media RSS for the lead image (never inside media:group)."""
 
     def __init__(self) -> None:
-        self.enclosure: dict[str, str] | None = None
+        self.image: Image | None = None
         self.creator: str | None = None
         self.pub_date: datetime | None = None
 
     def extend_ns(self) -> dict[str, str]:
-        return {"dc": DC_NS}
+        return {"dc": DC_NS, "media": MEDIA_NS}
 
     def extend_atom(self, entry: Any) -> Any:
         # Unqualified names, as feedgen writes its Atom elements (the default namespace
         # comes from the root): a qualified name would come out as ns0:published.
         if self.pub_date:
             etree.SubElement(entry, "published").text = self.pub_date.isoformat()
-        if self.enclosure:
-            etree.SubElement(entry, "link", attrib={"rel": "enclosure", **self.enclosure})
+        if self.image:
+            image = self.image
+            enclosure = {"href": image.url, "type": image.type, "length": str(image.length)}
+            etree.SubElement(entry, "link", attrib={"rel": "enclosure", **enclosure})
+            self._media(entry)
         return entry
+
+    def _media(self, parent: Any) -> None:
+        """media:content and media:thumbnail: what Feedly, Inoreader and MSN show."""
+        image = self.image
+        assert image is not None
+        size = {"width": str(image.width), "height": str(image.height)} if image.width else {}
+        content = {"url": image.url, "type": image.type, "medium": "image"}
+        etree.SubElement(parent, f"{{{MEDIA_NS}}}content", attrib=content | size)
+        etree.SubElement(parent, f"{{{MEDIA_NS}}}thumbnail", attrib={"url": image.url} | size)
 
     def extend_rss(self, item: Any) -> Any:
         if self.pub_date:
             etree.SubElement(item, "pubDate").text = rfc822(self.pub_date)
         if self.creator:
             etree.SubElement(item, f"{{{DC_NS}}}creator").text = self.creator
-        if self.enclosure:
-            etree.SubElement(
-                item,
-                "enclosure",
-                url=self.enclosure["href"],
-                length=self.enclosure["length"],
-                type=self.enclosure["type"],
-            )
+        if self.image:
+            image = self.image
+            attrib = {"url": image.url, "length": str(image.length), "type": image.type}
+            etree.SubElement(item, "enclosure", attrib=attrib)
+            self._media(item)
         return item
 
 
@@ -110,9 +124,13 @@ class _EntryExtras(BaseEntryExtension):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class Image:
+    """A lead image as feeds and pages name it."""
+
     url: str
     type: str
-    length: int
+    length: int  # bytes; 0 when unknown (a remote image)
+    width: int | None = None  # pixels, read from a local file; None for a remote one
+    height: int | None = None
 
 
 def _generator(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datetime) -> Any:
@@ -120,7 +138,7 @@ def _generator(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datet
     fg.register_extension("feedsvc", _Extras, _EntryExtras)
     fg.id(urls.feed_id(spec.slug))
     fg.title(spec.title(cfg))
-    fg.subtitle(f"{spec.name} — ताज़ा समाचार" if spec.slug else f"{cfg.site.title} — सभी समाचार")
+    fg.subtitle(_subtitle(spec, cfg))
     fg.author({"name": cfg.site.author})
     fg.language(cfg.site.language)
     fg.generator("feedsvc", version=__version__)
@@ -136,7 +154,7 @@ def _generator(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datet
 
 
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
-_ITEM_NS = {"dc": DC_NS, "content": CONTENT_NS}
+_ITEM_NS = {"dc": DC_NS, "content": CONTENT_NS, "media": MEDIA_NS}
 
 
 class Entries:
@@ -169,10 +187,13 @@ class Entries:
         made = self._made.get(key)
         if made is None and article.id not in self._failed:
             try:
-                entry = self._entries.get(article.id)
-                if entry is None:
-                    entry = self._entries[article.id] = self._entry(article)
-                made = self._made[key] = self._serialize(entry, fmt)
+                if fmt == "json":
+                    made = self._made[key] = self._json_item(article)
+                else:
+                    entry = self._entries.get(article.id)
+                    if entry is None:
+                        entry = self._entries[article.id] = self._entry(article)
+                    made = self._made[key] = self._serialize(entry, fmt)
             except Exception as exc:  # lxml or feedgen refused something in it
                 self._failed[article.id] = str(exc)
                 self.problems.append(f"{article.path}: left out of the feeds: {exc}")
@@ -201,26 +222,47 @@ class Entries:
         extras = fe.feedsvc
         extras.creator = article.author
         extras.pub_date = article.date
+        extras.image = self.images.get(article.id)
+        return fe
+
+    def _json_item(self, article: Article) -> bytes:
+        """One JSON Feed 1.1 item: the same id (tag: URI) as the Atom entry."""
+        item: dict[str, object] = {
+            "id": self.urls.entry_id(article.id),
+            "url": self.urls.article(article.id),
+            "title": article.title,
+        }
+        if not self.cfg.feeds.summary_only:
+            item["content_html"] = self.body(article)
+        item["summary"] = article.summary or article.title
+        item["date_published"] = article.date.isoformat()
+        item["date_modified"] = article.updated.isoformat()
+        item["authors"] = [{"name": article.author}]
+        tags = [tag.name for tag in self.catalog.tags_of(article)]
+        if tags:
+            item["tags"] = tags
         image = self.images.get(article.id)
         if image:
-            extras.enclosure = {"href": image.url, "type": image.type, "length": str(image.length)}
-        return fe
+            item["image"] = image.url
+        return _json(item)
 
     @staticmethod
     def _serialize(fe: Any, fmt: str) -> bytes:
-        if fmt == "atom":  # unqualified: it takes the feed's default (Atom) namespace
-            return etree.tostring(fe.atom_entry(), encoding="UTF-8", pretty_print=True)
-        # Bind dc: and content: to their usual prefixes (not ns0:, ns1:); the feed's root
-        # declares them, so the copies on each <item> are dropped.
+        """An <entry> (unqualified: it takes the feed's default Atom namespace) or an
+        <item>, with dc:, content: and media: bound to their usual prefixes (not ns0:);
+        the feed's root declares them, so the copies on the element are dropped."""
         holder = etree.Element("holder")
-        item = fe.rss_entry()
-        holder.append(item)
+        element = fe.atom_entry() if fmt == "atom" else fe.rss_entry()
+        holder.append(element)
         etree.cleanup_namespaces(holder, top_nsmap=_ITEM_NS)
-        text = etree.tostring(item, encoding="UTF-8", pretty_print=True)
+        text = etree.tostring(element, encoding="UTF-8", pretty_print=True)
         head, _, rest = text.partition(b">")
         for prefix, uri in _ITEM_NS.items():
             head = head.replace(f' xmlns:{prefix}="{uri}"'.encode(), b"")
         return head + b">" + rest
+
+
+_HUB_LINK = re.compile(rb'\s*<(?:atom:)?link href="[^"]*" rel="hub"/>')
 
 
 @dataclass(frozen=True)
@@ -228,7 +270,7 @@ class RenderedFeed:
     body: bytes
     newest: datetime  # the newest entry's updated
     kept: list[Article]
-    content: str  # digest of its title and entries: what a WebSub hub is told about
+    content: str  # digest of its bytes without hub links: what WebSub hubs are told about
 
 
 def _skeleton(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datetime) -> bytes:
@@ -267,32 +309,71 @@ def render_feed(
             total, count = total + len(part), count + 1
         if count == len(kept):
             body = head + b"".join(parts) + close + tail
-            content = hashlib.sha256(spec.title(cfg).encode() + b"".join(parts)).hexdigest()
-            return RenderedFeed(body, updated, kept, content[:32])
+            # What hubs are told about: the bytes but for the hub links themselves, so
+            # that a change of [websub] alone is no change of the document.
+            plain = _HUB_LINK.sub(b"", head) + b"".join(parts) + close + tail
+            return RenderedFeed(body, updated, kept, hashlib.sha256(plain).hexdigest()[:32])
         kept, parts = kept[:count], parts[:count]  # the newest that fit; dates re-checked
 
 
+def _json(value: object) -> bytes:
+    """Devanagari as UTF-8, not \\u escapes (a third of the bytes), and no spaces."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def render_json_feed(
+    spec: FeedSpec, articles: Sequence[Article], cfg: Config, urls: Urls, entries: Entries
+) -> RenderedFeed:
+    """The JSON Feed 1.1 of the articles an Atom feed kept (same entries, same order)."""
+    head: dict[str, object] = {
+        "version": JSON_FEED_VERSION,
+        "title": spec.title(cfg),
+        "home_page_url": urls.page_for_feed(spec.slug),
+        "feed_url": urls.feed(spec.slug, "json"),
+        "description": _subtitle(spec, cfg),
+        "language": cfg.site.language,
+        "authors": [{"name": cfg.site.author}],
+    }
+    kept: list[Article] = []
+    items: list[bytes] = []
+    for article in articles:
+        item = entries.get(article, "json")
+        if item is not None:
+            kept.append(article)
+            items.append(item)
+    tail = b',"items":[' + b",".join(items) + b"]}"
+    plain = _json(head)[:-1] + tail
+    hubs = [{"type": "WebSub", "url": hub} for hub in cfg.websub.hubs]
+    body = _json(head | {"hubs": hubs})[:-1] + tail if hubs else plain
+    newest = max((a.updated for a in kept), default=EPOCH)
+    return RenderedFeed(body, newest, kept, hashlib.sha256(plain).hexdigest()[:32])
+
+
+def _subtitle(spec: FeedSpec, cfg: Config) -> str:
+    return f"{spec.name} — ताज़ा समाचार" if spec.slug else f"{cfg.site.title} — सभी समाचार"
+
+
 def render_opml(specs: Sequence[FeedSpec], cfg: Config, urls: Urls, updated: datetime) -> bytes:
-    """OPML 2.0 of every feed, grouped by format, Hindi titles."""
+    """OPML 2.0 with one outline per topic (all, each tag), not one per format: importing
+    it subscribes once to each. The outline names the Atom feed."""
     opml = etree.Element("opml", version="2.0")
     head = etree.SubElement(opml, "head")
     etree.SubElement(head, "title").text = f"{cfg.site.title} — सभी फ़ीड"
     etree.SubElement(head, "dateModified").text = rfc822(updated)
     etree.SubElement(head, "ownerName").text = cfg.site.author
     body = etree.SubElement(opml, "body")
-    for fmt, feed_format in FEED_FORMATS.items():
-        group = etree.SubElement(body, "outline", text=f"{cfg.site.title} ({feed_format.label})")
-        for spec in specs:
-            outline = etree.SubElement(
-                group,
-                "outline",
-                type="rss",
-                text=spec.title(cfg),
-                title=spec.title(cfg),
-                language=cfg.site.language,
-                xmlUrl=urls.feed(spec.slug, fmt),
-                htmlUrl=urls.page_for_feed(spec.slug),
-            )
-            if fmt == "rss":  # OPML knows RSS versions only; Atom outlines name none
-                outline.set("version", "RSS2")
+    for spec in specs:
+        etree.SubElement(
+            body,
+            "outline",
+            type="rss",  # OPML's word for any feed; it names versions of RSS only
+            text=spec.title(cfg),
+            title=spec.title(cfg),
+            language=cfg.site.language,
+            xmlUrl=urls.feed(spec.slug, "atom"),
+            htmlUrl=urls.page_for_feed(spec.slug),
+        )
     return etree.tostring(opml, xml_declaration=True, encoding="UTF-8", pretty_print=True)

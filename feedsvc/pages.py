@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .articles import Article
 from .config import Config
+from .feeds import Image
 from .tags import Catalog, Tag
 from .urls import FEED_FORMATS, Urls, article_path, feed_path, tag_page_path
 
@@ -88,10 +89,9 @@ class Pages:
             articles=[self._item(a) for a in articles[:limit]],
         )
 
-    def article(
-        self, article: Article, catalog: Catalog, image_url: str | None, body: str
-    ) -> bytes:
+    def article(self, article: Article, catalog: Catalog, image: Image | None, body: str) -> bytes:
         tags = catalog.tags_of(article)
+        image_url = image.url if image else None
         feeds = [f for t in tags for f in self._feeds(t.slug, t.name)] + self._feeds(None, "")
         changed = article.updated > article.date
         return self._render(
@@ -107,7 +107,29 @@ class Pages:
                 "tags": [self._tag(t) for t in tags],
                 "related": article.related,
             },
+            og=self._open_graph(article, image),
         )
+
+    def _open_graph(self, article: Article, image: Image | None) -> list[tuple[str, str]]:
+        """The Open Graph tags aggregators fall back to for a title, summary and image."""
+        tags = [
+            ("og:type", "article"),
+            ("og:title", article.title),
+            ("og:url", self.urls.article(article.id)),
+            ("og:description", article.summary),
+            ("og:locale", "hi_IN"),
+            ("og:site_name", self.cfg.site.title),
+        ]
+        if image is not None:
+            tags.append(("og:image", image.url))
+            if image.width and image.height:
+                tags += [
+                    ("og:image:width", str(image.width)),
+                    ("og:image:height", str(image.height)),
+                ]
+        tags.append(("article:published_time", article.date.isoformat()))
+        tags.append(("article:modified_time", article.updated.isoformat()))
+        return tags
 
     def not_found(self) -> bytes:
         return self._render("404.html", self._feeds(None, ""))

@@ -9,6 +9,7 @@ bytes, same ETag, same Last-Modified).
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,9 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
+import PIL.Image
+
 from .articles import Article
 from .config import Config
-from .feeds import EPOCH, Entries, FeedSpec, Image, render_feed, render_opml
+from .feeds import EPOCH, Entries, FeedSpec, Image, render_feed, render_json_feed, render_opml
 from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, make_resources
 from .tags import Catalog, build_catalog
@@ -152,6 +155,22 @@ def local_image(article: Article, root: Path) -> Path | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _size(path: Path, mtime_ns: int, size: int) -> tuple[int | None, int | None]:
+    try:
+        with PIL.Image.open(path) as image:  # reads the header, not the pixels
+            return image.size
+    except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, ValueError):
+        return None, None
+
+
+def image_size(path: Path) -> tuple[int | None, int | None]:
+    """Width and height in pixels from the file's header (None, None when it is not
+    an image Pillow knows); remembered while the file does not change."""
+    info = path.stat()
+    return _size(path, info.st_mtime_ns, info.st_size)
+
+
 def collect_media(
     ordered: Sequence[Article], cfg: Config, urls: Urls, plan: Plan, out: Output
 ) -> dict[str, Image]:
@@ -172,10 +191,12 @@ def collect_media(
             continue
         relative = file.relative_to(root).as_posix()
         try:
-            images[article.id] = Image(urls.image(relative), kind, file.stat().st_size)
+            width, height = image_size(file)
+            size = file.stat().st_size
         except OSError as exc:
             out.problems.append(f"{article.path}: cannot read image: {exc.strerror}")
             continue
+        images[article.id] = Image(urls.image(relative), kind, size, width, height)
         served["/media/" + relative] = (file, kind)
     for path, (file, kind) in served.items():
         if path in plan.previous and not plan.is_full:
@@ -219,6 +240,7 @@ def render_feeds(
     """Every feed the plan needs, one format at a time (its entries go after)."""
     cfg, urls = entries.cfg, entries.urls
     specs = feed_specs(cfg, catalog)
+    kept: dict[str | None, list[Article]] = {}  # by slug: what the Atom feed holds
     for fmt, feed_format in FEED_FORMATS.items():
         for spec in specs:
             key = None if spec.slug is None else catalog.by_slug[spec.slug].key
@@ -228,7 +250,14 @@ def render_feeds(
                 continue
             candidates = ordered if key is None else by_tag[key]
             try:
-                feed = render_feed(spec, fmt, candidates, cfg, urls, entries)
+                if fmt == "json":  # the same entries as the Atom feed
+                    held = kept.get(spec.slug)
+                    if held is None:  # the Atom feed was carried over: select again
+                        held = render_feed(spec, "atom", candidates, cfg, urls, entries).kept
+                    feed = render_json_feed(spec, held, cfg, urls, entries)
+                else:
+                    feed = render_feed(spec, fmt, candidates, cfg, urls, entries)
+                    kept.setdefault(spec.slug, feed.kept)
             except Exception as exc:  # one bad entry must not take the site down
                 out.problems.append(f"{path}: cannot render: {exc}")
                 continue
@@ -285,8 +314,7 @@ def article_pages(
         if not plan.renders_article(article.id, path):
             out.carried.append(path)
             continue
-        image = images.get(article.id)
-        body = pages.article(article, catalog, image.url if image else None, body_of(article))
+        body = pages.article(article, catalog, images.get(article.id), body_of(article))
         out.pages_rendered += 1
         yield Item(path, body, HTML, article.updated)
 

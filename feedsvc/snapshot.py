@@ -100,7 +100,8 @@ class SiteIndex:
     catalog: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # key: (slug, name)
     aliases: Mapping[str, str] = field(default_factory=dict)  # any spelling: canonical slug
     windows: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # feed: article ids
-    # subscription document: (its self URL, the WebSub topic; a digest of its content)
+    # subscription document: (its self URL, the WebSub topic; a digest of its bytes
+    # without hub links)
     topics: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # found while building (tags dropped, entries left out)
 

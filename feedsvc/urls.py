@@ -25,6 +25,7 @@ class FeedFormat:
 FEED_FORMATS = {
     "atom": FeedFormat("atom", "application/atom+xml", "Atom"),
     "rss": FeedFormat("rss", "application/rss+xml", "RSS"),
+    "json": FeedFormat("json", "application/feed+json", "JSON Feed"),
 }
 
 

@@ -119,6 +119,7 @@ class Notifier:
         self.timeout = timeout
         self.outbox = outbox
         self._wake = threading.Condition()
+        self._kicked = False  # something to look at since the dispatcher last looked
         self._stopping = False
         self._local = threading.local()
         self._senders = ThreadPoolExecutor(SENDERS, thread_name_prefix="feedsvc-websub")
@@ -144,7 +145,11 @@ class Notifier:
         if not pairs:
             return
         self.outbox.add(pairs, time.time())
+        self._kick()
+
+    def _kick(self) -> None:
         with self._wake:
+            self._kicked = True
             self._wake.notify_all()
 
     def status(self) -> list[HubRecord]:
@@ -155,15 +160,19 @@ class Notifier:
             with self._wake:
                 if self._stopping:
                     return
+                self._kicked = False  # a kick from here on is seen by the wait below
             due = self.outbox.take_due(time.time(), limit=64)
-            for note in due:
-                self._senders.submit(self._send, note)
+            try:
+                for note in due:
+                    self._senders.submit(self._send, note)
+            except RuntimeError:  # stopping: the rows stay for the next start
+                return
             if due:
                 continue
             next_due = self.outbox.next_due()
             wait = 60.0 if next_due is None else max(0.0, next_due - time.time())
             with self._wake:
-                if not self._stopping:
+                if not self._stopping and not self._kicked:
                     self._wake.wait(timeout=min(wait, 60.0))
 
     def _send(self, note: Notification) -> None:
@@ -185,8 +194,7 @@ class Notifier:
                 )
             else:
                 log.info("websub: %s: %s; again in %.0f s", note.hub, answer.error, again - now)
-        with self._wake:
-            self._wake.notify_all()
+        self._kick()
 
 
 def ping(

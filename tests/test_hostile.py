@@ -4,6 +4,7 @@ and every feed stays well-formed."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -246,7 +247,9 @@ def test_the_seed_and_every_good_article_are_still_published(hostile) -> None:
 def test_every_feed_is_well_formed_and_parses(hostile) -> None:
     _, snapshot, _ = hostile
     for path, resource in snapshot.resources.items():
-        if path.startswith("/feeds"):
+        if path.endswith(".json"):
+            assert json.loads(resource.body)["items"], path
+        elif path.startswith("/feeds"):
             etree.fromstring(resource.body)  # raises on anything malformed
             parsed = feedparser.parse(resource.body)
             assert not parsed.bozo, (path, parsed.get("bozo_exception"))
@@ -258,6 +261,9 @@ def test_nothing_dangerous_reaches_a_feed_or_page(hostile) -> None:
         if not resource.content_type.startswith(("text/html", "application/")):
             continue
         body = resource.body.decode("utf-8")
+        if path.endswith(".json"):  # JSON Feed: strings are text; only content_html is HTML
+            assert not regex.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]", body), path
+            body = "\n".join(i.get("content_html", "") for i in json.loads(body)["items"])
         assert "<script" not in body.lower(), path
         assert "onerror=" not in body.lower() or "&lt;" in body, path
         assert not regex.search(r"href=\"\s*javascript:", body, regex.IGNORECASE), path

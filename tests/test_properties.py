@@ -59,7 +59,10 @@ def _check(folder: Path, name: bytes, data: bytes) -> None:
         for error in library.rejected.values():
             assert error.reason.strip()
         for path_, resource in snapshot.resources.items():
-            if path_.startswith("/feeds"):
+            if path_.endswith(".json"):
+                feed = json.loads(resource.body)
+                assert feed["version"] == "https://jsonfeed.org/version/1.1", path_
+            elif path_.startswith("/feeds"):
                 etree.fromstring(resource.body)
                 parsed = feedparser.parse(resource.body)
                 assert not parsed.bozo, (path_, parsed.get("bozo_exception"))

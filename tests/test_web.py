@@ -220,7 +220,7 @@ def test_healthz(client: FlaskClient) -> None:
         "/tags/नहीं-है",
         "/articles/नहीं",
         "/feeds/tags/none.atom",
-        "/feeds/all.json",
+        "/feeds/all.xml",
         "/../etc/passwd",
         "/%2e%2e/%2e%2e/etc/passwd",
         "/feeds/..%2F..%2Fetc%2Fpasswd",

@@ -26,9 +26,10 @@ from .hubs import RecordingHub, Subscriber, start_hub
 from .server import Server, feedsvc, free_port, start
 
 BASE = "http://news.example"
-ALL = [f"{BASE}/feeds/all.atom", f"{BASE}/feeds/all.rss"]
-KA = [f"{BASE}/feeds/tags/{urllib.parse.quote('क')}.{fmt}" for fmt in ("atom", "rss")]
-KHA = [f"{BASE}/feeds/tags/{urllib.parse.quote('ख')}.{fmt}" for fmt in ("atom", "rss")]
+FORMATS = ("atom", "rss", "json")
+ALL = [f"{BASE}/feeds/all.{fmt}" for fmt in FORMATS]
+KA = [f"{BASE}/feeds/tags/{urllib.parse.quote('क')}.{fmt}" for fmt in FORMATS]
+KHA = [f"{BASE}/feeds/tags/{urllib.parse.quote('ख')}.{fmt}" for fmt in FORMATS]
 
 
 # --- the decisions alone ------------------------------------------------------------------
@@ -109,6 +110,10 @@ def test_discovery_in_documents_and_link_headers(tmp_path: Path, hubs) -> None:
             again = server.request(path, headers={"If-None-Match": reply.headers["etag"]})
             assert again.status == 304 and again.headers["link"] == expected
             assert server.request(path, method="HEAD").headers["link"] == expected
+        reply = server.request("/feeds/all.json")
+        assert reply.headers["link"].endswith(f'<{ALL[2]}>; rel="self"')
+        hubs_named = json.loads(reply.body)["hubs"]
+        assert hubs_named == [{"type": "WebSub", "url": hub.url} for hub in hubs]
         for other in ("/", "/feeds.opml", "/tags/क", "/articles/a"):
             assert "link" not in server.request(other).headers
         assert hubs[0].posts() == []  # a first start with an empty state announces nothing
@@ -126,7 +131,7 @@ def test_two_hubs_are_told_of_the_changed_documents_only(tmp_path: Path, hubs) -
         wait_for(lambda: all(hub.topics() == set(ALL + KA) for hub in hubs))
         wait_for(lambda: all(h["pending"] == 0 for h in _health(server)))
         for hub in hubs:
-            assert len(hub.posts()) == 4  # once per topic
+            assert len(hub.posts()) == len(ALL + KA)  # once per topic
             post = hub.posts()[0]
             assert post.content_type == "application/x-www-form-urlencoded"
             assert post.form == {
@@ -142,12 +147,44 @@ def test_two_hubs_are_told_of_the_changed_documents_only(tmp_path: Path, hubs) -
         assert server.stop() == 0
 
 
+def test_a_change_of_hubs_alone_announces_nothing(tmp_path: Path, hubs) -> None:
+    write(tmp_path / "articles", "a.md", md("पहला", ["क"], "2025-01-01"))
+    port = free_port()
+    server = _serve(tmp_path, hubs[0].url, port=port)
+    before = server.request("/feeds/all.atom").body
+    assert server.stop() == 0
+    server = _serve(tmp_path, hubs[0].url, hubs[1].url, port=port)  # a hub added
+    try:
+        after = server.request("/feeds/all.atom").body
+        assert after != before and hubs[1].url.encode() in after  # the bytes changed
+        write(tmp_path / "articles", "b.md", md("दूसरा", ["क"], "2025-01-02"), age=0)
+        wait_for(lambda: all(hub.topics() == set(ALL + KA) for hub in hubs))
+        assert all(len(hub.posts()) == len(ALL + KA) for hub in hubs)  # the article's change
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_document_that_disappears_is_not_announced(tmp_path: Path, hubs) -> None:
+    hub = hubs[0]
+    write(tmp_path / "articles", "a.md", md("पहला", ["क"], "2025-01-01"))
+    write(tmp_path / "articles", "b.md", md("दूसरा", ["ख"], "2025-01-02"))
+    server = _serve(tmp_path, hub.url)
+    try:
+        (tmp_path / "articles" / "b.md").unlink()  # the only article of ख
+        wait_for(lambda: server.request("/feeds/tags/ख.atom").status == 404)
+        wait_for(lambda: hub.topics() == set(ALL))
+        wait_for(lambda: _health(server)[0]["pending"] == 0)
+        assert hub.topics() == set(ALL)
+    finally:
+        assert server.stop() == 0
+
+
 def test_a_failing_hub_is_retried_with_growing_gaps_until_it_answers(tmp_path: Path, hubs) -> None:
     hub = hubs[0]
     write(tmp_path / "articles", "a.md", md("पहला", ["क"], "2025-01-01"))
     server = _serve(tmp_path, hub.url)
     try:
-        hub.answer(*[(503, {})] * 8)  # two failures for each of the 4 topics
+        hub.answer(*[(503, {})] * 2 * len(ALL + KA))  # two failures for each topic
         write(tmp_path / "articles", "b.md", md("दूसरा", ["क"], "2025-01-02"), age=0)
         wait_for(lambda: all(len(hub.posts(t)) == 3 for t in ALL + KA), timeout=20)
         wait_for(lambda: _health(server)[0]["pending"] == 0)
@@ -185,7 +222,7 @@ def test_pending_notifications_survive_kill_9(tmp_path: Path, hubs) -> None:
     hub.answer(default=503)
     write(tmp_path / "articles", "b.md", md("दूसरा", ["क"], "2025-01-02"), age=0)
     wait_for(lambda: hub.topics() == set(ALL + KA))
-    assert _health(server)[0]["pending"] == 4
+    assert _health(server)[0]["pending"] == len(ALL + KA)
     server.stop(signal.SIGKILL)
 
     hub.answer(default=204)
@@ -195,7 +232,7 @@ def test_pending_notifications_survive_kill_9(tmp_path: Path, hubs) -> None:
         wait_for(lambda: _health(server)[0]["pending"] == 0)
         delivered = hub.posts()[before:]
         assert {p.form["hub.topic"] for p in delivered} == set(ALL + KA)
-        assert len(delivered) == 4
+        assert len(delivered) == len(ALL + KA)
     finally:
         assert server.stop() == 0
 
@@ -251,11 +288,12 @@ def test_build_ping_announces_what_differs_from_the_previous_export(tmp_path: Pa
     assert hub.topics() == set(ALL + KA + KHA)  # no previous export: every document
 
     assert _build(tmp_path, "--ping").returncode == 0
-    assert len(hub.posts()) == 6  # nothing changed: nothing announced
+    assert len(hub.posts()) == len(ALL + KA + KHA)  # nothing changed: nothing announced
 
     write(folder, "c.md", md("तीसरा", ["क"], "2025-01-03"))
     assert _build(tmp_path, "--ping").returncode == 0
-    assert sorted(p.form["hub.topic"] for p in hub.posts()[6:]) == sorted(ALL + KA)
+    new = hub.posts()[len(ALL + KA + KHA) :]
+    assert sorted(p.form["hub.topic"] for p in new) == sorted(ALL + KA)
 
     hub.answer(default=400)
     write(folder, "d.md", md("चौथा", ["ख"], "2025-01-04"))

@@ -1,0 +1,161 @@
+"""JSON Feed 1.1 (SPEC §10.1): every field checked without feedparser, the same entries
+as the Atom feed, read back by the `reader` library from the real server; and OPML
+with one outline per topic."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import feedparser
+import pytest
+from lxml import etree, html
+
+from feedsvc.config import Config
+from feedsvc.publisher import Publisher
+from feedsvc.snapshot import Snapshot
+
+from .conftest import ROOT, SEED, SEED_NAME
+from .server import start
+
+BASE = "http://news.example"
+
+
+@pytest.fixture
+def samples(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "articles", tmp_path / "articles")
+    return tmp_path / "articles"
+
+
+def _publish(make_config, folder: Path, **sections: dict[str, object]) -> Snapshot:
+    # the display name the repository's config.toml gives TRUMP
+    cfg: Config = make_config(articles={"dir": str(folder)}, tags={"TRUMP": "ट्रंप"}, **sections)
+    publisher = Publisher(cfg, workers=1)
+    try:
+        return publisher.rescan()
+    finally:
+        publisher.close()
+
+
+def _json(snapshot: Snapshot, path: str) -> dict[str, object]:
+    resource = snapshot.get(path)
+    assert resource is not None, path
+    assert resource.content_type == "application/feed+json; charset=utf-8"
+    data: dict[str, object] = json.loads(resource.body)
+    return data
+
+
+def test_every_field_of_the_json_feed(samples: Path, make_config) -> None:
+    snapshot = _publish(make_config, samples)
+    feed = _json(snapshot, "/feeds/tags/trump.json")
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["title"] == "हिंदी समाचार — ट्रंप"
+    assert feed["home_page_url"] == f"{BASE}/tags/trump"
+    assert feed["feed_url"] == f"{BASE}/feeds/tags/trump.json"
+    assert feed["language"] == "hi"
+    assert feed["authors"] == [{"name": "संपादक"}]
+    assert "hubs" not in feed  # no [websub] hubs
+
+    atom = feedparser.parse(snapshot.get("/feeds/tags/trump.atom").body)
+    items: list[dict[str, Any]] = feed["items"]  # type: ignore[assignment]
+    assert [i["id"] for i in items] == [e.id for e in atom.entries]  # same entries, order
+    for item, entry in zip(items, atom.entries, strict=True):
+        assert item["url"] == entry.link and item["title"] == entry.title
+        assert item["summary"] == entry.summary
+        assert item["content_html"] == entry.content[0].value
+        for key, atom_key in (("date_published", "published"), ("date_modified", "updated")):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d", item[key])
+            assert datetime.fromisoformat(item[key]) == datetime.fromisoformat(entry[atom_key])
+        assert item["authors"] == [{"name": entry.author}]
+        assert item["tags"] == [t.label for t in entry.tags]
+
+    seed = next(i for i in items if i["id"].endswith("000_8fc8ec9304f2c137"))
+    assert seed["title"] == SEED.read_text().split("\n")[0]
+    assert seed["tags"] == ["ट्रंप", "US", "DONALD"]  # display names, [tags] override first
+    assert seed["content_html"].count("<p>") == 7
+
+
+def test_devanagari_is_utf8_and_the_image_is_named(samples: Path, make_config) -> None:
+    snapshot = _publish(make_config, samples)
+    body = snapshot.get("/feeds/all.json").body
+    assert "हिंदी".encode() in body and b"\\u09" not in body
+    items: list[dict[str, Any]] = _json(snapshot, "/feeds/all.json")["items"]  # type: ignore[assignment]
+    with_image = [i for i in items if "image" in i]
+    assert [i["image"] for i in with_image] == [f"{BASE}/media/images/stadium.jpg"]
+
+
+def test_summary_only_leaves_the_content_out(samples: Path, make_config) -> None:
+    snapshot = _publish(make_config, samples, feeds={"summary_only": True})
+    items: list[dict[str, Any]] = _json(snapshot, "/feeds/all.json")["items"]  # type: ignore[assignment]
+    assert items and all("content_html" not in i and i["summary"] for i in items)
+
+
+def test_limits_follow_the_atom_feed(samples: Path, make_config) -> None:
+    snapshot = _publish(make_config, samples, feeds={"max_items": 2})
+    atom = feedparser.parse(snapshot.get("/feeds/all.atom").body)
+    items: list[dict[str, Any]] = _json(snapshot, "/feeds/all.json")["items"]  # type: ignore[assignment]
+    assert [i["id"] for i in items] == [e.id for e in atom.entries] and len(items) == 2
+
+
+def test_hubs_are_listed_when_configured(samples: Path, make_config) -> None:
+    hub = "http://127.0.0.1:9/hub"
+    snapshot = _publish(make_config, samples, websub={"hubs": [hub]})
+    assert _json(snapshot, "/feeds/all.json")["hubs"] == [{"type": "WebSub", "url": hub}]
+    assert snapshot.get("/feeds/all.json").link.endswith(f'<{BASE}/feeds/all.json>; rel="self"')
+
+
+def test_pages_autodiscover_the_json_feed(samples: Path, make_config) -> None:
+    snapshot = _publish(make_config, samples)
+    for path in ("/", "/tags/trump", "/articles/trump-korea"):
+        page = html.fromstring(snapshot.get(path).body)
+        found = {(ln.get("type"), ln.get("href")) for ln in page.xpath("//link[@rel='alternate']")}
+        assert ("application/feed+json", f"{BASE}/feeds/all.json") in found, path
+    tag_page = html.fromstring(snapshot.get("/tags/trump").body)
+    hrefs = {ln.get("href") for ln in tag_page.xpath("//link[@type='application/feed+json']")}
+    assert f"{BASE}/feeds/tags/trump.json" in hrefs
+
+
+def test_opml_lists_each_topic_once(samples: Path, make_config) -> None:
+    snapshot = _publish(make_config, samples)
+    opml = etree.fromstring(snapshot.get("/feeds.opml").body)
+    outlines = [o for o in opml.iter("outline") if o.get("xmlUrl")]
+    urls = [o.get("xmlUrl") or "" for o in outlines]
+    assert len(urls) == len(set(urls))
+    assert urls[0] == f"{BASE}/feeds/all.atom"
+    topics = {p for p in snapshot.resources if p.startswith("/feeds/tags/") and p.endswith(".atom")}
+    assert sorted(urls[1:]) == sorted(BASE + quote(p) for p in topics)
+
+
+def test_the_reader_library_reads_the_served_json_feed(tmp_path: Path) -> None:
+    reader_lib = pytest.importorskip("reader", reason="the reader library is not installed")
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    shutil.copyfile(SEED, folder / SEED_NAME)
+    shutil.copyfile(ROOT / "articles" / "trump-korea.md", folder / "trump-korea.md")
+    (tmp_path / "config.toml").write_text(
+        '[site]\nid_authority = "news.example"\n[tags]\nTRUMP = "ट्रंप"\n'
+    )
+    server = start(tmp_path / "config.toml")
+    try:
+        url = f"http://127.0.0.1:{server.port}/feeds/tags/trump.json"
+        reader = reader_lib.make_reader(str(tmp_path / "reader.sqlite"))
+        reader.add_feed(url)
+        reader.update_feeds()
+        feed = reader.get_feed(url)
+        assert feed.last_exception is None
+        assert feed.title == "हिंदी समाचार — ट्रंप"
+        entries = sorted(reader.get_entries(), key=lambda e: e.id)
+        assert [e.id for e in entries] == [
+            "tag:news.example,2026:articles/000_8fc8ec9304f2c137",
+            "tag:news.example,2026:articles/trump-korea",
+        ]
+        assert entries[0].title == SEED.read_text().split("\n")[0]
+        assert "उत्तर कोरिया" in entries[1].content[0].value
+        reader.close()
+    finally:
+        assert server.stop() == 0
