@@ -25,7 +25,7 @@ from .articles import Article
 from .config import Config
 from .errors import FeedsvcError
 from .ingest import Library, Outcome
-from .site import Plan, build, local_image
+from .site import Plan, build, local_image, refresh_news
 from .snapshot import Health, SiteIndex, Snapshot
 from .store import Store
 from .text import tag_key
@@ -143,8 +143,8 @@ class Publisher:
         now = self._clock()
         published = {p: a for p, a in self.library.articles.items() if a.date <= now}
         tags, ids = self._touched(published)
-        if not full and not ids:  # nothing published changed: only the health
-            return self._swap(self._snapshot, now)
+        if not full and not ids:  # nothing published changed: the health, the news sitemap
+            return self._swap(self._with_news(self._snapshot, published, now), now)
         inputs = self._inputs(published)
         saved = warmstart.load(self.snapshot_path) if full else None
         if saved is not None and saved.inputs == inputs:
@@ -152,7 +152,7 @@ class Publisher:
                 "serving the saved snapshot (%d resources): nothing changed",
                 len(saved.snapshot.resources),
             )
-            return self._install(saved.snapshot, published, now)
+            return self._install(self._with_news(saved.snapshot, published, now), published, now)
         previous = saved.snapshot if saved is not None else self._snapshot
         plan = (
             Plan.full(previous.resources)
@@ -210,6 +210,14 @@ class Publisher:
         in_feeds = {article_id for ids in built.index.windows.values() for article_id in ids}
         self.library.hold_bodies({a.path for a in published.values() if a.id in in_feeds})
         return self._swap(built, now)
+
+    def _with_news(
+        self, snapshot: Snapshot, published: Mapping[str, Article], now: datetime
+    ) -> Snapshot:
+        """Articles age out of the news sitemap with time alone: it is made anew at
+        every look (at least hourly: the scheduler's news job)."""
+        refreshed = refresh_news(snapshot, list(published.values()), self.cfg, self.urls, now)
+        return snapshot if refreshed is None else refreshed
 
     def _tell(self, before: SiteIndex | None, after: SiteIndex) -> None:
         if self._listener is None:

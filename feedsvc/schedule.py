@@ -10,6 +10,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger("feedsvc")
 RESCAN_JOB = "rescan"
+NEWS_JOB = "news"
+NEWS_SECONDS = 3600  # articles age out of the news sitemap with time alone
 
 
 class Schedule:
@@ -22,6 +24,9 @@ class Schedule:
         self._publish_due = publish_due
         self._scheduler.add_job(
             rescan, "interval", seconds=rescan_seconds, id=RESCAN_JOB, name="full rescan"
+        )
+        self._scheduler.add_job(
+            publish_due, "interval", seconds=NEWS_SECONDS, id=NEWS_JOB, name="news sitemap"
         )
 
     def start(self) -> None:

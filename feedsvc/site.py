@@ -20,11 +20,12 @@ from urllib.parse import unquote
 
 import PIL.Image
 
+from . import sitemaps
 from .articles import Article
 from .config import Config
 from .feeds import EPOCH, Entries, FeedSpec, Image, render_feed, render_json_feed, render_opml
 from .pages import Pages
-from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, make_resources
+from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
 from .tags import Catalog, build_catalog
 from .text import tag_slug
 from .urls import FEED_FORMATS, Urls, article_path, feed_path, tag_page_path
@@ -319,6 +320,59 @@ def article_pages(
         yield Item(path, body, HTML, article.updated)
 
 
+# --- sitemaps: made from the pages' own Last-Modified ------------------------------------
+
+
+def site_maps(
+    resources: Mapping[str, Resource],
+    ordered: Sequence[Article],
+    cfg: Config,
+    urls: Urls,
+    now: datetime,
+) -> list[Item]:
+    """/sitemap.xml (and its parts), /news-sitemap.xml (when an article is recent
+    enough) and /robots.txt."""
+    pages = sorted(
+        (path, resource.last_modified)
+        for path, resource in resources.items()
+        if resource.content_type == HTML and path != "/404"
+    )
+    items = [
+        Item(path, body, sitemaps.XML, newest)
+        for path, (body, newest) in sitemaps.render_sitemaps(pages, urls).items()
+    ]
+    news = sitemaps.render_news_sitemap(ordered, cfg, urls, now)
+    if news is not None:
+        items.append(Item("/news-sitemap.xml", news, sitemaps.XML, ordered[0].date))
+    items.append(Item("/robots.txt", sitemaps.render_robots(urls), sitemaps.TEXT, EPOCH))
+    return items
+
+
+def refresh_news(
+    snapshot: Snapshot, articles: Sequence[Article], cfg: Config, urls: Urls, now: datetime
+) -> Snapshot | None:
+    """The snapshot with the news sitemap made for `now` (articles age out of it), or
+    None when it is the same."""
+    ordered = newest_first(articles)
+    body = sitemaps.render_news_sitemap(ordered, cfg, urls, now)
+    old = snapshot.get("/news-sitemap.xml")
+    if (
+        body is None
+        and old is None
+        or body is not None
+        and old is not None
+        and old.etag == digest(body)
+    ):
+        return None
+    resources = dict(snapshot.resources)
+    if body is None:
+        del resources["/news-sitemap.xml"]
+    else:
+        item = Item("/news-sitemap.xml", body, sitemaps.XML, ordered[0].date)
+        resources |= make_resources([item], snapshot.resources, now)
+    return Snapshot(resources, snapshot.index, snapshot.health)
+
+
 # --- the whole build --------------------------------------------------------------------
 
 
@@ -347,6 +401,7 @@ def build(
     pages_out = article_pages(ordered, catalog, pages, images, body_of, plan, out)
     resources |= make_resources(pages_out, plan.previous, now, compact=lambda path: True)
     resources |= {path: plan.previous[path] for path in out.carried}  # known once consumed
+    resources |= make_resources(site_maps(resources, ordered, cfg, urls, now), plan.previous, now)
     carried_windows = {p: previous.windows[p] for p in out.carried if p in previous.windows}
     carried_topics = {p: previous.topics[p] for p in out.carried if p in previous.topics}
     index = SiteIndex(
