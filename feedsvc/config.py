@@ -23,6 +23,9 @@ class SiteConfig:
     language: str = "hi"
     timezone: str = "Asia/Kolkata"
     id_authority: str = ""
+    icon: str = ""  # square icon: an http(s) URL or a path under the articles dir
+    logo: str = ""  # wide logo: likewise
+    accent_color: str = ""  # six hex digits, e.g. "c0392b"
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,13 @@ def _check(cfg: Config) -> None:
         ZoneInfo(cfg.site.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"site.timezone: unknown time zone {cfg.site.timezone!r}") from None
+    color = cfg.site.accent_color
+    if color and not (len(color) == 6 and all(c in "0123456789abcdefABCDEF" for c in color)):
+        raise ConfigError(f"site.accent_color must be six hex digits such as c0392b, not {color!r}")
+    for key in ("icon", "logo"):
+        value = getattr(cfg.site, key)
+        if "://" in value and urlsplit(value).scheme not in ("http", "https"):
+            raise ConfigError(f"site.{key} must be an http(s) URL or a path, not {value!r}")
     for hub in cfg.websub.hubs:
         parts = urlsplit(hub)
         if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -37,6 +37,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DC_NS = "http://purl.org/dc/elements/1.1/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
+WEBFEEDS_NS = "http://webfeeds.org/rss/1.0"
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,25 @@ class _Extras(BaseExtension):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.hubs: tuple[str, ...] = ()
+        self.brand = Brand()
+        self.rss = False
 
     def extend_ns(self) -> dict[str, str]:
-        return {"dc": DC_NS, "media": MEDIA_NS}
+        spaces = {"dc": DC_NS, "media": MEDIA_NS}
+        if self.rss and self.brand != Brand():  # declared only where it is used
+            spaces["webfeeds"] = WEBFEEDS_NS
+        return spaces
 
     def extend_rss(self, rss: Any) -> Any:
         channel = rss.find("channel")
         for hub in self.hubs:
             etree.SubElement(channel, f"{{{ATOM_NS}}}link", attrib={"href": hub, "rel": "hub"})
+        brand = self.brand
+        for name, value in (("icon", brand.icon), ("logo", brand.logo)):
+            if value:
+                etree.SubElement(channel, f"{{{WEBFEEDS_NS}}}{name}").text = value
+        if brand.accent:
+            etree.SubElement(channel, f"{{{WEBFEEDS_NS}}}accentColor").text = brand.accent
         return rss
 
 
@@ -123,6 +135,16 @@ class _EntryExtras(BaseEntryExtension):  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
+class Brand:
+    """The site's icon, logo (absolute URLs) and accent colour, for readers that show
+    them (Atom icon and logo, RSS image, JSON Feed icon, Feedly's webfeeds)."""
+
+    icon: str = ""
+    logo: str = ""
+    accent: str = ""
+
+
+@dataclass(frozen=True)
 class Image:
     """A lead image as feeds and pages name it."""
 
@@ -133,7 +155,9 @@ class Image:
     height: int | None = None
 
 
-def _generator(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datetime) -> Any:
+def _generator(
+    spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datetime, brand: Brand
+) -> Any:
     fg = FeedGenerator()
     fg.register_extension("feedsvc", _Extras, _EntryExtras)
     fg.id(urls.feed_id(spec.slug))
@@ -148,6 +172,15 @@ def _generator(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datet
     for hub in cfg.websub.hubs:  # WebSub discovery
         fg.link(href=hub, rel="hub")
     fg.feedsvc.hubs = cfg.websub.hubs
+    fg.feedsvc.brand, fg.feedsvc.rss = brand, fmt == "rss"
+    if fmt == "atom":
+        if brand.icon:
+            fg.icon(brand.icon)
+        if brand.logo:
+            fg.logo(brand.logo)
+    elif brand.logo or brand.icon:  # RSS <image>: the logo, else the icon
+        page = urls.page_for_feed(spec.slug)
+        fg.image(url=brand.logo or brand.icon, title=spec.title(cfg), link=page)
     # Last: feedgen makes the RSS channel <link> of the last link() added.
     fg.link(href=urls.page_for_feed(spec.slug), rel="alternate", type="text/html")
     return fg
@@ -169,8 +202,10 @@ class Entries:
         urls: Urls,
         images: dict[str, Image],
         body: Callable[[Article], str],
+        brand: Brand = Brand(),
     ):
         self.body = body
+        self.brand = brand
         self.catalog = catalog
         self.cfg = cfg
         self.urls = urls
@@ -273,8 +308,10 @@ class RenderedFeed:
     content: str  # digest of its bytes without hub links: what WebSub hubs are told about
 
 
-def _skeleton(spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datetime) -> bytes:
-    fg = _generator(spec, cfg, urls, fmt, updated)
+def _skeleton(
+    spec: FeedSpec, cfg: Config, urls: Urls, fmt: str, updated: datetime, brand: Brand
+) -> bytes:
+    fg = _generator(spec, cfg, urls, fmt, updated, brand)
     return bytes(fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True))
 
 
@@ -300,7 +337,7 @@ def render_feed(
             parts.append(part)
     while True:
         updated = max((a.updated for a in kept), default=EPOCH)
-        head, _, tail = _skeleton(spec, cfg, urls, fmt, updated).rpartition(close)
+        head, _, tail = _skeleton(spec, cfg, urls, fmt, updated, entries.brand).rpartition(close)
         room = cfg.feeds.max_bytes - len(head) - len(close) - len(tail)
         total, count = 0, 0
         for part in parts:
@@ -344,6 +381,8 @@ def render_json_feed(
         if item is not None:
             kept.append(article)
             items.append(item)
+    if entries.brand.icon:
+        head["icon"] = head["favicon"] = entries.brand.icon
     tail = b',"items":[' + b",".join(items) + b"]}"
     plain = _json(head)[:-1] + tail
     hubs = [{"type": "WebSub", "url": hub} for hub in cfg.websub.hubs]

@@ -263,6 +263,11 @@ class Publisher:
         )
         digest = hashlib.sha256(repr(built_from).encode())
         root = self.cfg.articles_dir
+        for brand_file in (cfg.site.icon, cfg.site.logo):  # local icon and logo files
+            local = root / brand_file.lstrip("/")
+            if brand_file and "://" not in brand_file and local.is_file():
+                info = local.stat()
+                digest.update(f"{brand_file}\0{info.st_size}\0{info.st_mtime_ns}".encode())
         for path in sorted(published):
             article = published[path]
             # The file's digest stands for all it says; the store adds the id and dates.

@@ -23,7 +23,16 @@ import PIL.Image
 from . import sitemaps
 from .articles import Article
 from .config import Config
-from .feeds import EPOCH, Entries, FeedSpec, Image, render_feed, render_json_feed, render_opml
+from .feeds import (
+    EPOCH,
+    Brand,
+    Entries,
+    FeedSpec,
+    Image,
+    render_feed,
+    render_json_feed,
+    render_opml,
+)
 from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
 from .tags import Catalog, build_catalog
@@ -172,14 +181,35 @@ def image_size(path: Path) -> tuple[int | None, int | None]:
     return _size(path, info.st_mtime_ns, info.st_size)
 
 
+def brand_of(cfg: Config, urls: Urls, served: dict[str, tuple[Path, str]], out: Output) -> Brand:
+    """site.icon and site.logo as absolute URLs; a local file is served under /media/."""
+    root, found = cfg.articles_dir, {}
+    for key in ("icon", "logo"):
+        value: str = getattr(cfg.site, key)
+        if not value or "://" in value:
+            found[key] = urls.image(value) if value else ""
+            continue
+        file = (root / value.lstrip("/")).resolve()
+        if not file.is_relative_to(root) or not file.is_file():
+            out.problems.append(f"site.{key}: no file {value} in the articles folder; left out")
+            found[key] = ""
+            continue
+        relative = file.relative_to(root).as_posix()
+        kind = mimetypes.guess_type(relative)[0] or "application/octet-stream"
+        served["/media/" + relative] = (file, kind)
+        found[key] = urls.image(relative)
+    return Brand(found["icon"], found["logo"], cfg.site.accent_color.lower())
+
+
 def collect_media(
     ordered: Sequence[Article], cfg: Config, urls: Urls, plan: Plan, out: Output
-) -> dict[str, Image]:
-    """Every lead image as an enclosure (by article id); local image files read into
-    `out` when the plan needs them, else carried."""
+) -> tuple[dict[str, Image], Brand]:
+    """Every lead image as an enclosure (by article id) and the site's brand; local
+    image files read into `out` when the plan needs them, else carried."""
     images: dict[str, Image] = {}
     root = cfg.articles_dir
     served: dict[str, tuple[Path, str]] = {}
+    brand = brand_of(cfg, urls, served, out)
     for article in ordered:
         if not article.image:
             continue
@@ -210,7 +240,7 @@ def collect_media(
             out.problems.append(f"{path}: cannot read image: {exc.strerror}")
             continue
         out.items.append(Item(path, data, kind, mtime))
-    return images
+    return images, brand
 
 
 # --- feeds -----------------------------------------------------------------------------
@@ -393,8 +423,9 @@ def build(
     names = names_of(catalog)
     plan = plan.widened(previous.catalog, names, by_tag)
     out = Output(problems=list(catalog.problems))
-    images = collect_media(ordered, cfg, urls, plan, out)
-    render_feeds(ordered, by_tag, catalog, Entries(catalog, cfg, urls, images, body_of), plan, out)
+    images, brand = collect_media(ordered, cfg, urls, plan, out)
+    entries = Entries(catalog, cfg, urls, images, body_of, brand)
+    render_feeds(ordered, by_tag, catalog, entries, plan, out)
     pages = Pages(cfg, urls)
     render_pages(ordered, by_tag, catalog, pages, plan, out)
     resources = make_resources(out.items, plan.previous, now)
