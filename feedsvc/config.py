@@ -40,6 +40,14 @@ class FeedsConfig:
     max_bytes: int = 524_288
     summary_only: bool = False
     summary_chars: int = 280
+    archive_page_size: int = 0  # RFC 5005 pages; 0: min(25, max_items // 2)
+
+    @property
+    def archive_size(self) -> int:
+        """Articles per archive page; 0 when there are no archives (max_items < 2)."""
+        if self.max_items < 2:
+            return 0
+        return self.archive_page_size or min(25, self.max_items // 2)
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,7 @@ _MINIMUM = {
     "schedule.settle_ms": 0,
     "server.port": 0,
     "websub.timeout_seconds": 1,
+    "feeds.archive_page_size": 0,
 }
 
 
@@ -206,6 +215,12 @@ def _check(cfg: Config) -> None:
         ZoneInfo(cfg.site.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"site.timezone: unknown time zone {cfg.site.timezone!r}") from None
+    feeds = cfg.feeds
+    if feeds.archive_page_size > feeds.max_items // 2:
+        raise ConfigError(
+            f"feeds.archive_page_size must be at most feeds.max_items / 2 "
+            f"({feeds.max_items // 2}), not {feeds.archive_page_size}"
+        )
     color = cfg.site.accent_color
     if color and not (len(color) == 6 and all(c in "0123456789abcdefABCDEF" for c in color)):
         raise ConfigError(f"site.accent_color must be six hex digits such as c0392b, not {color!r}")

@@ -38,15 +38,28 @@ DC_NS = "http://purl.org/dc/elements/1.1/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 WEBFEEDS_NS = "http://webfeeds.org/rss/1.0"
+FH_NS = "http://purl.org/syndication/history/1.0"
 
 
 @dataclass(frozen=True)
 class FeedSpec:
     slug: str | None  # None: the feed of every article
     name: str  # display name of the tag, or the site title for `all`
+    archive: int | None = None  # an RFC 5005 archive page of the feed (from 1)
+    links: tuple[tuple[str, str], ...] = ()  # (rel, href): prev-archive, current, ...
 
     def title(self, cfg: Config) -> str:
-        return cfg.site.title if self.slug is None else f"{cfg.site.title} — {self.name}"
+        title = cfg.site.title if self.slug is None else f"{cfg.site.title} — {self.name}"
+        return title if self.archive is None else f"{title} — संग्रह {self.archive}"
+
+    def self_url(self, urls: Urls, fmt: str) -> str:
+        if self.archive is None:
+            return urls.feed(self.slug, fmt)
+        return urls.archive(self.slug, self.archive, fmt)
+
+    def feed_id(self, urls: Urls) -> str:
+        base = urls.feed_id(self.slug)
+        return base if self.archive is None else f"{base}/archive/{self.archive}"
 
 
 def rfc822(moment: datetime) -> str:
@@ -62,20 +75,30 @@ class _Extras(BaseExtension):  # type: ignore[misc]
     links in RSS (feedgen writes Atom's itself, but in RSS only the self link)."""
 
     def __init__(self) -> None:
-        self.hubs: tuple[str, ...] = ()
+        self.links: list[tuple[str, str]] = []  # (rel, href) besides self, as atom:link
         self.brand = Brand()
         self.rss = False
+        self.archive = False
 
     def extend_ns(self) -> dict[str, str]:
         spaces = {"dc": DC_NS, "media": MEDIA_NS}
         if self.rss and self.brand != Brand():  # declared only where it is used
             spaces["webfeeds"] = WEBFEEDS_NS
+        if self.archive:
+            spaces["fh"] = FH_NS
         return spaces
+
+    def extend_atom(self, feed: Any) -> Any:
+        if self.archive:
+            etree.SubElement(feed, f"{{{FH_NS}}}archive")
+        return feed
 
     def extend_rss(self, rss: Any) -> Any:
         channel = rss.find("channel")
-        for hub in self.hubs:
-            etree.SubElement(channel, f"{{{ATOM_NS}}}link", attrib={"href": hub, "rel": "hub"})
+        for rel, href in self.links:
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", attrib={"href": href, "rel": rel})
+        if self.archive:
+            etree.SubElement(channel, f"{{{FH_NS}}}archive")
         brand = self.brand
         for name, value in (("icon", brand.icon), ("logo", brand.logo)):
             if value:
@@ -160,7 +183,7 @@ def _generator(
 ) -> Any:
     fg = FeedGenerator()
     fg.register_extension("feedsvc", _Extras, _EntryExtras)
-    fg.id(urls.feed_id(spec.slug))
+    fg.id(spec.feed_id(urls))
     fg.title(spec.title(cfg))
     fg.subtitle(_subtitle(spec, cfg))
     fg.author({"name": cfg.site.author})
@@ -168,10 +191,15 @@ def _generator(
     fg.generator("feedsvc", version=__version__)
     fg.updated(updated)
     fg.ttl(max(1, math.ceil(cfg.schedule.rescan_seconds / 60)))
-    fg.link(href=urls.feed(spec.slug, fmt), rel="self", type=FEED_FORMATS[fmt].media_type)
-    for hub in cfg.websub.hubs:  # WebSub discovery
-        fg.link(href=hub, rel="hub")
-    fg.feedsvc.hubs = cfg.websub.hubs
+    fg.link(href=spec.self_url(urls, fmt), rel="self", type=FEED_FORMATS[fmt].media_type)
+    # WebSub discovery in subscription documents; RFC 5005 links
+    hubs = [("hub", hub) for hub in cfg.websub.hubs] if spec.archive is None else []
+    for rel, href in hubs:
+        fg.link(href=href, rel=rel)
+    for rel, href in spec.links:
+        fg.link(href=href, rel=rel, type=FEED_FORMATS[fmt].media_type)
+    fg.feedsvc.links = [*hubs, *spec.links]
+    fg.feedsvc.archive = spec.archive is not None
     fg.feedsvc.brand, fg.feedsvc.rss = brand, fmt == "rss"
     if fmt == "atom":
         if brand.icon:
@@ -322,35 +350,44 @@ def render_feed(
     cfg: Config,
     urls: Urls,
     entries: Entries,
+    required: frozenset[str] = frozenset(),
 ) -> RenderedFeed:
     """One feed of `articles` (newest first): at most feeds.max_items entries and never
-    more than feeds.max_bytes, the oldest going first."""
+    more than feeds.max_bytes, the oldest going first; but the `required` articles (ids
+    no archive page holds yet) always, whatever their number and size."""
     close = b"</feed>" if fmt == "atom" else b"</channel>"
-    kept: list[Article] = []
-    parts: list[bytes] = []
-    for article in articles:
-        if len(kept) == cfg.feeds.max_items:
-            break
-        part = entries.get(article, fmt)
-        if part is not None:
-            kept.append(article)
-            parts.append(part)
+    chosen = [a for n, a in enumerate(articles) if n < cfg.feeds.max_items or a.id in required]
+    pairs = [(a, part) for a in chosen if (part := entries.get(a, fmt)) is not None]
     while True:
+        kept = [a for a, _ in pairs]
         updated = max((a.updated for a in kept), default=EPOCH)
         head, _, tail = _skeleton(spec, cfg, urls, fmt, updated, entries.brand).rpartition(close)
         room = cfg.feeds.max_bytes - len(head) - len(close) - len(tail)
-        total, count = 0, 0
-        for part in parts:
-            if total + len(part) > room:
-                break
-            total, count = total + len(part), count + 1
-        if count == len(kept):
-            body = head + b"".join(parts) + close + tail
+        room -= sum(len(part) for a, part in pairs if a.id in required)
+        fits = _newest_that_fit(pairs, required, room)
+        if len(fits) == len(pairs):
+            body = head + b"".join(part for _, part in pairs) + close + tail
             # What hubs are told about: the bytes but for the hub links themselves, so
             # that a change of [websub] alone is no change of the document.
-            plain = _HUB_LINK.sub(b"", head) + b"".join(parts) + close + tail
+            plain = _HUB_LINK.sub(b"", body)
             return RenderedFeed(body, updated, kept, hashlib.sha256(plain).hexdigest()[:32])
-        kept, parts = kept[:count], parts[:count]  # the newest that fit; dates re-checked
+        pairs = fits  # the newest that fit: dates (and the skeleton) re-checked
+
+
+def _newest_that_fit(
+    pairs: list[tuple[Article, bytes]], required: frozenset[str], room: int
+) -> list[tuple[Article, bytes]]:
+    """Every required entry, and the newest others while they fit in `room`."""
+    fits, total, full = [], 0, False
+    for article, part in pairs:
+        if article.id in required:
+            fits.append((article, part))
+        elif not full and total + len(part) <= room:
+            fits.append((article, part))
+            total += len(part)
+        else:
+            full = True  # the oldest go first: nothing after the first that does not fit
+    return fits
 
 
 def _json(value: object) -> bytes:

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import __version__, warmstart
+from .archives import Positions, assign
 from .articles import Article
 from .config import Config
 from .errors import FeedsvcError
@@ -76,6 +77,7 @@ class Publisher:
         self._built = False  # a first build (or warm start) has happened
         self._published: dict[str, Article] = {}  # by path
         self._pending: set[str] = set()
+        self._positions: dict[str, Positions] | None = None  # archives, by feed key
         self._last_build_seconds = 0.0
 
     def _pin_authority(self) -> str:
@@ -169,6 +171,7 @@ class Publisher:
                 previous.index,
                 self._body,
                 now,
+                self._archive(published),
             )
         except Exception:
             log.exception("rebuild failed; still serving the previous feeds")
@@ -210,6 +213,29 @@ class Publisher:
         in_feeds = {article_id for ids in built.index.windows.values() for article_id in ids}
         self.library.hold_bodies({a.path for a in published.values() if a.id in in_feeds})
         return self._swap(built, now)
+
+    def _archive(self, published: Mapping[str, Article]) -> dict[str, Positions]:
+        """Every feed's archive positions, new members given theirs (and remembered in
+        the state file) before the build: "" is `all`, else a tag key."""
+        if not self.cfg.feeds.archive_size:
+            return {}
+        if self._positions is None:
+            self._positions = {
+                feed: Positions(of, max(of.values()) + 1)
+                for feed, of in self.store.positions().items()
+            }
+        members: dict[str, list[Article]] = {"": list(published.values())}
+        for article in published.values():
+            for key in {tag_key(tag) for tag in article.tags}:
+                members.setdefault(key, []).append(article)
+        rows: list[tuple[str, str, int]] = []
+        for feed, articles in members.items():
+            positions, new = assign(self._positions.get(feed, Positions()), articles)
+            self._positions[feed] = positions
+            rows += [(feed, article_id, position) for article_id, position in new]
+        if rows:
+            self.store.add_positions(rows)
+        return dict(self._positions)
 
     def _with_news(
         self, snapshot: Snapshot, published: Mapping[str, Article], now: datetime

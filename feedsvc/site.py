@@ -21,6 +21,7 @@ from urllib.parse import unquote
 import PIL.Image
 
 from . import sitemaps
+from .archives import Positions, pages, unarchived
 from .articles import Article
 from .config import Config
 from .feeds import (
@@ -37,7 +38,7 @@ from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
 from .tags import Catalog, build_catalog
 from .text import tag_slug
-from .urls import FEED_FORMATS, Urls, article_path, feed_path, tag_page_path
+from .urls import FEED_FORMATS, Urls, archive_path, article_path, feed_path, tag_page_path
 
 INDEX_ITEMS = 30
 TAG_PAGE_ITEMS = 50
@@ -111,6 +112,7 @@ class Output:
     carried: list[str] = field(default_factory=list)
     windows: dict[str, tuple[str, ...]] = field(default_factory=dict)  # feed: ids it holds
     topics: dict[str, tuple[str, str]] = field(default_factory=dict)  # feed: (URL, content)
+    archives: dict[str, str] = field(default_factory=dict)  # archive page: its signature
     problems: list[str] = field(default_factory=list)
     feeds_rendered: int = 0
     pages_rendered: int = 0
@@ -254,54 +256,127 @@ def hub_links(hubs: Sequence[str], topic: str) -> str:
     return ", ".join([*(f'<{hub}>; rel="hub"' for hub in hubs), f'<{topic}>; rel="self"'])
 
 
-def feed_specs(cfg: Config, catalog: Catalog) -> list[FeedSpec]:
-    """`all` first, then every tag in catalog order."""
-    tags = [FeedSpec(tag.slug, tag.name) for tag in catalog.by_key.values()]
-    return [FeedSpec(None, cfg.site.title), *tags]
-
-
-def render_feeds(
+def feed_topics(
     ordered: Sequence[Article],
     by_tag: ByTag,
     catalog: Catalog,
+    cfg: Config,
+    archive: Mapping[str, Positions],
+) -> list[Feed]:
+    """`all` first, then every tag in catalog order, each with its archive positions
+    (keyed "" for all, else by tag key)."""
+    size = cfg.feeds.archive_size
+    topics = [
+        Feed(FeedSpec(None, cfg.site.title), None, ordered, archive.get("", Positions()), size)
+    ]
+    for key, tag in catalog.by_key.items():
+        positions = archive.get(key, Positions())
+        topics.append(Feed(FeedSpec(tag.slug, tag.name), key, by_tag[key], positions, size))
+    return topics
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One feed topic with its members (newest first) and its archive state."""
+
+    spec: FeedSpec
+    key: str | None  # tag key; None: all
+    members: Sequence[Article]
+    positions: Positions
+    size: int  # articles per archive page; 0: no archives
+
+    def subscription(self, fmt: str, urls: Urls) -> tuple[FeedSpec, frozenset[str]]:
+        """The subscription document's spec (linking the newest complete archive page)
+        and the articles it must hold (those no complete page holds)."""
+        complete = self.positions.complete_pages(self.size) if fmt != "json" else 0
+        if not complete:
+            return self.spec, frozenset()
+        link = ("prev-archive", urls.archive(self.spec.slug, complete, fmt))
+        spec = FeedSpec(self.spec.slug, self.spec.name, links=(link,))
+        return spec, unarchived(self.positions, self.members, self.size)
+
+
+def render_feeds(
+    feeds: Sequence[Feed],
     entries: Entries,
     plan: Plan,
+    previous: SiteIndex,
     out: Output,
 ) -> None:
-    """Every feed the plan needs, one format at a time (its entries go after)."""
+    """Every feed and archive page the plan needs, one format at a time (its entries
+    go after)."""
     cfg, urls = entries.cfg, entries.urls
-    specs = feed_specs(cfg, catalog)
     kept: dict[str | None, list[Article]] = {}  # by slug: what the Atom feed holds
     for fmt, feed_format in FEED_FORMATS.items():
-        for spec in specs:
-            key = None if spec.slug is None else catalog.by_slug[spec.slug].key
-            path = unquote(feed_path(spec.slug, fmt))
-            if not plan.renders_tag(key, path):
+        for topic in feeds:
+            if fmt != "json" and topic.size:
+                render_archive_pages(topic, fmt, entries, plan, previous, out)
+            path = unquote(feed_path(topic.spec.slug, fmt))
+            if not plan.renders_tag(topic.key, path):
                 out.carried.append(path)
                 continue
-            candidates = ordered if key is None else by_tag[key]
+            spec, required = topic.subscription(fmt, urls)
             try:
                 if fmt == "json":  # the same entries as the Atom feed
                     held = kept.get(spec.slug)
                     if held is None:  # the Atom feed was carried over: select again
-                        held = render_feed(spec, "atom", candidates, cfg, urls, entries).kept
+                        atom, required = topic.subscription("atom", urls)
+                        held = render_feed(
+                            atom, "atom", topic.members, cfg, urls, entries, required
+                        ).kept
                     feed = render_json_feed(spec, held, cfg, urls, entries)
                 else:
-                    feed = render_feed(spec, fmt, candidates, cfg, urls, entries)
+                    feed = render_feed(spec, fmt, topic.members, cfg, urls, entries, required)
                     kept.setdefault(spec.slug, feed.kept)
             except Exception as exc:  # one bad entry must not take the site down
                 out.problems.append(f"{path}: cannot render: {exc}")
                 continue
             out.windows[path] = tuple(a.id for a in feed.kept)
-            topic = urls.feed(spec.slug, fmt)
-            out.topics[path] = (topic, feed.content)
-            link = hub_links(cfg.websub.hubs, topic)
+            self_url = urls.feed(spec.slug, fmt)
+            out.topics[path] = (self_url, feed.content)
+            link = hub_links(cfg.websub.hubs, self_url)
             out.items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link))
             out.feeds_rendered += 1
         entries.done_with(fmt)
-    newest = max((a.updated for a in ordered), default=EPOCH)
+    newest = max((a.updated for a in feeds[0].members), default=EPOCH)
+    specs = [topic.spec for topic in feeds]
     out.items.append(Item("/feeds.opml", render_opml(specs, cfg, urls, newest), OPML, newest))
     out.problems.extend(entries.problems)
+
+
+ARCHIVE_TYPES = {fmt: f.content_type for fmt, f in FEED_FORMATS.items()}
+
+
+def render_archive_pages(
+    topic: Feed, fmt: str, entries: Entries, plan: Plan, previous: SiteIndex, out: Output
+) -> None:
+    """The complete archive pages of one feed in one format. A page is rendered when
+    one of its own articles changed, its set or its links changed, or it is new;
+    else it is carried over (a complete page's bytes are stable)."""
+    cfg, urls, slug = entries.cfg, entries.urls, topic.spec.slug
+    by_id = {a.id: a for a in topic.members}
+    for page in pages(topic.positions, by_id.keys(), topic.size):
+        path = unquote(archive_path(slug, page.number, fmt))
+        links = [("current", urls.feed(slug, fmt))]
+        if page.number > 1:
+            links.append(("prev-archive", urls.archive(slug, page.number - 1, fmt)))
+        if not page.newest:
+            links.append(("next-archive", urls.archive(slug, page.number + 1, fmt)))
+        spec = FeedSpec(slug, topic.spec.name, page.number, tuple(links))
+        signature = digest(repr((spec.title(cfg), page.ids, links)).encode())
+        out.archives[path] = signature
+        changed = plan.is_full or previous.archives.get(path) != signature
+        if not changed and path in plan.previous and not plan.articles & set(page.ids):
+            out.carried.append(path)
+            continue
+        articles = [by_id[i] for i in page.ids]
+        try:
+            feed = render_feed(spec, fmt, articles, cfg, urls, entries, frozenset(page.ids))
+        except Exception as exc:  # one bad entry must not take the site down
+            out.problems.append(f"{path}: cannot render: {exc}")
+            continue
+        out.items.append(Item(path, feed.body, ARCHIVE_TYPES[fmt], feed.newest))
+        out.feeds_rendered += 1
 
 
 # --- pages -----------------------------------------------------------------------------
@@ -414,9 +489,11 @@ def build(
     previous: SiteIndex,
     body_of: Callable[[Article], str],
     now: datetime,
+    archive: Mapping[str, Positions] | None = None,
 ) -> Built:
     """`articles` are the published ones; `previous` the index of the snapshot the
     plan's resources come from. `body_of` gives an article's HTML."""
+    archive = archive or {}
     ordered = newest_first(articles)
     catalog = build_catalog(reversed(ordered), cfg.tags)
     by_tag = group(ordered, catalog)
@@ -425,7 +502,8 @@ def build(
     out = Output(problems=list(catalog.problems))
     images, brand = collect_media(ordered, cfg, urls, plan, out)
     entries = Entries(catalog, cfg, urls, images, body_of, brand)
-    render_feeds(ordered, by_tag, catalog, entries, plan, out)
+    topics = feed_topics(ordered, by_tag, catalog, cfg, archive)
+    render_feeds(topics, entries, plan, previous, out)
     pages = Pages(cfg, urls)
     render_pages(ordered, by_tag, catalog, pages, plan, out)
     resources = make_resources(out.items, plan.previous, now)
@@ -442,6 +520,7 @@ def build(
         aliases=aliases_of(catalog),
         windows=carried_windows | out.windows,
         topics=carried_topics | out.topics,
+        archives=out.archives,
         problems=tuple(out.problems),
     )
     return Built(Snapshot(resources, index), out.feeds_rendered, out.pages_rendered)

@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     again     INTEGER NOT NULL DEFAULT 0,  -- changed again while in flight: one more
     PRIMARY KEY (hub, topic)
 );
+-- RFC 5005 archives: the position of each article in each feed, never reused
+CREATE TABLE IF NOT EXISTS positions (
+    feed TEXT NOT NULL, article TEXT NOT NULL, position INTEGER NOT NULL,
+    PRIMARY KEY (feed, article)
+);
 CREATE TABLE IF NOT EXISTS hubs (
     hub TEXT PRIMARY KEY, last_delivery REAL, last_error TEXT
 );
@@ -198,6 +203,19 @@ class Store:
             self._db.executemany(
                 "UPDATE files SET present = 0 WHERE path = ?", [(p,) for p in paths]
             )
+
+    def positions(self) -> dict[str, dict[str, int]]:
+        """feed key -> article id -> position, for every feed ("" is `all`)."""
+        found: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for feed, article, position in self._db.execute("SELECT * FROM positions"):
+                found.setdefault(feed, {})[article] = position
+        return found
+
+    def add_positions(self, rows: list[tuple[str, str, int]]) -> None:
+        """(feed key, article id, position) rows, in one transaction."""
+        with self._write():
+            self._db.executemany("INSERT OR IGNORE INTO positions VALUES (?, ?, ?)", rows)
 
     def meta(self, key: str) -> str | None:
         with self._lock:

@@ -55,6 +55,12 @@ def feed_path(slug: str | None, fmt: str) -> str:
     return f"/feeds/all.{fmt}" if slug is None else f"/feeds/tags/{segment(slug)}.{fmt}"
 
 
+def archive_path(slug: str | None, number: int, fmt: str) -> str:
+    """An RFC 5005 archive page of a feed (1 is the oldest)."""
+    feed = "all" if slug is None else f"tags/{segment(slug)}"
+    return f"/feeds/archive/{feed}/{number}.{fmt}"
+
+
 def page_path_for_feed(slug: str | None) -> str:
     return "/" if slug is None else tag_page_path(slug)
 
@@ -71,6 +77,9 @@ class Urls:
 
     def feed(self, slug: str | None, fmt: str) -> str:
         return self.url(feed_path(slug, fmt))
+
+    def archive(self, slug: str | None, number: int, fmt: str) -> str:
+        return self.url(archive_path(slug, number, fmt))
 
     def page_for_feed(self, slug: str | None) -> str:
         return self.url(page_path_for_feed(slug))

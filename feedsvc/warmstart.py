@@ -18,7 +18,7 @@ from pathlib import Path
 from .snapshot import Resource, SiteIndex, Snapshot
 from .store import open_database
 
-FORMAT = "3"  # bump when the tables or the index's JSON change shape
+FORMAT = "4"  # bump when the tables or the index's JSON change shape
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (

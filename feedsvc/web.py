@@ -25,6 +25,7 @@ from .text import tag_key, tag_slug
 from .urls import FEED_FORMATS, article_path, feed_path, tag_page_path
 
 SnapshotSource = Callable[[], Snapshot]
+ARCHIVE_MAX_AGE = 86_400  # seconds
 
 
 @functools.lru_cache(maxsize=512)
@@ -79,6 +80,8 @@ class _FromSnapshot:
         self.app = app
         self.snapshots = snapshots
         self.max_age = max_age
+        # A complete archive page changes only when one of its own articles does.
+        self.archive_max_age = max(max_age, ARCHIVE_MAX_AGE)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
@@ -86,7 +89,9 @@ class _FromSnapshot:
             path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
             resource = self.snapshots().get(path or "/") if path != "/404" else None
             if resource is not None:
-                return _respond(resource, environ, self.max_age)(environ, start_response)
+                archived = path.startswith("/feeds/archive/")
+                max_age = self.archive_max_age if archived else self.max_age
+                return _respond(resource, environ, max_age)(environ, start_response)
         return self.app(environ, start_response)
 
 

@@ -1,0 +1,68 @@
+"""Feed history (RFC 5005, SPEC §10.2): which article goes on which archive page.
+
+Every (feed, article) gets a position the first time the article appears in that
+feed, and keeps it: positions are never reused, and an article that leaves a feed
+keeps its row. Page n of a feed holds positions (n-1)*size+1 .. n*size; it is
+complete once the feed has handed out position n*size. So adding articles never
+changes a complete page; only editing, deleting or retagging one of its own articles
+does. Decisions only here; the state store keeps the positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .articles import Article
+
+
+@dataclass(frozen=True)
+class Positions:
+    """One feed's positions: article id -> position (from 1), and the next to give."""
+
+    of: Mapping[str, int] = field(default_factory=dict)
+    next: int = 1
+
+    def complete_pages(self, size: int) -> int:
+        return (self.next - 1) // size if size else 0
+
+
+def assign(
+    positions: Positions, members: Iterable[Article]
+) -> tuple[Positions, list[tuple[str, int]]]:
+    """Positions for the members that have none yet, in publication order (date, then
+    id): the feed's new positions and the (article id, position) rows to remember."""
+    new = sorted((a for a in members if a.id not in positions.of), key=lambda a: (a.date, a.id))
+    if not new:
+        return positions, []
+    rows = [(article.id, positions.next + n) for n, article in enumerate(new)]
+    return Positions({**positions.of, **dict(rows)}, positions.next + len(rows)), rows
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int  # from 1, the oldest
+    ids: tuple[str, ...]  # the members on it, newest position first
+    newest: bool  # the newest complete page: it has no next-archive link
+
+
+def pages(positions: Positions, members: Iterable[str], size: int) -> list[Page]:
+    """The complete archive pages of a feed whose current members are `members`."""
+    count = positions.complete_pages(size)
+    on: dict[int, list[tuple[int, str]]] = {}
+    for article_id in members:
+        position = positions.of.get(article_id)
+        if position is not None and (position - 1) // size < count:
+            on.setdefault((position - 1) // size + 1, []).append((position, article_id))
+    return [
+        Page(n, tuple(i for _, i in sorted(on.get(n, []), reverse=True)), n == count)
+        for n in range(1, count + 1)
+    ]
+
+
+def unarchived(positions: Positions, members: Sequence[Article], size: int) -> frozenset[str]:
+    """The members no complete page holds: the subscription document must carry them."""
+    if not size:
+        return frozenset()
+    first_open = positions.complete_pages(size) * size
+    return frozenset(a.id for a in members if positions.of.get(a.id, positions.next) > first_open)
