@@ -16,14 +16,12 @@
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import requests
 
@@ -34,15 +32,6 @@ from corpus import site  # noqa: E402
 
 from tests.hubs import RecordingHub, Subscriber, start_hub  # noqa: E402
 from tests.server import Server, free_port, start  # noqa: E402
-
-
-def get(port: int, path: str) -> bytes:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", quote(path))
-        return conn.getresponse().read()
-    finally:
-        conn.close()
 
 
 def until(condition: object, what: str, timeout: float = 30.0) -> None:
@@ -85,7 +74,7 @@ def additions(
             if wanted in b
         )
         to_subscriber.append(at - closed)
-        builds.append(json.loads(get(server.port, "/healthz"))["last_build_seconds"])
+        builds.append(json.loads(server.request("/healthz").body)["last_build_seconds"])
     print(f"file closed -> hub told ({n} additions): {percentiles(to_hub)}")
     print(f"file closed -> subscriber has the content via the hub: {percentiles(to_subscriber)}")
     print(f"rebuild per addition: median {statistics.median(builds) * 1000:.0f} ms")
@@ -99,9 +88,9 @@ def wide_change(server: Server, root: Path, hub: RecordingHub) -> None:
     until(lambda: len(hub.posts()) > before, "the wide change at the hub")
     # an ordinary addition while the 302 notifications are being delivered
     ordinary = article(root, "meanwhile", "इसी बीच", ["ताज़ा"])
-    until(lambda: "इसी बीच".encode() in get(server.port, "/feeds/all.atom"), "meanwhile")
+    until(lambda: "इसी बीच".encode() in server.request("/feeds/all.atom").body, "meanwhile")
     served = time.time() - ordinary
-    build = json.loads(get(server.port, "/healthz"))["last_build_seconds"]
+    build = json.loads(server.request("/healthz").body)["last_build_seconds"]
     until(
         lambda: len({p.form["hub.topic"] for p in hub.posts()[before:]}) >= 302, "302 topics", 120
     )

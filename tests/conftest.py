@@ -63,6 +63,19 @@ def md(
     return "\n".join(lines)
 
 
+def folder_config(root: Path) -> Config:
+    """The configuration of a site in `root`: articles in root/articles, state in
+    root/var, files read as soon as they are seen."""
+    return from_dict(
+        {
+            "site": {"id_authority": "news.example"},
+            "articles": {"dir": str(root / "articles")},
+            "schedule": {"settle_ms": 0},
+        },
+        root,
+    )
+
+
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Config]:
     def make(**sections: dict[str, Any]) -> Config:

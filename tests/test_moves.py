@@ -15,24 +15,12 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc.config import Config, from_dict
 from feedsvc.publisher import Publisher
 
-from .conftest import md, wait_for, write
+from .conftest import folder_config, md, wait_for, write
 from .server import start
 
 OLD, NEW = "zzz-story.md", "aaa-archive/zzz-story.md"
-
-
-def _config(tmp_path: Path) -> Config:
-    return from_dict(
-        {
-            "site": {"id_authority": "news.example"},
-            "articles": {"dir": str(tmp_path / "articles")},
-            "schedule": {"settle_ms": 0},
-        },
-        tmp_path,
-    )
 
 
 @pytest.fixture
@@ -41,7 +29,7 @@ def story(tmp_path: Path) -> Iterator[tuple[Path, Publisher]]:
     write(folder, OLD, md("कहानी", ["क"], "2025-03-01", "कहानी का पाठ।"))
     write(folder, "other.md", md("दूसरी", ["क"], "2025-03-02"))
     (folder / "aaa-archive").mkdir()
-    publisher = Publisher(_config(tmp_path), workers=1)
+    publisher = Publisher(folder_config(tmp_path), workers=1)
     publisher.rescan()
     yield folder, publisher
     publisher.close()
@@ -86,7 +74,7 @@ def test_a_move_while_stopped_keeps_the_id_through_the_rescan(
     folder, publisher = story
     publisher.close()
     os.rename(folder / OLD, folder / NEW)
-    again = Publisher(_config(tmp_path), workers=1)
+    again = Publisher(folder_config(tmp_path), workers=1)
     try:
         again.rescan()
         assert ids(again) == {NEW: "zzz-story", "other.md": "other"}

@@ -8,31 +8,19 @@ from pathlib import Path
 
 from werkzeug.http import http_date
 
-from feedsvc.config import Config, from_dict
 from feedsvc.publisher import Publisher
 from feedsvc.web import create_app
 
-from .conftest import md, write
+from .conftest import folder_config, md, write
 
 FEED = "/feeds/tags/क.atom"
-
-
-def _config(tmp_path: Path) -> Config:
-    return from_dict(
-        {
-            "site": {"id_authority": "news.example"},
-            "articles": {"dir": str(tmp_path / "articles")},
-            "schedule": {"settle_ms": 0},
-        },
-        tmp_path,
-    )
 
 
 def test_queries_wait_for_a_rebuild_in_progress(tmp_path: Path) -> None:
     """scheduled() and pending() read the library only under the publisher's lock, so
     never while a rescan on another thread is changing it."""
     write(tmp_path / "articles", "later.md", md("बाद में", ["क"], "2099-01-01"))
-    publisher = Publisher(_config(tmp_path), workers=1)
+    publisher = Publisher(folder_config(tmp_path), workers=1)
     try:
         publisher.rescan()
         for query in (publisher.scheduled, publisher.pending):
@@ -59,7 +47,7 @@ def test_deleting_an_older_article_moves_last_modified_forward(tmp_path: Path) -
     folder = tmp_path / "articles"
     write(folder, "old.md", md("पुराना", ["क"], "2025-01-01"))
     write(folder, "new.md", md("नया", ["क"], "2025-02-01"))
-    publisher = Publisher(_config(tmp_path), workers=1)
+    publisher = Publisher(folder_config(tmp_path), workers=1)
     try:
         before = publisher.rescan().get(FEED)
         assert before is not None and before.http_date == http_date(before.last_modified)
@@ -80,12 +68,12 @@ def test_last_modified_moves_forward_across_a_restart(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     for day in (1, 2, 3):
         write(folder, f"d{day}.md", md(f"दिन {day}", ["क"], f"2025-01-0{day}"))
-    first = Publisher(_config(tmp_path), workers=1)
+    first = Publisher(folder_config(tmp_path), workers=1)
     before = first.rescan().get(FEED)
     first.close()
     assert before is not None
 
-    restarted = Publisher(_config(tmp_path), workers=1)
+    restarted = Publisher(folder_config(tmp_path), workers=1)
     try:  # nothing changed: the same validators
         same = restarted.rescan().get(FEED)
         assert same is not None and same.last_modified == before.last_modified
@@ -93,7 +81,7 @@ def test_last_modified_moves_forward_across_a_restart(tmp_path: Path) -> None:
         restarted.close()
 
     (folder / "d1.md").unlink()  # while stopped
-    again = Publisher(_config(tmp_path), workers=1)
+    again = Publisher(folder_config(tmp_path), workers=1)
     try:
         after = again.rescan().get(FEED)
         assert after is not None and after.etag != before.etag
