@@ -369,7 +369,7 @@ def render_feed(
             body = head + b"".join(part for _, part in pairs) + close + tail
             # What hubs are told about: the bytes but for the hub links themselves, so
             # that a change of [websub] alone is no change of the document.
-            plain = _HUB_LINK.sub(b"", body)
+            plain = _HUB_LINK.sub(b"", head) + body[len(head) :]
             return RenderedFeed(body, updated, kept, hashlib.sha256(plain).hexdigest()[:32])
         pairs = fits  # the newest that fit: dates (and the skeleton) re-checked
 

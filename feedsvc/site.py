@@ -112,7 +112,7 @@ class Output:
     carried: list[str] = field(default_factory=list)
     windows: dict[str, tuple[str, ...]] = field(default_factory=dict)  # feed: ids it holds
     topics: dict[str, tuple[str, str]] = field(default_factory=dict)  # feed: (URL, content)
-    archives: dict[str, str] = field(default_factory=dict)  # archive page: its signature
+    archives: dict[str, dict[str, str]] = field(default_factory=dict)  # feed: page: signature
     problems: list[str] = field(default_factory=list)
     feeds_rendered: int = 0
     pages_rendered: int = 0
@@ -309,9 +309,9 @@ def render_feeds(
     kept: dict[str | None, list[Article]] = {}  # by slug: what the Atom feed holds
     for fmt, feed_format in FEED_FORMATS.items():
         for topic in feeds:
-            if fmt != "json" and topic.size:
-                render_archive_pages(topic, fmt, entries, plan, previous, out)
             path = unquote(feed_path(topic.spec.slug, fmt))
+            if fmt != "json" and topic.size:
+                render_archive_pages(topic, fmt, path, entries, plan, previous, out)
             if not plan.renders_tag(topic.key, path):
                 out.carried.append(path)
                 continue
@@ -344,16 +344,33 @@ def render_feeds(
     out.problems.extend(entries.problems)
 
 
+def _is_archive(path: str) -> bool:
+    return path.startswith("/feeds/archive/")
+
+
 ARCHIVE_TYPES = {fmt: f.content_type for fmt, f in FEED_FORMATS.items()}
 
 
 def render_archive_pages(
-    topic: Feed, fmt: str, entries: Entries, plan: Plan, previous: SiteIndex, out: Output
+    topic: Feed,
+    fmt: str,
+    current: str,
+    entries: Entries,
+    plan: Plan,
+    previous: SiteIndex,
+    out: Output,
 ) -> None:
-    """The complete archive pages of one feed in one format. A page is rendered when
-    one of its own articles changed, its set or its links changed, or it is new;
-    else it is carried over (a complete page's bytes are stable)."""
+    """The complete archive pages of one feed (subscription document `current`) in one
+    format. A page is rendered when one of its own articles changed, its set or its
+    links changed, or it is new; else it is carried over (a complete page's bytes are
+    stable). A feed no change touched keeps all its pages without looking."""
+    before = previous.archives.get(current, {})
+    if not plan.renders_tag(topic.key, current) and all(p in plan.previous for p in before):
+        out.carried.extend(before)
+        out.archives[current] = dict(before)
+        return
     cfg, urls, slug = entries.cfg, entries.urls, topic.spec.slug
+    signatures = out.archives.setdefault(current, {})
     by_id = {a.id: a for a in topic.members}
     for page in pages(topic.positions, by_id.keys(), topic.size):
         path = unquote(archive_path(slug, page.number, fmt))
@@ -364,8 +381,8 @@ def render_archive_pages(
             links.append(("next-archive", urls.archive(slug, page.number + 1, fmt)))
         spec = FeedSpec(slug, topic.spec.name, page.number, tuple(links))
         signature = digest(repr((spec.title(cfg), page.ids, links)).encode())
-        out.archives[path] = signature
-        changed = plan.is_full or previous.archives.get(path) != signature
+        signatures[path] = signature
+        changed = plan.is_full or before.get(path) != signature
         if not changed and path in plan.previous and not plan.articles & set(page.ids):
             out.carried.append(path)
             continue
@@ -506,7 +523,9 @@ def build(
     render_feeds(topics, entries, plan, previous, out)
     pages = Pages(cfg, urls)
     render_pages(ordered, by_tag, catalog, pages, plan, out)
-    resources = make_resources(out.items, plan.previous, now)
+    # Archive pages, like article pages, are kept gzipped only: polled rarely, and most
+    # of the bytes when every feed keeps its history.
+    resources = make_resources(out.items, plan.previous, now, compact=_is_archive)
     pages_out = article_pages(ordered, catalog, pages, images, body_of, plan, out)
     resources |= make_resources(pages_out, plan.previous, now, compact=lambda path: True)
     resources |= {path: plan.previous[path] for path in out.carried}  # known once consumed

@@ -103,7 +103,8 @@ class SiteIndex:
     # subscription document: (its self URL, the WebSub topic; a digest of its bytes
     # without hub links)
     topics: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    archives: Mapping[str, str] = field(default_factory=dict)  # archive page: signature
+    # subscription document -> its archive pages -> each page's signature
+    archives: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # found while building (tags dropped, entries left out)
 
     def to_json(self) -> dict[str, Any]:
@@ -114,7 +115,7 @@ class SiteIndex:
             "aliases": dict(self.aliases),
             "windows": {path: list(ids) for path, ids in self.windows.items()},
             "topics": {path: list(topic) for path, topic in self.topics.items()},
-            "archives": dict(self.archives),
+            "archives": {feed: dict(pages) for feed, pages in self.archives.items()},
             "problems": list(self.problems),
         }
 
@@ -127,7 +128,7 @@ class SiteIndex:
             aliases=dict(data["aliases"]),
             windows={path: tuple(ids) for path, ids in data["windows"].items()},
             topics={path: (url, digest) for path, (url, digest) in data["topics"].items()},
-            archives=dict(data["archives"]),
+            archives={feed: dict(pages) for feed, pages in data["archives"].items()},
             problems=tuple(data["problems"]),
         )
 
