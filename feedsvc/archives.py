@@ -46,18 +46,30 @@ class Page:
     newest: bool  # the newest complete page: it has no next-archive link
 
 
-def pages(positions: Positions, members: Iterable[str], size: int) -> list[Page]:
-    """The complete archive pages of a feed whose current members are `members`."""
+def pages(
+    positions: Positions, members: Iterable[str], size: int, only: set[int] | None = None
+) -> list[Page]:
+    """The complete archive pages of a feed whose current members are `members` (or
+    only those numbered in `only`)."""
     count = positions.complete_pages(size)
+    wanted = set(range(1, count + 1)) if only is None else {n for n in only if 1 <= n <= count}
     on: dict[int, list[tuple[int, str]]] = {}
     for article_id in members:
         position = positions.of.get(article_id)
-        if position is not None and (position - 1) // size < count:
+        if position is not None and (position - 1) // size + 1 in wanted:
             on.setdefault((position - 1) // size + 1, []).append((position, article_id))
     return [
         Page(n, tuple(i for _, i in sorted(on.get(n, []), reverse=True)), n == count)
-        for n in range(1, count + 1)
+        for n in sorted(wanted)
     ]
+
+
+def affected(positions: Positions, size: int, ids: Iterable[str], pages_before: int) -> set[int]:
+    """The pages a change to these articles can alter: their own pages, the newest two
+    (one gains or keeps its next-archive link) and every page that is new."""
+    count = positions.complete_pages(size)
+    numbers = {(positions.of[i] - 1) // size + 1 for i in ids if i in positions.of}
+    return numbers | {count - 1, count} | set(range(pages_before + 1, count + 1))
 
 
 def unarchived(positions: Positions, members: Sequence[Article], size: int) -> frozenset[str]:

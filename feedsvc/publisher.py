@@ -171,7 +171,7 @@ class Publisher:
                 previous.index,
                 self._body,
                 now,
-                self._archive(published),
+                self._archive(published, None if full else tags),
             )
         except Exception:
             log.exception("rebuild failed; still serving the previous feeds")
@@ -214,9 +214,12 @@ class Publisher:
         self.library.hold_bodies({a.path for a in published.values() if a.id in in_feeds})
         return self._swap(built, now)
 
-    def _archive(self, published: Mapping[str, Article]) -> dict[str, Positions]:
+    def _archive(
+        self, published: Mapping[str, Article], touched: set[str] | None
+    ) -> dict[str, Positions]:
         """Every feed's archive positions, new members given theirs (and remembered in
-        the state file) before the build: "" is `all`, else a tag key."""
+        the state file) before the build: "" is `all`, else a tag key. Only `all` and
+        the `touched` tags can have new members (None: look at every feed)."""
         if not self.cfg.feeds.archive_size:
             return {}
         if self._positions is None:
@@ -227,7 +230,8 @@ class Publisher:
         members: dict[str, list[Article]] = {"": list(published.values())}
         for article in published.values():
             for key in {tag_key(tag) for tag in article.tags}:
-                members.setdefault(key, []).append(article)
+                if touched is None or key in touched:
+                    members.setdefault(key, []).append(article)
         rows: list[tuple[str, str, int]] = []
         for feed, articles in members.items():
             positions, new = assign(self._positions.get(feed, Positions()), articles)

@@ -10,9 +10,10 @@ bytes, same ETag, same Last-Modified).
 from __future__ import annotations
 
 import functools
+import itertools
 import mimetypes
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from urllib.parse import unquote
 import PIL.Image
 
 from . import sitemaps
-from .archives import Positions, pages, unarchived
+from .archives import Positions, affected, pages, unarchived
 from .articles import Article
 from .config import Config
 from .feeds import (
@@ -30,6 +31,7 @@ from .feeds import (
     Entries,
     FeedSpec,
     Image,
+    RenderedFeed,
     render_feed,
     render_json_feed,
     render_opml,
@@ -302,37 +304,36 @@ def render_feeds(
     plan: Plan,
     previous: SiteIndex,
     out: Output,
+    compress: Callable[[Iterable[Item]], None],
 ) -> None:
     """Every feed and archive page the plan needs, one format at a time (its entries
-    go after)."""
+    go after). Archive pages go to `compress` as they are rendered: they are most of
+    the bytes, never all in memory at once."""
     cfg, urls = entries.cfg, entries.urls
     kept: dict[str | None, list[Article]] = {}  # by slug: what the Atom feed holds
     for fmt, feed_format in FEED_FORMATS.items():
+        if fmt != "json":  # one stream for every feed: compressed in batches on every core
+            compress(
+                itertools.chain.from_iterable(
+                    render_archive_pages(
+                        t, fmt, unquote(feed_path(t.spec.slug, fmt)), entries, plan, previous, out
+                    )
+                    for t in feeds
+                    if t.size
+                )
+            )
         for topic in feeds:
             path = unquote(feed_path(topic.spec.slug, fmt))
-            if fmt != "json" and topic.size:
-                render_archive_pages(topic, fmt, path, entries, plan, previous, out)
             if not plan.renders_tag(topic.key, path):
                 out.carried.append(path)
                 continue
-            spec, required = topic.subscription(fmt, urls)
             try:
-                if fmt == "json":  # the same entries as the Atom feed
-                    held = kept.get(spec.slug)
-                    if held is None:  # the Atom feed was carried over: select again
-                        atom, required = topic.subscription("atom", urls)
-                        held = render_feed(
-                            atom, "atom", topic.members, cfg, urls, entries, required
-                        ).kept
-                    feed = render_json_feed(spec, held, cfg, urls, entries)
-                else:
-                    feed = render_feed(spec, fmt, topic.members, cfg, urls, entries, required)
-                    kept.setdefault(spec.slug, feed.kept)
+                feed = _subscription_document(topic, fmt, entries, kept)
             except Exception as exc:  # one bad entry must not take the site down
                 out.problems.append(f"{path}: cannot render: {exc}")
                 continue
             out.windows[path] = tuple(a.id for a in feed.kept)
-            self_url = urls.feed(spec.slug, fmt)
+            self_url = urls.feed(topic.spec.slug, fmt)
             out.topics[path] = (self_url, feed.content)
             link = hub_links(cfg.websub.hubs, self_url)
             out.items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link))
@@ -344,8 +345,22 @@ def render_feeds(
     out.problems.extend(entries.problems)
 
 
-def _is_archive(path: str) -> bool:
-    return path.startswith("/feeds/archive/")
+def _subscription_document(
+    topic: Feed, fmt: str, entries: Entries, kept: dict[str | None, list[Article]]
+) -> RenderedFeed:
+    """A feed's subscription document; `kept` remembers what each Atom feed holds, for
+    the JSON Feed of the same topic."""
+    cfg, urls = entries.cfg, entries.urls
+    spec, required = topic.subscription(fmt, urls)
+    if fmt != "json":
+        feed = render_feed(spec, fmt, topic.members, cfg, urls, entries, required)
+        kept.setdefault(spec.slug, feed.kept)
+        return feed
+    held = kept.get(spec.slug)  # the same entries as the Atom feed
+    if held is None:  # the Atom feed was carried over: select again
+        atom, required = topic.subscription("atom", urls)
+        held = render_feed(atom, "atom", topic.members, cfg, urls, entries, required).kept
+    return render_json_feed(spec, held, cfg, urls, entries)
 
 
 ARCHIVE_TYPES = {fmt: f.content_type for fmt, f in FEED_FORMATS.items()}
@@ -359,7 +374,7 @@ def render_archive_pages(
     plan: Plan,
     previous: SiteIndex,
     out: Output,
-) -> None:
+) -> Iterator[Item]:
     """The complete archive pages of one feed (subscription document `current`) in one
     format. A page is rendered when one of its own articles changed, its set or its
     links changed, or it is new; else it is carried over (a complete page's bytes are
@@ -371,8 +386,18 @@ def render_archive_pages(
         return
     cfg, urls, slug = entries.cfg, entries.urls, topic.spec.slug
     signatures = out.archives.setdefault(current, {})
+    only = None  # a full build looks at every page; a partial one at those it can alter
+    if not plan.is_full:
+        only = affected(topic.positions, topic.size, plan.articles, len(before))
+        for number in set(range(1, len(before) + 1)) - only:
+            path = unquote(archive_path(slug, number, fmt))
+            if path in before and path in plan.previous:
+                out.carried.append(path)
+                signatures[path] = before[path]
+            else:
+                only.add(number)
     by_id = {a.id: a for a in topic.members}
-    for page in pages(topic.positions, by_id.keys(), topic.size):
+    for page in pages(topic.positions, by_id.keys(), topic.size, only):
         path = unquote(archive_path(slug, page.number, fmt))
         links = [("current", urls.feed(slug, fmt))]
         if page.number > 1:
@@ -392,8 +417,8 @@ def render_archive_pages(
         except Exception as exc:  # one bad entry must not take the site down
             out.problems.append(f"{path}: cannot render: {exc}")
             continue
-        out.items.append(Item(path, feed.body, ARCHIVE_TYPES[fmt], feed.newest))
         out.feeds_rendered += 1
+        yield Item(path, feed.body, ARCHIVE_TYPES[fmt], feed.newest)
 
 
 # --- pages -----------------------------------------------------------------------------
@@ -520,12 +545,15 @@ def build(
     images, brand = collect_media(ordered, cfg, urls, plan, out)
     entries = Entries(catalog, cfg, urls, images, body_of, brand)
     topics = feed_topics(ordered, by_tag, catalog, cfg, archive)
-    render_feeds(topics, entries, plan, previous, out)
+    archived: dict[str, Resource] = {}
+
+    def compress(items: Iterable[Item]) -> None:  # archive pages: gzip only, as made
+        archived.update(make_resources(items, plan.previous, now, compact=lambda path: True))
+
+    render_feeds(topics, entries, plan, previous, out, compress)
     pages = Pages(cfg, urls)
     render_pages(ordered, by_tag, catalog, pages, plan, out)
-    # Archive pages, like article pages, are kept gzipped only: polled rarely, and most
-    # of the bytes when every feed keeps its history.
-    resources = make_resources(out.items, plan.previous, now, compact=_is_archive)
+    resources = make_resources(out.items, plan.previous, now) | archived
     pages_out = article_pages(ordered, catalog, pages, images, body_of, plan, out)
     resources |= make_resources(pages_out, plan.previous, now, compact=lambda path: True)
     resources |= {path: plan.previous[path] for path in out.carried}  # known once consumed
