@@ -8,6 +8,7 @@ first; it changes as articles age out, so it is made for a given moment.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,13 +38,26 @@ def _xml(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
+@functools.lru_cache(maxsize=200_000)
+def _url(base: str, path: str, changed: datetime) -> bytes:
+    """One page's <url> element, made once per (page, last change): a new article
+    changes one page of thousands, so the sitemap is mostly these, reused."""
+    url = etree.Element(f"{{{SITEMAP_NS}}}url", nsmap=_NSMAP)
+    etree.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = base + quote(path)
+    etree.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(changed)
+    element = etree.tostring(url, encoding="UTF-8", pretty_print=True)
+    return b"  " + element.replace(_DECLARED, b"", 1).replace(b"\n", b"\n  ")[:-2]
+
+
+_DECLARED = f' xmlns="{SITEMAP_NS}"'.encode()
+_URLSET = etree.Element(f"{{{SITEMAP_NS}}}urlset", nsmap=_NSMAP)
+
+
 def _urlset(pages: Sequence[tuple[str, datetime]], urls: Urls) -> bytes:
-    urlset = etree.Element(f"{{{SITEMAP_NS}}}urlset", nsmap=_NSMAP)
-    for path, changed in pages:
-        url = etree.SubElement(urlset, f"{{{SITEMAP_NS}}}url")
-        etree.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = urls.url(quote(path))
-        etree.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(changed)
-    return _xml(urlset)
+    """The same bytes lxml writes for the whole tree, spliced from cached elements."""
+    head, _, tail = _xml(_URLSET).rpartition(b"/>")
+    parts = [_url(urls.base, path, changed) for path, changed in pages]
+    return head + b">\n" + b"".join(parts) + b"</urlset>" + tail
 
 
 def render_sitemaps(

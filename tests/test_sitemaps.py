@@ -156,3 +156,19 @@ def test_the_scheduler_remakes_the_news_sitemap_hourly() -> None:
     schedule = Schedule(60, lambda: None, lambda: None)
     job = schedule._scheduler.get_job(NEWS_JOB)
     assert job is not None and job.trigger.interval == timedelta(hours=1)
+
+
+def test_the_spliced_sitemap_is_what_lxml_writes_for_the_whole_tree() -> None:
+    from feedsvc import sitemaps
+
+    urls = Urls(BASE, "news.example")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    pages = [(f"/articles/लेख-{n}", start + timedelta(hours=n)) for n in range(50)] + [("/", start)]
+    urlset = etree.Element(f"{{{sitemaps.SITEMAP_NS}}}urlset", nsmap=sitemaps._NSMAP)
+    for path, changed in pages:
+        url = etree.SubElement(urlset, f"{{{sitemaps.SITEMAP_NS}}}url")
+        etree.SubElement(url, f"{{{sitemaps.SITEMAP_NS}}}loc").text = BASE + quote(path)
+        etree.SubElement(url, f"{{{sitemaps.SITEMAP_NS}}}lastmod").text = changed.isoformat()
+    whole = etree.tostring(urlset, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    assert render_sitemaps(pages, urls)["/sitemap.xml"][0] == whole
+    assert render_sitemaps(pages, urls)["/sitemap.xml"][0] == whole  # from the cache too
