@@ -147,7 +147,8 @@ class Publisher:
         tags, ids = self._touched(published)
         if not full and not ids:  # nothing published changed: the health, the news sitemap
             return self._swap(self._with_news(self._snapshot, published, now), now)
-        inputs = self._inputs(published)
+        # Only a full build compares inputs now; a partial one digests them while saving.
+        inputs = self._inputs(published) if full else None
         saved = warmstart.load(self.snapshot_path) if full else None
         if saved is not None and saved.inputs == inputs:
             log.info(
@@ -187,7 +188,7 @@ class Publisher:
         )
         snapshot = self._install(built.snapshot, published, now)
         # Saved in the background, in order: readers have the new snapshot already.
-        self._saver.submit(self._save, snapshot, inputs, None if full else previous)
+        self._saver.submit(self._save, snapshot, published, inputs, None if full else previous)
         known = saved is not None or not full  # else: a first start, nothing to compare
         self._tell(previous.index if known else None, snapshot.index)
         return snapshot
@@ -270,9 +271,17 @@ class Publisher:
     def _body(self, article: Article) -> str:
         return self.library.body(article.path)
 
-    def _save(self, snapshot: Snapshot, inputs: str, previous: Snapshot | None) -> None:
+    def _save(
+        self,
+        snapshot: Snapshot,
+        published: Mapping[str, Article],
+        inputs: str | None,
+        previous: Snapshot | None,
+    ) -> None:
+        """On the save thread, in build order; `published` is never changed again."""
         try:
-            warmstart.save(self.snapshot_path, snapshot, inputs, previous)
+            digest = inputs if inputs is not None else self._inputs(published)
+            warmstart.save(self.snapshot_path, snapshot, digest, previous)
         except (OSError, sqlite3.Error, FeedsvcError) as exc:  # only the next warm start loses
             log.warning("could not save the snapshot for warm starts: %s", exc)
 
