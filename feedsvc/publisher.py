@@ -26,7 +26,7 @@ from .articles import Article
 from .config import Config
 from .errors import FeedsvcError
 from .ingest import Library, Outcome
-from .site import Plan, build, local_image, refresh_news
+from .site import Plan, brand_file, build, local_image, refresh_news
 from .snapshot import Health, SiteIndex, Snapshot
 from .store import Store
 from .text import tag_key
@@ -302,18 +302,15 @@ class Publisher:
         )
         digest = hashlib.sha256(repr(built_from).encode())
         root = self.cfg.articles_dir
-        for brand_file in (cfg.site.icon, cfg.site.logo):  # local icon and logo files
-            local = root / brand_file.lstrip("/")
-            if brand_file and "://" not in brand_file and local.is_file():
-                info = local.stat()
-                digest.update(f"{brand_file}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+        files = [brand_file(cfg, "icon"), brand_file(cfg, "logo")]  # served under /media/
         for path in sorted(published):
             article = published[path]
             # The file's digest stands for all it says; the store adds the id and dates.
             stamp = f"{article.id}\0{article.date.isoformat()}\0{article.updated.isoformat()}"
             digest.update(f"{path}\0{article.source}\0{stamp}\n".encode())
-            image = local_image(article, root)
-            if image is not None:
-                info = image.stat()
-                digest.update(f"{image}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+            files.append(local_image(article, root))
+        for file in files:
+            if file is not None:
+                info = file.stat()
+                digest.update(f"{file}\0{info.st_size}\0{info.st_mtime_ns}".encode())
         return digest.hexdigest()

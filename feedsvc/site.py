@@ -156,17 +156,31 @@ def aliases_of(catalog: Catalog) -> dict[str, str]:
 # --- media: all the file I/O ------------------------------------------------------------
 
 
+def _inside(root: Path, *candidates: Path) -> Path | None:
+    """The first candidate that is a file inside the articles dir, resolved."""
+    for candidate in candidates:
+        path = candidate.resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return path
+    return None
+
+
 def local_image(article: Article, root: Path) -> Path | None:
     """The lead image's file: beside the article, else from the articles dir's top,
     and only inside the articles dir. None for a URL or a missing file."""
     if not article.image or "://" in article.image:
         return None
     folder = (root / article.path).parent
-    for candidate in ((folder / article.image), (root / article.image.lstrip("/"))):
-        path = candidate.resolve()
-        if path.is_relative_to(root) and path.is_file():
-            return path
-    return None
+    return _inside(root, folder / article.image, root / article.image.lstrip("/"))
+
+
+def brand_file(cfg: Config, key: str) -> Path | None:
+    """The local file of site.icon or site.logo (key), if it names one in the articles
+    dir. None for a URL, nothing set, or a missing file."""
+    value: str = getattr(cfg.site, key)
+    if not value or "://" in value:
+        return None
+    return _inside(cfg.articles_dir, cfg.articles_dir / value.lstrip("/"))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -193,8 +207,8 @@ def brand_of(cfg: Config, urls: Urls, served: dict[str, tuple[Path, str]], out: 
         if not value or "://" in value:
             found[key] = urls.image(value) if value else ""
             continue
-        file = (root / value.lstrip("/")).resolve()
-        if not file.is_relative_to(root) or not file.is_file():
+        file = brand_file(cfg, key)
+        if file is None:
             out.problems.append(f"site.{key}: no file {value} in the articles folder; left out")
             found[key] = ""
             continue
@@ -363,9 +377,6 @@ def _subscription_document(
     return render_json_feed(spec, held, cfg, urls, entries)
 
 
-ARCHIVE_TYPES = {fmt: f.content_type for fmt, f in FEED_FORMATS.items()}
-
-
 def render_archive_pages(
     topic: Feed,
     fmt: str,
@@ -418,7 +429,7 @@ def render_archive_pages(
             out.problems.append(f"{path}: cannot render: {exc}")
             continue
         out.feeds_rendered += 1
-        yield Item(path, feed.body, ARCHIVE_TYPES[fmt], feed.newest)
+        yield Item(path, feed.body, FEED_FORMATS[fmt].content_type, feed.newest)
 
 
 # --- pages -----------------------------------------------------------------------------

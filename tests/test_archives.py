@@ -8,12 +8,10 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import feedparser
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -94,16 +92,8 @@ def walk(snapshot: Snapshot, feed: str, fmt: str = "atom") -> list[list[str]]:
     return documents
 
 
-def _ids(snapshot: Snapshot) -> set[str]:
-    return {a for a in snapshot.index.windows.get("/feeds/all.atom", ())}
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-
-
-def test_walking_prev_archive_reaches_every_article_once(root: Path) -> None:
+def test_walking_prev_archive_reaches_every_article_once(tmp_path: Path) -> None:
+    root = tmp_path
     for n in range(11):
         _article(root, n, ["क"] if n % 2 else ["क", "ख"])
     publisher = Publisher(_config(root), workers=1)
@@ -128,7 +118,8 @@ def test_walking_prev_archive_reaches_every_article_once(root: Path) -> None:
         publisher.close()
 
 
-def test_archive_documents_link_as_rfc_5005_says(root: Path) -> None:
+def test_archive_documents_link_as_rfc_5005_says(tmp_path: Path) -> None:
+    root = tmp_path
     for n in range(7):
         _article(root, n, ["क"])
     publisher = Publisher(_config(root), workers=1)
@@ -177,7 +168,8 @@ def test_archive_documents_link_as_rfc_5005_says(root: Path) -> None:
     assert client.get("/feeds/all.atom").headers["Cache-Control"] == "public, max-age=60"
 
 
-def test_complete_pages_keep_their_bytes_as_articles_are_added(root: Path) -> None:
+def test_complete_pages_keep_their_bytes_as_articles_are_added(tmp_path: Path) -> None:
+    root = tmp_path
     for n in range(6):
         _article(root, n, ["क"])
     publisher = Publisher(_config(root), workers=1)
@@ -212,7 +204,8 @@ def test_complete_pages_keep_their_bytes_as_articles_are_added(root: Path) -> No
         publisher.close()
 
 
-def test_positions_survive_a_restart(root: Path) -> None:
+def test_positions_survive_a_restart(tmp_path: Path) -> None:
+    root = tmp_path
     for n in range(6):
         _article(root, n, ["क"])
     publisher = Publisher(_config(root), workers=1)
@@ -226,7 +219,8 @@ def test_positions_survive_a_restart(root: Path) -> None:
         publisher.close()
 
 
-def test_archive_page_size_is_checked_and_small_feeds_have_none(root: Path) -> None:
+def test_archive_page_size_is_checked_and_small_feeds_have_none(tmp_path: Path) -> None:
+    root = tmp_path
     (root / "config.toml").write_text("[feeds]\nmax_items = 10\narchive_page_size = 6\n")
     result = subprocess.run(
         feedsvc("check", "--config", str(root / "config.toml")), capture_output=True, text=True

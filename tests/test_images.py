@@ -3,7 +3,6 @@ image, none for a remote one, never in media:group; Open Graph on article pages.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import feedparser
@@ -110,4 +109,3 @@ def test_an_image_pillow_cannot_read_keeps_its_enclosure(articles_dir: Path, mak
     assert entry.find("enclosure") is not None
     content = entry.find(f"{MEDIA}content")
     assert content is not None and "width" not in content.attrib
-    shutil.rmtree(articles_dir)
