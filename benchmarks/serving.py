@@ -1,8 +1,9 @@
 """Requests per second for a 304 and a gzip 200 of a 50-entry tag feed, 64 connections
 on loopback, for our app and a minimal Flask app with the same bytes, on waitress,
-gunicorn and granian in the same run.
+gunicorn and granian, and for nginx serving the live mirror (docs/nginx.conf), in the
+same run.
 
-    pip install -e '.[bench]'; apt-get install wrk
+    pip install -e '.[bench]'; apt-get install wrk nginx
     python benchmarks/serving.py [--seconds 8]
 """
 
@@ -23,11 +24,13 @@ from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent))
 from corpus import site  # noqa: E402
 
 from feedsvc.config import load_config  # noqa: E402
+from feedsvc.mirror import Mirror  # noqa: E402
 from feedsvc.publisher import Publisher  # noqa: E402
+from tests.nginx import nginx_binary, start_nginx  # noqa: E402
 
 
 def servers(app: str, port: int) -> dict[str, list[str]]:
@@ -156,6 +159,24 @@ def main() -> None:
                 finally:
                     os.killpg(process.pid, signal.SIGTERM)
                     process.wait(timeout=20)
+        binary = nginx_binary()
+        if binary is None:
+            print("nginx is not installed: skipped")
+        else:
+            Mirror(root / "mirror").sync(snapshot)
+            nginx = start_nginx(binary, root / "mirror", root / "nginx")
+            try:
+                url = f"http://127.0.0.1:{nginx.port}{quote(feed)}"
+                gz = {"Accept-Encoding": "gzip"}
+                etag = nginx.request(feed, gz).headers["etag"]
+                cond = {**gz, "If-None-Match": etag}
+                assert nginx.request(feed, cond).status == 304
+                results[("nginx", "mirror")] = (
+                    wrk(url, args.seconds, cond),
+                    wrk(url, args.seconds, gz),
+                )
+            finally:
+                nginx.stop()
         print(f"\n{'server':10} {'app':8} {'304 req/s':>10} {'gzip 200 req/s':>15}")
         for (server, app), (r304, r200) in results.items():
             print(f"{server:10} {app:8} {r304:10.0f} {r200:15.0f}")
@@ -165,6 +186,12 @@ def main() -> None:
             print(
                 f"{server}: ours / minimal = {mine[0] / ceiling[0]:.0%} (304), "
                 f"{mine[1] / ceiling[1]:.0%} (gzip 200)"
+            )
+        if ("nginx", "mirror") in results and ("waitress", "ours") in results:
+            edge, ours = results[("nginx", "mirror")], results[("waitress", "ours")]
+            print(
+                f"nginx on the mirror / feedsvc serve (waitress) = {edge[0] / ours[0]:.1f}x "
+                f"(304), {edge[1] / ours[1]:.1f}x (gzip 200)"
             )
 
 

@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: server.host)")
     serve.add_argument("--port", type=int, help="port to listen on (default: server.port)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--mirror",
+        metavar="DIR",
+        help="keep DIR a live static copy for nginx or a CDN (default: mirror.dir)",
+    )
     build = command("build", "export every feed, the OPML and every page as static files")
     build.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced)")
     build.add_argument(
@@ -68,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(cfg)
         if args.command == "build":
             return _build(cfg, Path(args.out), args.ping)
+        if args.mirror:  # against the working directory, as a shell user expects
+            cfg = cfg.replace(mirror={"dir": str(Path(args.mirror).resolve())})
         return _serve(cfg, args.host, args.port, args.access_log)
     except ConfigError as exc:  # also a state file that cannot be used
         print(f"feedsvc: configuration error: {exc}", file=sys.stderr)
@@ -108,13 +115,14 @@ def _build(cfg: Config, out: Path, ping: bool) -> int:
     try:
         snapshot = publisher.rescan()
         before = exported(out, snapshot.index.topics.keys())
-        count = export(snapshot, out)
+        count, written = export(snapshot, out)
     finally:
         publisher.close()
     log.info(
-        "wrote %d files to %s (%d articles; %d problems reported)",
+        "exported %d files to %s, %d of them written anew (%d articles; %d problems reported)",
         count,
         out,
+        written,
         snapshot.index.articles,
         len(snapshot.health.rejected),
     )
@@ -164,6 +172,12 @@ class _Live:
         from .websub import Notifier
 
         self.cfg = cfg
+        self.mirror: Keeper | None = None
+        if cfg.mirror_dir is not None:  # claimed first: a folder not ours stops it here
+            from .mirror import Keeper, Mirror
+
+            mirror = Mirror(cfg.mirror_dir)
+            self.mirror = Keeper(mirror, lambda: self.publisher.snapshot)
         self.publisher = Publisher(cfg, listener=self._announce)
         self.notifier: Notifier | None = None
         if cfg.websub.hubs:
@@ -186,6 +200,8 @@ class _Live:
                 self.cfg.articles_dir,
             )
         self.publisher.rescan()
+        if self.mirror is not None:  # after the first build: never mirror an empty site
+            self.mirror.start()
         self.schedule.start()
         for moment, path in self.publisher.scheduled():
             log.info("scheduled: %s at %s", path, moment.isoformat())
@@ -198,6 +214,8 @@ class _Live:
         stopper.join(timeout=8)
         if self.notifier is not None:
             self.notifier.stop()
+        if self.mirror is not None:
+            self.mirror.stop()
         self.publisher.close()
 
     def hubs(self) -> list[dict[str, object]]:
@@ -208,6 +226,8 @@ class _Live:
     def _announce(self, before: SiteIndex | None, after: SiteIndex) -> None:
         from .websub import changed_topics
 
+        if self.mirror is not None:
+            self.mirror.kick()
         if self.notifier is not None:
             self.notifier.announce(changed_topics(before, after))
 

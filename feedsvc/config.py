@@ -74,6 +74,11 @@ class WebsubConfig:
 
 
 @dataclass(frozen=True)
+class MirrorConfig:
+    dir: str = ""  # `feedsvc serve` keeps this folder a live static copy; empty: off
+
+
+@dataclass(frozen=True)
 class TagOverride:
     """An editor's choice for one tag: its display name and, optionally, an ASCII slug."""
 
@@ -92,6 +97,7 @@ class Config:
     server: ServerConfig = ServerConfig()
     state: StateConfig = StateConfig()
     websub: WebsubConfig = WebsubConfig()
+    mirror: MirrorConfig = MirrorConfig()
     tags: dict[str, TagOverride] = field(default_factory=dict)
 
     @property
@@ -101,6 +107,10 @@ class Config:
     @property
     def state_path(self) -> Path:
         return (self.root / self.state.path).resolve()
+
+    @property
+    def mirror_dir(self) -> Path | None:
+        return (self.root / self.mirror.dir).resolve() if self.mirror.dir else None
 
     @property
     def base_url(self) -> str:
@@ -134,6 +144,7 @@ _SECTIONS: dict[str, type] = {
     "server": ServerConfig,
     "state": StateConfig,
     "websub": WebsubConfig,
+    "mirror": MirrorConfig,
 }
 
 _MINIMUM = {

@@ -1,21 +1,35 @@
-"""Static export: the snapshot as files for nginx or a CDN, swapped in whole.
+"""The snapshot as static files for nginx (`gzip_static on`) or a CDN origin.
 
 Feeds and feeds.opml keep their served paths; pages become `index.html`,
 `tags/<slug>.html`, `articles/<id>.html` (nginx: `try_files $uri $uri.html`).
-Every file gets a `.gz` sibling for `gzip_static`.
+Every file gets a `.gz` sibling, and its resource's Last-Modified as mtime.
+
+A folder of ours holds a manifest: for each file, the ETag of the bytes we put there
+and the inode, size and mtime the file had just after. A file whose stat still matches
+is known to hold those bytes without reading it; anything else is read and compared.
+So a stale or lost manifest costs reads, never wrong bytes, and unchanged files are
+never rewritten: nginx's own validators (from size and mtime) stay put.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import FeedsvcError
-from .snapshot import HTML, Snapshot
+from .snapshot import GZIP_LEVEL, HTML, Resource, Snapshot
+
+MANIFEST = ".feedsvc-mirror"  # marks a folder as ours; dot files are never resources
+_FORMAT = 1
+# The .gz bytes follow from the identity bytes, the level and zlib: all three name them.
+_GZ_TAG = f"-gz{GZIP_LEVEL}-{zlib.ZLIB_RUNTIME_VERSION}"
 
 
 def file_name(path: str, content_type: str) -> str:
@@ -25,6 +39,112 @@ def file_name(path: str, content_type: str) -> str:
         return "404.html"
     name = path.lstrip("/")
     return name + ".html" if content_type == HTML else name
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    """One file of a resource: its identity bytes or their .gz."""
+
+    name: str  # relative to the folder, '/'-separated
+    etag: str
+    mtime_ns: int
+    resource: Resource
+    zipped: bool
+
+    def data(self) -> bytes:
+        return self.resource.gzip if self.zipped else self.resource.body
+
+
+def files_of(path: str, resource: Resource) -> tuple[StaticFile, StaticFile]:
+    name = file_name(path, resource.content_type)
+    parts = name.split("/")
+    if ".." in parts or "" in parts or name.startswith(MANIFEST):
+        raise FeedsvcError(f"refusing to write {path} outside the export folder")
+    mtime_ns = int(resource.last_modified.timestamp()) * 1_000_000_000
+    return (
+        StaticFile(name, resource.etag, mtime_ns, resource, zipped=False),
+        StaticFile(name + ".gz", resource.etag + _GZ_TAG, mtime_ns, resource, zipped=True),
+    )
+
+
+@dataclass(frozen=True)
+class Written:
+    """What we put in a file, and how the file looked right after."""
+
+    etag: str
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, etag: str, stat: os.stat_result) -> Written:
+        return cls(etag, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    def holds(self, etag: str, stat: os.stat_result | None) -> bool:
+        return (
+            stat is not None
+            and etag == self.etag
+            and (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            == (self.inode, self.size, self.mtime_ns)
+        )
+
+
+def load_manifest(folder: Path) -> dict[str, Written] | None:
+    """The folder's manifest; None when the folder is not ours (or unreadable as such)."""
+    try:
+        data = json.loads((folder / MANIFEST).read_bytes())
+        if data.get("format") != _FORMAT:
+            return {}
+        return {name: Written(*row) for name, row in data["files"].items()}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}  # ours, but damaged: every file is checked by reading it
+
+
+def save_manifest(folder: Path, manifest: Mapping[str, Written]) -> None:
+    rows = {name: [w.etag, w.inode, w.size, w.mtime_ns] for name, w in sorted(manifest.items())}
+    data = json.dumps({"format": _FORMAT, "files": rows}, separators=(",", ":"))
+    write_beside(folder / MANIFEST, data.encode(), None)
+
+
+def stat_or_none(target: Path) -> os.stat_result | None:
+    try:
+        return os.stat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def write_beside(target: Path, data: bytes, mtime_ns: int | None) -> os.stat_result:
+    """Write next to `target`, set the mtime, then rename over it: readers see the old
+    file or the new one, never part of one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        if mtime_ns is not None:
+            os.utime(temporary, ns=(mtime_ns, mtime_ns))
+        stat = os.stat(temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return stat
+
+
+def same_bytes(target: Path, stat: os.stat_result | None, data: bytes) -> bool:
+    if stat is None or stat.st_size != len(data):
+        return False
+    try:
+        return target.read_bytes() == data
+    except OSError:
+        return False
+
+
+def static_files(snapshot: Snapshot) -> Iterator[StaticFile]:
+    for path, resource in sorted(snapshot.resources.items()):
+        yield from files_of(path, resource)
 
 
 def _progress(total: int) -> Callable[[int], None]:
@@ -43,44 +163,68 @@ def _progress(total: int) -> Callable[[int], None]:
     return show
 
 
-def export(snapshot: Snapshot, out: Path) -> int:
-    """Write every resource into a new folder beside `out`, then point `out` at it.
+def _reuse(
+    previous: Path | None, old: Mapping[str, Written], file: StaticFile, staging: Path
+) -> Written | None:
+    """Hard-link the previous export's file when the manifest shows it holds these bytes."""
+    if previous is None or (known := old.get(file.name)) is None:
+        return None
+    source = previous / file.name
+    if not known.holds(file.etag, stat_or_none(source)):
+        return None
+    target = staging / file.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        return None  # a file system without hard links: written instead
+    return known
 
-    `out` is a symlink to the current export (`.<name>.<n>` beside it), replaced in
-    one atomic rename: a crash at any moment leaves `out` whole, old or new.
+
+def export(snapshot: Snapshot, out: Path) -> tuple[int, int]:
+    """Make a new tree beside `out`, then point the symlink `out` at it in one rename.
+
+    Files the previous export already holds are hard links to it, so a build with
+    little changed writes little, and a crash at any moment leaves `out` whole, old
+    or new. Returns the number of files, and how many of them were written anew.
     """
+    files = list(static_files(snapshot))  # first: a bad path stops it before any write
     out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     current = os.readlink(out) if out.is_symlink() else None
+    previous = out.parent / current if current else None
+    old = (load_manifest(previous) or {}) if previous is not None else {}
     _remove_debris(out, keep=current)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    items = sorted(snapshot.resources.items())
-    show = _progress(len(items))
+    show = _progress(len(files))
+    manifest: dict[str, Written] = {}
+    written = 0
     try:
-        for done, (path, resource) in enumerate(items, start=1):
-            target = staging / file_name(path, resource.content_type)
-            if not target.resolve().is_relative_to(staging):
-                raise FeedsvcError(f"refusing to write {path} outside the export folder")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(resource.body)
-            zipped = target.with_name(target.name + ".gz")
-            zipped.write_bytes(resource.gzip)
-            mtime = resource.last_modified.timestamp()
-            os.utime(target, (mtime, mtime))
-            os.utime(zipped, (mtime, mtime))
+        for done, file in enumerate(files, start=1):
+            linked = _reuse(previous, old, file, staging)
+            if linked is None:
+                stat = write_beside(staging / file.name, file.data(), file.mtime_ns)
+                linked = Written.of(file.etag, stat)
+                written += 1
+            manifest[file.name] = linked
             show(done)
+        save_manifest(staging, manifest)
         os.chmod(staging, 0o755)
-        link = out.with_name(f".{out.name}.link-{os.getpid()}")
-        os.symlink(staging.name, link)
-        if out.exists() and not out.is_symlink():
-            # An export made before symlinks, or a plain folder: moved aside once.
-            os.rename(out, out.with_name(f".{out.name}.old-{os.getpid()}"))
-        os.replace(link, out)
+        _point(out, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _remove_debris(out, keep=staging.name)
-    return len(items)
+    return len(files), written
+
+
+def _point(out: Path, staging: Path) -> None:
+    link = out.with_name(f".{out.name}.link-{os.getpid()}")
+    os.symlink(staging.name, link)
+    if out.exists() and not out.is_symlink():
+        # An export made before symlinks, or a plain folder: moved aside once.
+        os.rename(out, out.with_name(f".{out.name}.old-{os.getpid()}"))
+    os.replace(link, out)
 
 
 def exported(out: Path, paths: Iterable[str]) -> dict[str, bytes]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from feedsvc.config import load_config
-from feedsvc.export import export
+from feedsvc.export import MANIFEST, export
 from feedsvc.publisher import Publisher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def files(folder: Path) -> dict[str, bytes]:
     """Every file's bytes by relative path; a .gz stands for its decompressed bytes."""
     found: dict[str, bytes] = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file():
+        if path.is_file() and path.name != MANIFEST:  # the manifest names inodes
             data = path.read_bytes()
             found[path.relative_to(folder).as_posix()] = (
                 gzip.decompress(data) if path.suffix == ".gz" else data

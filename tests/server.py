@@ -68,18 +68,24 @@ class Server:
 
 
 def start(
-    config: Path, port: int | None = None, timeout: float = 30, command: list[str] | None = None
+    config: Path,
+    port: int | None = None,
+    timeout: float = 30,
+    command: list[str] | None = None,
+    args: tuple[str, ...] = (),
+    cwd: Path | None = None,
 ) -> Server:
-    """`command`: what runs `feedsvc serve` (default: the real command line)."""
+    """`command`: what runs `feedsvc serve` (default: the real command line); `args`:
+    more options for serve; `cwd`: where it runs (default: the config's folder)."""
     port = port or free_port()
     log = config.parent / f"serve-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        (command or feedsvc())[:] + ["serve", "--config", str(config), "--port", str(port)],
+        [*(command or feedsvc()), "serve", "--config", str(config), "--port", str(port), *args],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env=env,
-        cwd=config.parent,
+        cwd=cwd or config.parent,
     )
     server = Server(process, port, log)
     deadline = time.monotonic() + timeout

@@ -1,0 +1,88 @@
+"""Real nginx on a loopback port, serving a folder with the README's server block."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from tests.server import Reply, free_port
+
+SERVER_BLOCK = Path(__file__).resolve().parent.parent / "docs" / "nginx.conf"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (path for path in ("/usr/sbin/nginx",) if os.access(path, os.X_OK)), None
+    )
+
+
+@dataclass
+class Nginx:
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    def request(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", quote(path, safe="/%?=&"), headers=headers or {})
+            response = conn.getresponse()
+            body = response.read()
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_nginx(binary: str, root: Path, work: Path) -> Nginx:
+    """nginx in the foreground; everything it writes stays under `work`."""
+    work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    block = SERVER_BLOCK.read_text()
+    block = block.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    block = block.replace("root /srv/feedsvc/mirror;", f"root {root};")
+    temporary = "\n".join(
+        f"    {kind}_temp_path {work / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    # As root, workers would drop to nobody, who cannot read a test's private folder.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (work / "nginx.conf").write_text(
+        f"{user}daemon off;\nworker_processes 1;\npid {work / 'nginx.pid'};\n"
+        f"error_log {work / 'error.log'};\nevents {{ worker_connections 256; }}\n"
+        f"http {{\n    access_log off;\n{temporary}\n{block}\n}}\n"
+    )
+    log = work / "stderr.log"
+    process = subprocess.Popen(
+        [binary, "-p", str(work), "-e", str(work / "error.log"), "-c", str(work / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    server = Nginx(process, port, log)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            errors = (work / "error.log").read_text() if (work / "error.log").exists() else ""
+            raise RuntimeError(f"nginx exited: {log.read_text()} {errors}")
+        try:
+            server.request("/robots.txt")
+            return server
+        except OSError:
+            time.sleep(0.05)
+    server.stop()
+    raise RuntimeError("nginx did not answer in 20 s")
