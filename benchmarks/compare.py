@@ -3,12 +3,17 @@
     pip install -e '.[bench]'                       # feedsvc, and Pelican with Markdown
     apt-get install hugo                            # optional: Hugo
     python benchmarks/compare.py [--articles 10000] [--tags 300] [--runs 3]
+    python benchmarks/compare.py --archive-scale    # 100,000 articles / 3,000 tags, 1 run
 
 For each tool: a cold full build (empty cache and output), a warm rebuild with
 nothing changed, and a rebuild after one new article. feedsvc's "one article" is
 what `feedsvc serve` does on a file event (Publisher.refresh on a warm process);
 Pelican runs with its content cache; Hugo has no cache to keep. Pelican is set to
-write only the all/tag Atom+RSS feeds; Hugo only the home and tag RSS outputs.
+write only the all/tag Atom+RSS feeds; `hugo` only the home and tag RSS outputs
+(feeds only); `hugo-full` is Hugo doing all feedsvc's work, with the templates in
+../shared/bench/hugo-site (every article page, tag pages and the home page,
+full-content feeds). feedsvc also gets its time to first feed: a cold
+`feedsvc serve` with an empty state, until its first 200 for /feeds/all.atom.
 A tool that is not installed is skipped, saying so.
 """
 
@@ -28,7 +33,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 from corpus import WRITERS, generate, records, write_feedsvc  # noqa: E402
+
+from tests.server import start  # noqa: E402
+
+HUGO_SITE = HERE.parent.parent / "shared" / "bench" / "hugo-site"
 
 PELICAN_CONF = """\
 AUTHOR = "bench"
@@ -84,6 +94,12 @@ PEERS = {
         "text": HUGO_CONF,
         "clear": ("out", "resources"),
         "build": ["hugo", "--quiet", "-d", "out"],
+    },
+    "hugo-full": {  # hugo.toml and layouts/ copied from HUGO_SITE
+        "config": "",
+        "text": "",
+        "clear": ("out", "resources"),
+        "build": ["hugo", "--quiet", "-s", ".", "-d", "out"],
     },
 }
 # feedsvc's one-article step, timed inside a warm process as `feedsvc serve` runs it.
@@ -144,6 +160,19 @@ class Meter:
             return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.read()
 
 
+def time_to_first_feed(config: Path) -> float:
+    """A cold `feedsvc serve` (empty state) until its first 200 for /feeds/all.atom."""
+    shutil.rmtree(config.parent / "var", ignore_errors=True)
+    started = time.perf_counter()
+    server = start(config, timeout=3600)
+    try:
+        while server.request("/feeds/all.atom").status != 200:
+            time.sleep(0.01)
+        return time.perf_counter() - started
+    finally:
+        server.stop()
+
+
 def size_of(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -153,17 +182,24 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=10_000)
     parser.add_argument("--tags", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument(
+        "--archive-scale", action="store_true", help="100,000 articles, 3,000 tags, 1 run"
+    )
+    parser.add_argument("--tools", default="feedsvc,pelican,hugo,hugo-full")
     args = parser.parse_args()
+    if args.archive_scale:
+        args.articles, args.tags, args.runs = 100_000, 3_000, 1
     meter = Meter()
-    tools = ["feedsvc"]
-    for tool, probe in (("pelican", "pelican"), ("hugo", "hugo")):
-        if shutil.which(probe):
-            tools.append(tool)
+    tools = []
+    for tool in args.tools.split(","):
+        probe = {"feedsvc": sys.executable, "pelican": "pelican"}.get(tool, "hugo")
+        if not shutil.which(probe):
+            how = "pip install pelican markdown" if tool == "pelican" else "apt-get install hugo"
+            print(f"{tool}: not installed, skipped ({how})")
+        elif tool == "hugo-full" and not HUGO_SITE.is_dir():
+            print(f"hugo-full: no templates at {HUGO_SITE}, skipped")
         else:
-            print(
-                f"{tool}: not installed, skipped "
-                f"({'pip install pelican markdown' if tool == 'pelican' else 'apt-get install hugo'})"
-            )
+            tools.append(tool)
     extra = next(iter(records(args.articles + 1, args.tags, seed=99)))  # the one new article
     extra = {**extra, "n": 999_999, "title": "नया लेख " + extra["title"]}
     results: dict[str, dict[str, tuple]] = {}
@@ -175,7 +211,7 @@ def main() -> None:
         for tool in tools:
             site = root / tool
             site.mkdir()
-            cold, warm, one = Runs(), Runs(), Runs()
+            cold, warm, one, first = Runs(), Runs(), Runs(), Runs()
             if tool == "feedsvc":
                 generate(site / "articles", args.articles, args.tags, fmt="feedsvc")
                 (site / "config.toml").write_text(
@@ -207,21 +243,29 @@ def main() -> None:
                     wall, cpu, rss = out.split()
                     one.add(float(wall), float(cpu), int(rss))
                     new.unlink()
+                    first.add(time_to_first_feed(site / "config.toml"), 0.0, 0)
                 sizes[tool] = size_of(site / "out")
             else:
                 peer = PEERS[tool]
-                generate(site / "content", args.articles, args.tags, fmt=tool)
-                (site / peer["config"]).write_text(peer["text"], encoding="utf-8")
+                writer = "hugo" if tool == "hugo-full" else tool
+                generate(site / "content", args.articles, args.tags, fmt=writer)
+                if tool == "hugo-full":
+                    shutil.copy(HUGO_SITE / "hugo.toml", site / "hugo.toml")
+                    shutil.copytree(HUGO_SITE / "layouts", site / "layouts")
+                else:
+                    (site / peer["config"]).write_text(peer["text"], encoding="utf-8")
                 for _ in range(args.runs):
                     for folder in peer["clear"]:  # cold: no output, no cache
                         shutil.rmtree(site / folder, ignore_errors=True)
                     cold.add(*meter.measure(peer["build"], site)[:3])
                     warm.add(*meter.measure(peer["build"], site)[:3])
-                    new = WRITERS[tool](extra, site / "content")
+                    new = WRITERS[writer](extra, site / "content")
                     one.add(*meter.measure(peer["build"], site)[:3])
                     new.unlink()
                 sizes[tool] = size_of(site / "out")
             results[tool] = {"cold": cold.row(), "warm": warm.row(), "one article": one.row()}
+            if first.wall:
+                results[tool]["first feed"] = first.row()
             print(f"  {tool}: done")
 
     print(
@@ -231,10 +275,26 @@ def main() -> None:
         for name, (wall, cpu, rss) in rows.items():
             print(f"{tool:8} {name:12} {wall:8.2f} {cpu:8.2f} {rss:12d} {sizes[tool] / 1e6:10.1f}")
     print("\nfeedsvc time / peer time (wall, median): below 1 is faster")
+    ours = results.get("feedsvc")
     for peer in [t for t in results if t != "feedsvc"]:
-        ours, theirs = results["feedsvc"], results[peer]
-        cells = [f"{name} {ours[name][0] / theirs[name][0]:.3f}" for name in ours]
+        if ours is None:
+            break
+        theirs = results[peer]
+        cells = [f"{name} {ours[name][0] / theirs[name][0]:.3f}" for name in theirs]
         print(f"  vs {peer}: " + ", ".join(cells))
+    if ours is not None and "hugo-full" in results:
+        full = results["hugo-full"]["cold"]
+        print(
+            f"\ntargets: cold build / hugo-full {ours['cold'][0] / full[0]:.2f} (<= 1.0), "
+            f"peak RSS / hugo-full {ours['cold'][2] / full[2]:.2f} (<= 0.5)"
+        )
+    if ours is not None and "hugo" in results:
+        feeds_only = results["hugo"]["cold"][0]
+        print(
+            f"targets: first feed / hugo feeds-only {ours['first feed'][0] / feeds_only:.2f} (<= 1.0)"
+        )
+    if ours is not None:
+        print(f"targets: warm build {ours['warm'][0]:.2f} s (<= 1 s)")
     print(
         "\nnote: CPU counts the parse workers; peak RSS is the largest single process. "
         "feedsvc's 'one article' is the warm serving process's refresh (its RSS: that process)."

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .articles import Article
@@ -25,10 +26,23 @@ _env = Environment(
 
 def hindi_date(moment: datetime, tz: ZoneInfo) -> str:
     """`27 नवंबर 2026, 3:04 pm` (or just the date at midnight), in the site's zone,
-    whatever the process locale."""
+    whatever the process locale. Babel is asked once per distinct day and minute of
+    the day: a full build dates tens of thousands of list items and pages."""
     local = moment.astimezone(tz)
-    pattern = "d MMMM y" if local.time() == datetime.min.time() else "d MMMM y, h:mm a"
-    return format_datetime(local, pattern, tzinfo=tz, locale="hi")
+    day = _hindi_day(local.date())
+    if local.time() == datetime.min.time():
+        return day
+    return f"{day}, {_hindi_clock(local.hour, local.minute)}"
+
+
+@functools.lru_cache(maxsize=8192)
+def _hindi_day(day: date) -> str:
+    return format_date(day, "d MMMM y", locale="hi")
+
+
+@functools.lru_cache(maxsize=24 * 60)
+def _hindi_clock(hour: int, minute: int) -> str:
+    return format_time(time(hour, minute), "h:mm a", locale="hi")
 
 
 class Pages:

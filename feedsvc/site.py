@@ -40,7 +40,14 @@ from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
 from .tags import Catalog, build_catalog
 from .text import tag_slug
-from .urls import FEED_FORMATS, Urls, archive_path, article_path, feed_path, tag_page_path
+from .urls import (
+    FEED_FORMATS,
+    Urls,
+    archive_path,
+    feed_path,
+    served_article_path,
+    tag_page_path,
+)
 
 INDEX_ITEMS = 30
 TAG_PAGE_ITEMS = 50
@@ -469,7 +476,7 @@ def article_pages(
 ) -> Iterator[Item]:
     """Rendered as they are compressed, never all at once: they are most of the bytes."""
     for article in ordered:
-        path = unquote(article_path(article.id))
+        path = served_article_path(article.id)
         if not plan.renders_article(article.id, path):
             out.carried.append(path)
             continue

@@ -4,8 +4,9 @@ Also the one mapping from feed format to media type."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 ID_DATE = "2026"  # the date part of every tag: URI; changing it would change every id
 
@@ -42,8 +43,15 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
+@functools.lru_cache(maxsize=1 << 17)  # every build asks for every article's path
 def article_path(article_id: str) -> str:
     return "/articles/" + quote(article_id, safe="/")
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def served_article_path(article_id: str) -> str:
+    """The path as a request carries it after decoding: the snapshot's key."""
+    return unquote(article_path(article_id))
 
 
 def tag_page_path(slug: str) -> str:
