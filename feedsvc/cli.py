@@ -270,7 +270,13 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
     server = None
     try:
         live.start()
-        app = create_app(cfg, lambda: live.publisher.snapshot, live.hubs)
+        mirror = live.mirror
+        app = create_app(
+            cfg,
+            lambda: live.publisher.snapshot,
+            live.hubs,
+            (lambda: None) if mirror is None else mirror.status,
+        )
         if access_log:
             app.wsgi_app = _AccessLog(app.wsgi_app)  # type: ignore[method-assign]
         server = create_server(

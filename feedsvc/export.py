@@ -108,7 +108,7 @@ def save_manifest(folder: Path, manifest: Mapping[str, Written]) -> None:
     write_beside(folder / MANIFEST, data.encode(), None)
 
 
-def stat_or_none(target: Path) -> os.stat_result | None:
+def stat_or_none(target: str | Path) -> os.stat_result | None:
     try:
         return os.stat(target)
     except (FileNotFoundError, NotADirectoryError):
@@ -163,22 +163,16 @@ def _progress(total: int) -> Callable[[int], None]:
     return show
 
 
-def _reuse(
-    previous: Path | None, old: Mapping[str, Written], file: StaticFile, staging: Path
-) -> Written | None:
-    """Hard-link the previous export's file when the manifest shows it holds these bytes."""
-    if previous is None or (known := old.get(file.name)) is None:
-        return None
-    source = previous / file.name
-    if not known.holds(file.etag, stat_or_none(source)):
-        return None
-    target = staging / file.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        return None  # a file system without hard links: written instead
-    return known
+def _held(previous: str | None, old: Mapping[str, Written], files: list[StaticFile]) -> set[str]:
+    """The files the previous export holds with these very bytes and times."""
+    if previous is None:
+        return set()
+    return {
+        file.name
+        for file in files
+        if (known := old.get(file.name)) is not None
+        and known.holds(file.etag, stat_or_none(f"{previous}/{file.name}"))
+    }
 
 
 def export(snapshot: Snapshot, out: Path) -> tuple[int, int]:
@@ -186,28 +180,36 @@ def export(snapshot: Snapshot, out: Path) -> tuple[int, int]:
 
     Files the previous export already holds are hard links to it, so a build with
     little changed writes little, and a crash at any moment leaves `out` whole, old
-    or new. Returns the number of files, and how many of them were written anew.
+    or new; when it holds them all, nothing is done. Returns the number of files, and
+    how many of them were written anew.
     """
     files = list(static_files(snapshot))  # first: a bad path stops it before any write
     out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     current = os.readlink(out) if out.is_symlink() else None
-    previous = out.parent / current if current else None
-    old = (load_manifest(previous) or {}) if previous is not None else {}
+    previous = str(out.parent / current) if current else None
+    old = (load_manifest(Path(previous)) or {}) if previous is not None else {}
+    held = _held(previous, old, files)
     _remove_debris(out, keep=current)
+    if previous is not None and len(held) == len(files) == len(old):
+        return len(files), 0
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     show = _progress(len(files))
     manifest: dict[str, Written] = {}
-    written = 0
     try:
-        for done, file in enumerate(files, start=1):
-            linked = _reuse(previous, old, file, staging)
-            if linked is None:
-                stat = write_beside(staging / file.name, file.data(), file.mtime_ns)
-                linked = Written.of(file.etag, stat)
-                written += 1
-            manifest[file.name] = linked
-            show(done)
+        for folder in sorted({os.path.dirname(file.name) for file in files} - {""}):
+            os.makedirs(f"{staging}/{folder}", exist_ok=True)
+        fresh = []
+        for file in files:
+            if file.name in held and _link(f"{previous}/{file.name}", f"{staging}/{file.name}"):
+                manifest[file.name] = old[file.name]  # a hard link: same inode, size, mtime
+            else:
+                fresh.append(file)
+        show(len(files) - len(fresh))
+        for done, file in enumerate(fresh, start=1):  # nobody reads the new tree yet
+            stat = _write_new(f"{staging}/{file.name}", file)
+            manifest[file.name] = Written.of(file.etag, stat)
+            show(len(files) - len(fresh) + done)
         save_manifest(staging, manifest)
         os.chmod(staging, 0o755)
         _point(out, staging)
@@ -215,7 +217,22 @@ def export(snapshot: Snapshot, out: Path) -> tuple[int, int]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _remove_debris(out, keep=staging.name)
-    return len(files), written
+    return len(files), len(fresh)
+
+
+def _write_new(target: str, file: StaticFile) -> os.stat_result:
+    with open(target, "wb") as handle:
+        handle.write(file.data())
+    os.utime(target, ns=(file.mtime_ns, file.mtime_ns))
+    return os.stat(target)
+
+
+def _link(source: str, target: str) -> bool:
+    try:
+        os.link(source, target)
+    except OSError:
+        return False  # a file system without hard links: written instead
+    return True
 
 
 def _point(out: Path, staging: Path) -> None:

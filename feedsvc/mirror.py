@@ -163,6 +163,14 @@ class Keeper:
         self.synced_at: datetime | None = None
         self.error: str | None = None
 
+    def status(self) -> dict[str, object]:
+        """For /healthz: where, when last whole, and the last error if it failed since."""
+        return {
+            "dir": str(self.mirror.folder),
+            "synced_at": self.synced_at.isoformat() if self.synced_at else None,
+            "error": self.error,
+        }
+
     def start(self) -> None:
         self._thread.start()
         self.kick()

@@ -117,7 +117,9 @@ def _canonical(snapshot: Snapshot, path: str) -> str | None:
     return None
 
 
-def _health(snapshot: Snapshot, hubs: list[dict[str, object]]) -> Response:
+def _health(
+    snapshot: Snapshot, hubs: list[dict[str, object]], mirror: dict[str, object] | None
+) -> Response:
     health = snapshot.health
     body = {
         "status": "ok",
@@ -129,6 +131,8 @@ def _health(snapshot: Snapshot, hubs: list[dict[str, object]]) -> Response:
         "rejected": list(health.rejected),
         "websub": {"hubs": hubs},
     }
+    if mirror is not None:
+        body["mirror"] = mirror
     response = Response(
         json.dumps(body, ensure_ascii=False, indent=1),
         content_type="application/json; charset=utf-8",
@@ -141,9 +145,10 @@ def create_app(
     cfg: Config,
     snapshots: SnapshotSource,
     hubs: Callable[[], list[dict[str, object]]] = list,
+    mirror: Callable[[], dict[str, object] | None] = lambda: None,
 ) -> Flask:
-    """The WSGI app; `snapshots` returns the current snapshot (the publisher's), `hubs`
-    the state of each WebSub hub, for /healthz."""
+    """The WSGI app; `snapshots` returns the current snapshot (the publisher's); `hubs`
+    the state of each WebSub hub and `mirror` the live mirror's, for /healthz."""
     app = Flask("feedsvc")
     app.extensions["feedsvc"] = {"config": cfg, "snapshots": snapshots}
     max_age = cfg.schedule.rescan_seconds
@@ -161,7 +166,7 @@ def create_app(
         snapshot = snapshots()
         wanted = request.path
         if wanted == "/healthz":
-            return _health(snapshot, hubs())
+            return _health(snapshot, hubs(), mirror())
         target = _canonical(snapshot, wanted)
         if target is not None and target != quote(wanted, safe="/"):
             return redirect(base + target, code=301)  # type: ignore[return-value]

@@ -393,6 +393,9 @@ def test_a_second_export_links_what_did_not_change(site, tmp_path: Path) -> None
     assert feed.stat().st_ino == inodes[0] and page.stat().st_ino != inodes[1]
     assert page.read_bytes() == snapshot.get("/").body
     assert len([p for p in tmp_path.iterdir() if p.name.startswith(".public.")]) == 1
+    tree = os.readlink(out)
+    assert export(snapshot, out) == (total, 0)  # it holds them all: nothing to do
+    assert os.readlink(out) == tree
 
 
 def test_a_failed_export_leaves_the_previous_one(site, tmp_path: Path) -> None:

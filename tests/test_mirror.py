@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -333,12 +335,18 @@ def test_the_readme_shows_the_nginx_configuration() -> None:
     assert shown in readme  # as a Markdown code block
 
 
-def test_the_mirror_keeps_up_after_a_kill(tmp_path: Path) -> None:
-    """kill -9 mid-run: the next start mends the mirror, and removes what was left."""
+def one_article_site(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(articles folder, mirror folder, config file) of a one-article site."""
     folder, mirror = tmp_path / "articles", tmp_path / "mirror"
     write(folder, "a.md", md("पहला लेख", ["क"], "2025-03-01"))
     config = tmp_path / "config.toml"
     config.write_text("[schedule]\nsettle_ms = 0\n")
+    return folder, mirror, config
+
+
+def test_the_mirror_keeps_up_after_a_kill(tmp_path: Path) -> None:
+    """kill -9 mid-run: the next start mends the mirror, and removes what was left."""
+    folder, mirror, config = one_article_site(tmp_path)
     server = start(config, args=("--mirror", str(mirror)))
     wait_for(lambda: (mirror / "feeds" / "all.atom").is_file(), timeout=30)
     server.stop(signal.SIGKILL)
@@ -351,6 +359,29 @@ def test_the_mirror_keeps_up_after_a_kill(tmp_path: Path) -> None:
         assert (mirror / "feeds" / "tags" / "ख.atom").is_file()
     finally:
         assert again.stop() == 0
+
+
+def test_a_mirror_that_cannot_be_written_says_so_and_recovers(tmp_path: Path) -> None:
+    folder, mirror, config = one_article_site(tmp_path)
+    server = start(config, args=("--mirror", str(mirror)))
+    try:
+
+        def mirror_health() -> dict:
+            return dict(json.loads(server.request("/healthz").body)["mirror"])
+
+        wait_for(lambda: mirror_health()["synced_at"], timeout=30)
+        assert mirror_health()["dir"] == str(mirror) and mirror_health()["error"] is None
+        shutil.rmtree(mirror / "feeds" / "tags")
+        (mirror / "feeds" / "tags").write_text("in the way")
+        write(folder, "b.md", md("दूसरा लेख", ["ख"], "2025-03-02"), age=0)
+        wait_for(lambda: mirror_health()["error"], timeout=10)
+        feed = server.request("/feeds/tags/ख.atom")
+        assert feed.status == 200  # serving goes on
+        (mirror / "feeds" / "tags").unlink()
+        wait_for(lambda: mirror_health()["error"] is None, timeout=10)
+        assert (mirror / "feeds" / "tags" / "ख.atom").read_bytes() == feed.body
+    finally:
+        assert server.stop() == 0
 
 
 def same_document_file(mirror: Path, server: Server, path: str) -> bool:
