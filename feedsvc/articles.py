@@ -92,6 +92,22 @@ class Article:
     image: str | None = None
     related: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in _ARTICLE_FIELDS}
+        data["date"], data["updated"] = self.date.isoformat(), self.updated.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Article:
+        data = dict(data)
+        data["date"] = datetime.fromisoformat(data["date"])
+        data["updated"] = datetime.fromisoformat(data["updated"])
+        data["tags"], data["related"] = tuple(data["tags"]), tuple(data["related"])
+        return cls(**data)
+
+
+_ARTICLE_FIELDS = tuple(f.name for f in dataclasses.fields(Article))
+
 
 @dataclass
 class Discovery:

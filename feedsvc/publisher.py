@@ -51,6 +51,12 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
+def _held(saved: warmstart.Saved) -> warmstart.Built:
+    """What a warm-start file holds, as a save would have put it."""
+    inputs = warmstart.Inputs(saved.settings, saved.images, saved.inputs)
+    return warmstart.Built(saved.snapshot, saved.published, inputs)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -79,6 +85,8 @@ class Publisher:
         self._pending: set[str] = set()
         self._positions: dict[str, Positions] | None = None  # archives, by feed key
         self._last_build_seconds = 0.0
+        # What the warm-start file holds: set by the first build, then by the save thread.
+        self._on_disk: warmstart.Built | None = None
 
     def _pin_authority(self) -> str:
         """Entry ids must survive a change of base_url: the tag: authority is kept
@@ -144,24 +152,54 @@ class Publisher:
         self._pending = (self._pending | outcome.pending) - set(outcome.changed)
         now = self._clock()
         published = {p: a for p, a in self.library.articles.items() if a.date <= now}
+        if full:
+            return self._first(published, now)
         tags, ids = self._touched(published)
-        if not full and not ids:  # nothing published changed: the health, the news sitemap
+        if not ids:  # nothing published changed: the health, the news sitemap
             return self._swap(self._with_news(self._snapshot, published, now), now)
-        # Only a full build compares inputs now; a partial one digests them while saving.
-        inputs = self._inputs(published) if full else None
-        saved = warmstart.load(self.snapshot_path) if full else None
-        if saved is not None and saved.inputs == inputs:
+        # A partial build digests its inputs on the save thread, off this path.
+        return self._rebuild(published, now, self._snapshot, (tags, ids), None, known=True)
+
+    def _first(self, published: dict[str, Article], now: datetime) -> Snapshot:
+        """This process's first build: the saved site as it is when nothing changed;
+        only what changed while stopped when the settings are the same; else all."""
+        inputs = self._inputs(published)
+        saved = warmstart.load(self.snapshot_path)
+        if saved is None:
+            return self._rebuild(published, now, self._snapshot, None, inputs, known=False)
+        if saved.inputs == inputs.digest:
             log.info(
                 "serving the saved snapshot (%d resources): nothing changed",
                 len(saved.snapshot.resources),
             )
+            self._on_disk = _held(saved)
             return self._install(self._with_news(saved.snapshot, published, now), published, now)
-        previous = saved.snapshot if saved is not None else self._snapshot
-        plan = (
-            Plan.full(previous.resources)
-            if full
-            else Plan.partial(frozenset(tags), frozenset(ids), previous.resources)
-        )
+        if saved.settings != inputs.settings:
+            return self._rebuild(published, now, saved.snapshot, None, inputs, known=True)
+        self._published = saved.published
+        tags, ids = self._touched(published)
+        for path in inputs.images.keys() | saved.images.keys():
+            article = published.get(path)
+            if article is not None and inputs.images.get(path) != saved.images.get(path):
+                ids.add(article.id)
+                tags.update(tag_key(t) for t in article.tags)
+        log.info("%d articles changed while stopped: building what they touch", len(ids))
+        self._on_disk = _held(saved)
+        return self._rebuild(published, now, saved.snapshot, (tags, ids), inputs, known=True)
+
+    def _rebuild(
+        self,
+        published: dict[str, Article],
+        now: datetime,
+        previous: Snapshot,
+        touched: tuple[set[str], set[str]] | None,  # (tag keys, ids); None: build all
+        inputs: warmstart.Inputs | None,
+        known: bool,  # False: a first start with an empty state, nothing to compare
+    ) -> Snapshot:
+        if touched is None:
+            plan = Plan.full(previous.resources)
+        else:
+            plan = Plan.partial(frozenset(touched[0]), frozenset(touched[1]), previous.resources)
         started = time.perf_counter()
         try:
             built = build(
@@ -172,7 +210,7 @@ class Publisher:
                 previous.index,
                 self._body,
                 now,
-                self._archive(published, None if full else tags),
+                self._archive(published, None if touched is None else touched[0]),
             )
         except Exception:
             log.exception("rebuild failed; still serving the previous feeds")
@@ -188,8 +226,7 @@ class Publisher:
         )
         snapshot = self._install(built.snapshot, published, now)
         # Saved in the background, in order: readers have the new snapshot already.
-        self._saver.submit(self._save, snapshot, published, inputs, None if full else previous)
-        known = saved is not None or not full  # else: a first start, nothing to compare
+        self._saver.submit(self._save, snapshot, published, inputs, touched is not None)
         self._tell(previous.index if known else None, snapshot.index)
         return snapshot
 
@@ -275,18 +312,23 @@ class Publisher:
         self,
         snapshot: Snapshot,
         published: Mapping[str, Article],
-        inputs: str | None,
-        previous: Snapshot | None,
+        inputs: warmstart.Inputs | None,
+        partial: bool,
     ) -> None:
-        """On the save thread, in build order; `published` is never changed again."""
+        """On the save thread, in build order; `published` is never changed again.
+        After a partial build only the difference from what the file holds is written."""
         try:
-            digest = inputs if inputs is not None else self._inputs(published)
-            warmstart.save(self.snapshot_path, snapshot, digest, previous)
+            built = warmstart.Built(
+                snapshot, published, inputs if inputs is not None else self._inputs(published)
+            )
+            warmstart.save(self.snapshot_path, built, self._on_disk if partial else None)
+            self._on_disk = built
         except (OSError, sqlite3.Error, FeedsvcError) as exc:  # only the next warm start loses
+            self._on_disk = None  # the next save writes everything
             log.warning("could not save the snapshot for warm starts: %s", exc)
 
-    def _inputs(self, published: Mapping[str, Article]) -> str:
-        """A digest of everything a build depends on: the published articles (content
+    def _inputs(self, published: Mapping[str, Article]) -> warmstart.Inputs:
+        """Digests of everything a build depends on: the published articles (content
         hash, id, dates), their local images, the configuration and this version."""
         cfg = self.cfg  # what rendering reads of it (not settle_ms, not the server)
         built_from = (
@@ -300,17 +342,22 @@ class Publisher:
             cfg.schedule.rescan_seconds,
             str(cfg.articles_dir),
         )
-        digest = hashlib.sha256(repr(built_from).encode())
+        settings = hashlib.sha256(repr(built_from).encode())
+        for file in (brand_file(cfg, "icon"), brand_file(cfg, "logo")):  # under /media/
+            if file is not None:
+                info = file.stat()
+                settings.update(f"{file}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+        digest = hashlib.sha256(settings.digest())
         root = self.cfg.articles_dir
-        files = [brand_file(cfg, "icon"), brand_file(cfg, "logo")]  # served under /media/
+        images: dict[str, str] = {}
         for path in sorted(published):
             article = published[path]
             # The file's digest stands for all it says; the store adds the id and dates.
             stamp = f"{article.id}\0{article.date.isoformat()}\0{article.updated.isoformat()}"
             digest.update(f"{path}\0{article.source}\0{stamp}\n".encode())
-            files.append(local_image(article, root))
-        for file in files:
-            if file is not None:
-                info = file.stat()
-                digest.update(f"{file}\0{info.st_size}\0{info.st_mtime_ns}".encode())
-        return digest.hexdigest()
+            image = local_image(article, root)
+            if image is not None:
+                info = image.stat()
+                images[path] = f"{info.st_size}\0{info.st_mtime_ns}"
+                digest.update(f"{image}\0{images[path]}\n".encode())
+        return warmstart.Inputs(settings.hexdigest(), images, digest.hexdigest())

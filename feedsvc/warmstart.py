@@ -1,24 +1,29 @@
 """The last snapshot on disk, so that a restart with nothing changed serves at once.
 
-One SQLite file beside the state file. It holds the resources, the site index, a
-digest of the inputs they were built from, and the format version of the file: a
-file of another format is ignored (one rebuild), never misread. Even when its
-inputs differ, its validators tell the next build which bytes changed (SPEC §5:
-Last-Modified moves forward across restarts).
+One SQLite file beside the state file. It holds the resources, the site index, the
+published articles they were built from, digests of the inputs, and the format
+version of the file: a file of another format is ignored (one rebuild), never
+misread. When only some articles changed while stopped, the next start builds just
+what they touch against the saved site; when the settings changed (code,
+configuration, brand files), everything is built again, and the saved validators
+still tell which bytes changed (SPEC §5: Last-Modified moves forward across
+restarts).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .articles import Article
 from .snapshot import Resource, SiteIndex, Snapshot
 from .store import open_database
 
-FORMAT = "4"  # bump when the tables or the index's JSON change shape
+FORMAT = "5"  # bump when the tables or the index's JSON change shape
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -27,29 +32,56 @@ CREATE TABLE IF NOT EXISTS resources (
     identity BLOB, gzip BLOB NOT NULL, br BLOB, link TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (path TEXT PRIMARY KEY, article TEXT NOT NULL);
 """
 
 
 @dataclass(frozen=True)
+class Inputs:
+    """What a build depended on."""
+
+    settings: str  # digest of what every document depends on: code, config, brand files
+    images: Mapping[str, str]  # article path: its local lead image's size and mtime
+    digest: str  # of the settings, every published article (bytes, id, dates), the images
+
+
+@dataclass(frozen=True)
+class Built:
+    """A build as it goes to disk: the snapshot and what it was built from."""
+
+    snapshot: Snapshot
+    published: Mapping[str, Article]
+    inputs: Inputs
+
+
+@dataclass(frozen=True)
 class Saved:
-    inputs: str  # digest of what the snapshot was built from
+    inputs: str  # Inputs.digest
+    settings: str  # Inputs.settings
+    published: dict[str, Article]
+    images: dict[str, str]
     snapshot: Snapshot
 
 
-def save(path: Path, snapshot: Snapshot, inputs: str, previous: Snapshot | None = None) -> None:
-    """Write what changed since `previous` (everything without it), with the digest of
-    the inputs it was built from, in one transaction: a crash keeps the old pair."""
-    old = previous.resources if previous is not None else None
+def save(path: Path, built: Built, previous: Built | None = None) -> None:
+    """Write what changed since `previous` (everything without it) in one
+    transaction: a crash keeps the old state whole."""
+    snapshot, inputs = built.snapshot, built.inputs
+    old = previous.snapshot.resources if previous is not None else None
     meta = [
         ("format", FORMAT),
-        ("inputs", inputs),
+        ("inputs", inputs.digest),
+        ("settings", inputs.settings),
         ("index", json.dumps(snapshot.index.to_json(), ensure_ascii=False)),
     ]
     db = open_database(path, _SCHEMA)
     try:
         if _format(db) != FORMAT:  # another version's tables: start them anew
-            db.executescript("DROP TABLE resources; DROP TABLE meta;" + _SCHEMA)
-            old = None
+            db.executescript(
+                "DROP TABLE IF EXISTS resources; DROP TABLE IF EXISTS meta;"
+                "DROP TABLE IF EXISTS articles;" + _SCHEMA
+            )
+            old = previous = None
         changed = [
             (p, r) for p, r in snapshot.resources.items() if old is None or old.get(p) is not r
         ]
@@ -76,10 +108,33 @@ def save(path: Path, snapshot: Snapshot, inputs: str, previous: Snapshot | None 
                 for p, r in changed
             ],
         )
+        _save_articles(db, built, previous)
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
         db.execute("COMMIT")
     finally:
         db.close()
+
+
+def _save_articles(db: sqlite3.Connection, built: Built, previous: Built | None) -> None:
+    """The published articles, each with its image's stamp: what the next start
+    compares the folder with."""
+    images = built.inputs.images
+    if previous is None:
+        db.execute("DELETE FROM articles")
+        before: Mapping[str, Article] = {}
+        old_images: Mapping[str, str] = {}
+    else:
+        before, old_images = previous.published, previous.inputs.images
+        gone = before.keys() - built.published.keys()
+        db.executemany("DELETE FROM articles WHERE path = ?", [(p,) for p in gone])
+    db.executemany(
+        "INSERT OR REPLACE INTO articles VALUES (?, ?)",
+        [
+            (p, json.dumps([article.to_json(), images.get(p, "")], ensure_ascii=False))
+            for p, article in built.published.items()
+            if before.get(p) != article or old_images.get(p) != images.get(p)
+        ],
+    )
 
 
 def _format(db: sqlite3.Connection) -> str | None:
@@ -108,7 +163,15 @@ def load(path: Path) -> Saved | None:
             )
         }
         index = SiteIndex.from_json(json.loads(meta["index"]))
-        return Saved(meta["inputs"], Snapshot(resources, index))
+        published: dict[str, Article] = {}
+        images: dict[str, str] = {}
+        for p, row in db.execute("SELECT path, article FROM articles"):
+            article, image = json.loads(row)
+            published[p] = Article.from_json(article)
+            if image:
+                images[p] = image
+        snapshot = Snapshot(resources, index)
+        return Saved(meta["inputs"], meta["settings"], published, images, snapshot)
     except (sqlite3.Error, KeyError, ValueError, TypeError):
         return None
     finally:

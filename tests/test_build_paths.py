@@ -3,6 +3,7 @@ pool or one by one, fresh or from the state store's parse cache."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from feedsvc.config import from_dict
@@ -110,3 +111,92 @@ def test_bodies_stay_in_memory_only_while_a_feed_holds_the_article(tmp_path: Pat
         assert "पाठ संख्या 1।" in feed and "पाठ संख्या 2।" in feed
     finally:
         publisher.close()
+
+
+def _edits_while_stopped(folder: Path) -> None:
+    write(folder, "md/3.md", md("लेख 3, बदला", ["विषय 3", "सब"], "2025-02-04", "नया पाठ।"), age=1)
+    (folder / "md" / "4.md").unlink()
+    write(folder, "new.md", md("नया लेख", ["नया विषय"], "2025-03-01", "बिलकुल नया।"), age=1)
+
+
+def test_a_restart_builds_only_what_changed_while_stopped(tmp_path: Path, caplog) -> None:
+    """The result equals a full build from the same state file, byte for byte."""
+    folder = tmp_path / "articles"
+    _corpus(folder)
+    first = _build(tmp_path, folder, "s.sqlite3", workers=2)
+    _edits_while_stopped(folder)
+    with caplog.at_level("INFO", logger="feedsvc"):
+        partial = _build(tmp_path, folder, "s.sqlite3", workers=1)
+    assert "3 articles changed while stopped" in caplog.text  # edited, deleted, new
+    rendered = [line for line in caplog.text.splitlines() if "rebuilt" in line]
+    pages = int(rendered[0].split(" feeds, ")[1].split()[0])
+    assert pages < 10 < len(partial)  # the changed articles' pages and their lists
+    assert "लेख 3, बदला".encode() in partial["/articles/md/3"]
+    assert "/articles/md/4" not in partial and "/articles/new" in partial
+    untouched = [p for p in first if p.startswith("/feeds/tags/विषय") and "1." in p]
+    assert untouched and all(partial[p] == first[p] for p in untouched)
+
+    # The same state file, without the saved snapshot: everything built again. Only
+    # the sitemap's <lastmod> may differ: without a saved site, Last-Modified cannot
+    # move forward from the saved one.
+    (tmp_path / "s-snapshot.sqlite3").rename(tmp_path / "kept.sqlite3")
+    full = _build(tmp_path, folder, "s.sqlite3", workers=1)
+    assert partial.keys() == full.keys()
+    for path in full:
+        if path == "/sitemap.xml":
+            lastmod = re.compile(rb"<lastmod>[^<]*</lastmod>")
+            assert lastmod.sub(b"", partial[path]) == lastmod.sub(b"", full[path])
+        else:
+            assert partial[path] == full[path], path
+
+    # And the next restart, with nothing changed, serves what the partial one saved.
+    (tmp_path / "kept.sqlite3").replace(tmp_path / "s-snapshot.sqlite3")
+    write(folder, "md/5.md", (folder / "md" / "5.md").read_bytes(), age=0)  # same bytes
+    caplog.clear()
+    with caplog.at_level("INFO", logger="feedsvc"):
+        again = _build(tmp_path, folder, "s.sqlite3", workers=1)
+    assert "serving the saved snapshot" in caplog.text and again == partial
+
+
+def test_a_restart_after_a_settings_change_builds_everything(tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
+    write(folder, "b.md", md("दूसरा", ["ख"], "2025-01-02"))
+    _build(tmp_path, folder, "s.sqlite3", workers=1)
+    cfg = from_dict(
+        {
+            "articles": {"dir": str(folder)},
+            "state": {"path": "s.sqlite3"},
+            "schedule": {"settle_ms": 0},
+            "site": {"id_authority": "x.example", "title": "नया नाम"},
+        },
+        tmp_path,
+    )
+    publisher = Publisher(cfg, workers=1)
+    try:
+        with caplog.at_level("INFO", logger="feedsvc"):
+            snapshot = publisher.rescan()
+    finally:
+        publisher.close()
+    assert "changed while stopped" not in caplog.text
+    assert "rebuilt 9 feeds" in caplog.text  # all, क and ख in three formats
+    for path, resource in snapshot.resources.items():
+        if path.startswith("/articles/"):
+            assert "नया नाम".encode() in resource.body, path
+
+
+def test_an_image_changed_while_stopped_rebuilds_its_article(tmp_path: Path) -> None:
+    import PIL.Image
+
+    folder = tmp_path / "articles"
+    PIL.Image.new("RGB", (800, 450)).save(folder.parent / "lead.png")
+    folder.mkdir()
+    (folder.parent / "lead.png").rename(folder / "lead.png")
+    write(folder, "a.md", md("चित्र वाला", ["क"], "2025-01-01", image="lead.png"))
+    write(folder, "b.md", md("बिना चित्र", ["ख"], "2025-01-02"))
+    first = _build(tmp_path, folder, "s.sqlite3", workers=1)
+    assert b'width="800"' in first["/feeds/tags/\u0915.rss"]
+    PIL.Image.new("RGB", (1200, 675)).save(folder / "lead.png")
+    again = _build(tmp_path, folder, "s.sqlite3", workers=1)
+    assert b'width="1200"' in again["/feeds/tags/\u0915.rss"]
+    assert again["/feeds/tags/\u0916.rss"] == first["/feeds/tags/\u0916.rss"]
