@@ -54,6 +54,9 @@ def main() -> None:
             f"{args.articles} articles, {args.tags} tags: serving after "
             f"{time.perf_counter() - started:.1f} s (cold start)"
         )
+        while json.loads(get(server.port, "/healthz"))["mirror"]["synced_at"] is None:
+            time.sleep(0.05)
+        print(f"mirror whole {time.perf_counter() - started:.1f} s after the start")
         latencies, builds, mirrored = [], [], []
         try:
             for n in range(args.additions):

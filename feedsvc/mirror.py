@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # How often the keeper looks for a snapshot nobody announced (the hourly news sitemap).
 RECHECK_SECONDS = 2.0
+# At most how often the manifest is written while changes come; also at stop.
+MANIFEST_SECONDS = 30.0
 
 
 def claim(folder: Path) -> dict[str, Written]:
@@ -65,6 +68,8 @@ class Mirror:
         self._manifest = claim(folder)
         self._synced: dict[str, Resource] = {}  # what the folder holds, by URL path
         self._reconciled = False
+        self._unsaved = False  # the manifest on disk lags behind (saving it costs ~50 ms)
+        self._saved_at = 0.0
 
     def sync(self, snapshot: Snapshot, stale: Callable[[], bool] = lambda: False) -> int | None:
         """Write what changed since the last sync (everything that differs, the first
@@ -82,7 +87,7 @@ class Mirror:
         written = 0
         for path in changed:
             if stale():
-                save_manifest(self.folder, self._manifest)
+                self._unsaved = True
                 return None
             written += sum(self._put(file) for file in self._files(path, resources[path]))
             self._synced[path] = resources[path]
@@ -93,9 +98,19 @@ class Mirror:
         if not self._reconciled:
             self._remove_strays(resources)
             self._reconciled = True
-        if changed or gone:
-            save_manifest(self.folder, self._manifest)
+        self._unsaved = self._unsaved or bool(changed or gone)
+        self.flush(due_only=True)
         return written
+
+    def flush(self, due_only: bool = False) -> None:
+        """Write the manifest if it lags (due_only: and was last written long enough
+        ago). A lagging manifest only costs the next start some reads: files it does
+        not describe are compared byte for byte."""
+        if due_only and time.monotonic() - self._saved_at < MANIFEST_SECONDS:
+            return
+        if self._unsaved:
+            save_manifest(self.folder, self._manifest)
+            self._unsaved, self._saved_at = False, time.monotonic()
 
     def _files(self, path: str, resource: Resource) -> tuple[StaticFile, ...]:
         try:
@@ -129,13 +144,13 @@ class Mirror:
         wanted = {MANIFEST}
         for path, resource in resources.items():
             wanted.update(file.name for file in self._files(path, resource))
-        for parent, folders, names in os.walk(self.folder, topdown=False):
+        for parent, _, names in os.walk(self.folder, topdown=False):
             here = Path(parent)
             for name in names:
                 relative = (here / name).relative_to(self.folder).as_posix()
                 if relative not in wanted:
                     self._remove(relative)
-            if here != self.folder and not folders and not any(here.iterdir()):
+            if here != self.folder and not any(here.iterdir()):
                 here.rmdir()
 
 
@@ -182,6 +197,14 @@ class Keeper:
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._quietly(self.mirror.flush)
+
+    def _quietly(self, flush: Callable[[], None]) -> None:
+        try:
+            flush()
+        except OSError as exc:
+            log.warning("mirror %s: could not save its manifest: %s", self.mirror.folder, exc)
 
     def _newer_than(self, snapshot: Snapshot) -> Callable[[], bool]:
         return lambda: self._source() is not snapshot
@@ -193,6 +216,7 @@ class Keeper:
             self._wake.clear()
             snapshot = self._source()
             if snapshot is synced or self._stopping.is_set():
+                self._quietly(lambda: self.mirror.flush(due_only=True))
                 continue
             try:
                 written = self.mirror.sync(snapshot, self._newer_than(snapshot))

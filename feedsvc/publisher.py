@@ -225,9 +225,10 @@ class Publisher:
             self._last_build_seconds,
         )
         snapshot = self._install(built.snapshot, published, now)
-        # Saved in the background, in order: readers have the new snapshot already.
-        self._saver.submit(self._save, snapshot, published, inputs, touched is not None)
+        # Listeners first (the mirror, the hubs), then the save, in the background and
+        # in order: readers have the new snapshot already.
         self._tell(previous.index if known else None, snapshot.index)
+        self._saver.submit(self._save, snapshot, published, inputs, touched is not None)
         return snapshot
 
     def _touched(self, published: Mapping[str, Article]) -> tuple[set[str], set[str]]:
@@ -236,7 +237,7 @@ class Publisher:
         ids: set[str] = set()
         for path in published.keys() | self._published.keys():
             before, after = self._published.get(path), published.get(path)
-            if before == after:
+            if before is after or before == after:  # the library keeps unchanged objects
                 continue
             for article in (before, after):
                 if article is not None:
@@ -298,7 +299,7 @@ class Publisher:
     def _swap(self, built: Snapshot, now: datetime) -> Snapshot:
         scan = self.library.last_scan
         scheduled = tuple(
-            (p, a.date) for p, a in sorted(self.library.articles.items()) if a.date > now
+            sorted((p, a.date) for p, a in self.library.articles.items() if a.date > now)
         )
         rejected = [str(e) for e in self.library.problems()] + list(built.index.problems)
         health = Health(scan, round(self._last_build_seconds, 4), scheduled, tuple(rejected))
