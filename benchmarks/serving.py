@@ -164,7 +164,7 @@ def main() -> None:
             print("nginx is not installed: skipped")
         else:
             Mirror(root / "mirror").sync(snapshot)
-            nginx = start_nginx(binary, root / "mirror", root / "nginx")
+            nginx = start_nginx(binary, root / "mirror", root / "nginx", workers="auto")
             try:
                 url = f"http://127.0.0.1:{nginx.port}{quote(feed)}"
                 gz = {"Accept-Encoding": "gzip"}

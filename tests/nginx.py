@@ -49,8 +49,9 @@ class Nginx:
                 self.process.wait()
 
 
-def start_nginx(binary: str, root: Path, work: Path) -> Nginx:
-    """nginx in the foreground; everything it writes stays under `work`."""
+def start_nginx(binary: str, root: Path, work: Path, workers: str = "1") -> Nginx:
+    """nginx in the foreground; everything it writes stays under `work`. `workers`:
+    worker_processes (benchmarks use "auto", one per core)."""
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     block = SERVER_BLOCK.read_text()
@@ -63,7 +64,7 @@ def start_nginx(binary: str, root: Path, work: Path) -> Nginx:
     # As root, workers would drop to nobody, who cannot read a test's private folder.
     user = "user root;\n" if os.geteuid() == 0 else ""
     (work / "nginx.conf").write_text(
-        f"{user}daemon off;\nworker_processes 1;\npid {work / 'nginx.pid'};\n"
+        f"{user}daemon off;\nworker_processes {workers};\npid {work / 'nginx.pid'};\n"
         f"error_log {work / 'error.log'};\nevents {{ worker_connections 256; }}\n"
         f"http {{\n    access_log off;\n{temporary}\n{block}\n}}\n"
     )
