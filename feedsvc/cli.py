@@ -106,7 +106,7 @@ def _check(cfg: Config) -> int:
 
 
 def _build(cfg: Config, out: Path, ping: bool) -> int:
-    from .export import export, exported
+    from .export import export, exported, file_name
     from .publisher import Publisher
 
     if ping and not cfg.websub.hubs:
@@ -114,7 +114,7 @@ def _build(cfg: Config, out: Path, ping: bool) -> int:
     publisher = Publisher(cfg.replace(schedule={"settle_ms": 0}))
     try:
         snapshot = publisher.rescan()
-        before = exported(out, snapshot.index.topics.keys())
+        before = exported(out)
         count, written = export(snapshot, out)
     finally:
         publisher.close()
@@ -133,7 +133,8 @@ def _build(cfg: Config, out: Path, ping: bool) -> int:
     changed = sorted(
         url
         for path, (url, _) in snapshot.index.topics.items()
-        if (resource := snapshot.get(path)) is not None and before.get(path) != resource.body
+        if (resource := snapshot.get(path)) is not None
+        and before.get(file_name(path, resource.content_type)) != resource.etag
     )
     undelivered = tell_hubs(cfg.websub.hubs, changed, cfg.websub.timeout_seconds)
     for hub, topic, error in undelivered:

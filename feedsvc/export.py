@@ -19,7 +19,7 @@ import shutil
 import sys
 import tempfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,15 +244,11 @@ def _point(out: Path, staging: Path) -> None:
     os.replace(link, out)
 
 
-def exported(out: Path, paths: Iterable[str]) -> dict[str, bytes]:
-    """The bytes of these resources in the current export at `out` (those present)."""
-    found: dict[str, bytes] = {}
-    for path in paths:
-        try:
-            found[path] = (out / path.lstrip("/")).read_bytes()
-        except OSError:
-            continue
-    return found
+def exported(out: Path) -> dict[str, str]:
+    """The ETag of every file in the current export at `out`, by name, from its
+    manifest (empty when there is no export, or one without a manifest)."""
+    manifest = load_manifest(out) if out.is_dir() else None
+    return {name: written.etag for name, written in (manifest or {}).items()}
 
 
 def _remove_debris(out: Path, keep: str | None) -> None:
