@@ -222,6 +222,8 @@ def same_document(nginx: Nginx, server: Server, path: str) -> bool:
 @needs_nginx
 def test_nginx_serves_what_feedsvc_serves(live) -> None:
     _, _, server, nginx = live
+    warnings = nginx.log.read_text() + (nginx.log.parent / "error.log").read_text()
+    assert "[warn]" not in warnings and "[emerg]" not in warnings  # the block is clean
     for path in ("/feeds/all.atom", "/feeds/tags/खेल.rss", "/feeds/all.json", "/feeds.opml"):
         ours, theirs = server.request(path), nginx.request(path)
         assert theirs.status == 200 and theirs.body == ours.body, path
