@@ -266,7 +266,10 @@ def main() -> None:
             results[tool] = {"cold": cold.row(), "warm": warm.row(), "one article": one.row()}
             if first.wall:
                 results[tool]["first feed"] = first.row()
-            print(f"  {tool}: done")
+            cells = ", ".join(
+                f"{name} {row[0]:.2f} s, {row[2]} MB" for name, row in results[tool].items()
+            )
+            print(f"  {tool}: {cells}", flush=True)
 
     print(
         f"\n{'tool':8} {'build':12} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12} {'output MB':>10}"

@@ -217,7 +217,7 @@ class _Live:
             self.notifier.stop()
         if self.mirror is not None:
             self.mirror.stop()
-        self.publisher.close()
+        self.publisher.close(abandon_save=True)
 
     def hubs(self) -> list[dict[str, object]]:
         from .websub import hub_health

@@ -196,7 +196,8 @@ class Keeper:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # started: the first build may have failed first
+            self._thread.join(timeout=5)
         if not self._thread.is_alive():
             self._quietly(self.mirror.flush)
 

@@ -87,6 +87,7 @@ class Publisher:
         self._last_build_seconds = 0.0
         # What the warm-start file holds: set by the first build, then by the save thread.
         self._on_disk: warmstart.Built | None = None
+        self._closing = threading.Event()
 
     def _pin_authority(self) -> str:
         """Entry ids must survive a change of base_url: the tag: authority is kept
@@ -106,8 +107,13 @@ class Publisher:
         """The current snapshot: a reference read, no lock (it is replaced whole)."""
         return self._snapshot
 
-    def close(self) -> None:
-        self._saver.shutdown(wait=True)
+    def close(self, abandon_save: bool = False) -> None:
+        """abandon_save: stop a warm-start save under way (the file keeps its last
+        state: the next start builds what changed since), as a server that must stop
+        within seconds needs; at 100,000 articles a first save takes minutes."""
+        if abandon_save:
+            self._closing.set()
+        self._saver.shutdown(wait=True, cancel_futures=abandon_save)
         self.store.close()
 
     # -- the three ways in ----------------------------------------------------------
@@ -322,7 +328,8 @@ class Publisher:
             built = warmstart.Built(
                 snapshot, published, inputs if inputs is not None else self._inputs(published)
             )
-            warmstart.save(self.snapshot_path, built, self._on_disk if partial else None)
+            previous = self._on_disk if partial else None
+            warmstart.save(self.snapshot_path, built, previous, self._closing.is_set)
             self._on_disk = built
         except (OSError, sqlite3.Error, FeedsvcError) as exc:  # only the next warm start loses
             self._on_disk = None  # the next save writes everything

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,9 +63,15 @@ class Saved:
     snapshot: Snapshot
 
 
-def save(path: Path, built: Built, previous: Built | None = None) -> None:
+def save(
+    path: Path,
+    built: Built,
+    previous: Built | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> None:
     """Write what changed since `previous` (everything without it) in one
-    transaction: a crash keeps the old state whole."""
+    transaction: a crash keeps the old state whole. When `cancelled()` turns true
+    the transaction is abandoned (sqlite3.OperationalError), the old state kept."""
     snapshot, inputs = built.snapshot, built.inputs
     old = previous.snapshot.resources if previous is not None else None
     meta = [
@@ -75,6 +81,7 @@ def save(path: Path, built: Built, previous: Built | None = None) -> None:
         ("index", json.dumps(snapshot.index.to_json(), ensure_ascii=False)),
     ]
     db = open_database(path, _SCHEMA)
+    db.set_progress_handler(lambda: 1 if cancelled() else 0, 1_000)
     try:
         if _format(db) != FORMAT:  # another version's tables: start them anew
             db.executescript(

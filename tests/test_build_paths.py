@@ -200,3 +200,27 @@ def test_an_image_changed_while_stopped_rebuilds_its_article(tmp_path: Path) -> 
     again = _build(tmp_path, folder, "s.sqlite3", workers=1)
     assert b'width="1200"' in again["/feeds/tags/\u0915.rss"]
     assert again["/feeds/tags/\u0916.rss"] == first["/feeds/tags/\u0916.rss"]
+
+
+def test_a_cancelled_save_keeps_the_saved_state(tmp_path: Path) -> None:
+    """What `feedsvc serve` does at SIGTERM while a save is under way: the save stops,
+    and the file keeps its last whole state for the next start."""
+    import sqlite3
+
+    import pytest
+
+    from feedsvc import warmstart
+
+    folder = tmp_path / "articles"
+    _corpus(folder)
+    first = _build(tmp_path, folder, "s.sqlite3", workers=2)
+    path = tmp_path / "s-snapshot.sqlite3"
+    saved = warmstart.load(path)
+    assert saved is not None
+    inputs = warmstart.Inputs(saved.settings, saved.images, "other inputs")
+    built = warmstart.Built(saved.snapshot, saved.published, inputs)
+    with pytest.raises(sqlite3.OperationalError, match="interrupt"):
+        warmstart.save(path, built, None, cancelled=lambda: True)
+    again = warmstart.load(path)
+    assert again is not None and again.inputs == saved.inputs
+    assert {p: r.body for p, r in again.snapshot.resources.items()} == first
