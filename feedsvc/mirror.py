@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 RECHECK_SECONDS = 2.0
 # At most how often the manifest is written while changes come; also at stop.
 MANIFEST_SECONDS = 30.0
+# How often every file is looked at again (a stat each), so that one deleted or
+# changed by hand comes back without a restart.
+RECONCILE_SECONDS = 600.0
 
 
 def claim(folder: Path) -> dict[str, Written]:
@@ -101,6 +104,11 @@ class Mirror:
         self._unsaved = self._unsaved or bool(changed or gone)
         self.flush(due_only=True)
         return written
+
+    def forget(self) -> None:
+        """Look at every file again at the next sync, as at start."""
+        self._synced.clear()
+        self._reconciled = False
 
     def flush(self, due_only: bool = False) -> None:
         """Write the manifest if it lags (due_only: and was last written long enough
@@ -212,10 +220,14 @@ class Keeper:
 
     def _run(self) -> None:
         synced: Snapshot | None = None
+        looked = time.monotonic()
         while not self._stopping.is_set():
             self._wake.wait(timeout=RECHECK_SECONDS)
             self._wake.clear()
             snapshot = self._source()
+            if time.monotonic() - looked > RECONCILE_SECONDS:
+                self.mirror.forget()
+                synced, looked = None, time.monotonic()
             if snapshot is synced or self._stopping.is_set():
                 self._quietly(lambda: self.mirror.flush(due_only=True))
                 continue

@@ -146,6 +146,20 @@ def test_a_restart_writes_only_differences(site, tmp_path: Path) -> None:
     assert {name for name in before if after[name] != before[name]} == mended
 
 
+def test_a_second_look_restores_files_changed_by_hand(site, tmp_path: Path) -> None:
+    """What the keeper does every few minutes: every file looked at again."""
+    _, publisher = site
+    mirror = Mirror(tmp_path / "mirror")
+    mirror.sync(publisher.snapshot)
+    (mirror.folder / "feeds" / "all.atom").unlink()
+    (mirror.folder / "index.html").write_bytes(b"defaced")
+    (mirror.folder / "extra.html").write_bytes(b"left by someone")
+    assert mirror.sync(publisher.snapshot) == 0  # nothing changed as far as it knows
+    mirror.forget()
+    assert mirror.sync(publisher.snapshot) == 2
+    check_mirror(mirror.folder, publisher.snapshot)
+
+
 def test_a_folder_that_is_not_ours_is_refused_and_kept(tmp_path: Path) -> None:
     folder = tmp_path / "www"
     folder.mkdir()
