@@ -11,30 +11,23 @@ server's own rebuild time for each (from /healthz).
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from corpus import site  # noqa: E402
 
-from tests.server import start  # noqa: E402
+from tests.server import request, start  # noqa: E402
 
 
 def get(port: int, path: str) -> bytes:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", quote(path))
-        return conn.getresponse().read()
-    finally:
-        conn.close()
+    return request(port, path).body
 
 
 def main() -> None:

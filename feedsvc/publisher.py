@@ -51,7 +51,7 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def _held(saved: warmstart.Saved) -> warmstart.Built:
+def _as_built(saved: warmstart.Saved) -> warmstart.Built:
     """What a warm-start file holds, as a save would have put it."""
     inputs = warmstart.Inputs(saved.settings, saved.images, saved.inputs)
     return warmstart.Built(saved.snapshot, saved.published, inputs)
@@ -178,7 +178,7 @@ class Publisher:
                 "serving the saved snapshot (%d resources): nothing changed",
                 len(saved.snapshot.resources),
             )
-            self._on_disk = _held(saved)
+            self._on_disk = _as_built(saved)
             return self._install(self._with_news(saved.snapshot, published, now), published, now)
         if saved.settings != inputs.settings:
             return self._rebuild(published, now, saved.snapshot, None, inputs, known=True)
@@ -190,7 +190,7 @@ class Publisher:
                 ids.add(article.id)
                 tags.update(tag_key(t) for t in article.tags)
         log.info("%d articles changed while stopped: building what they touch", len(ids))
-        self._on_disk = _held(saved)
+        self._on_disk = _as_built(saved)
         return self._rebuild(published, now, saved.snapshot, (tags, ids), inputs, known=True)
 
     def _rebuild(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import signal
@@ -10,9 +9,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-from tests.server import Reply, free_port
+from tests.server import Reply, free_port, request
 
 SERVER_BLOCK = Path(__file__).resolve().parent.parent / "docs" / "nginx.conf"
 
@@ -30,14 +28,7 @@ class Nginx:
     log: Path
 
     def request(self, path: str, headers: dict[str, str] | None = None) -> Reply:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request("GET", quote(path, safe="/%?=&"), headers=headers or {})
-            response = conn.getresponse()
-            body = response.read()
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
-        finally:
-            conn.close()
+        return request(self.port, path, headers=headers)
 
     def stop(self) -> None:
         if self.process.poll() is None:

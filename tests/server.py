@@ -45,6 +45,18 @@ class Reply:
     body: bytes
 
 
+def request(port: int, path: str, method: str = "GET", headers: dict | None = None) -> Reply:
+    """One request to a server on a loopback port, on a connection of its own."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, quote(path, safe="/%?=&"), headers=headers or {})
+        response = conn.getresponse()
+        body = response.read()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+    finally:
+        conn.close()
+
+
 @dataclass
 class Server:
     process: subprocess.Popen
@@ -52,14 +64,7 @@ class Server:
     log: Path
 
     def request(self, path: str, method: str = "GET", headers: dict | None = None) -> Reply:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request(method, quote(path, safe="/%?=&"), headers=headers or {})
-            response = conn.getresponse()
-            body = response.read()
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
-        finally:
-            conn.close()
+        return request(self.port, path, method, headers)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         if self.process.poll() is None:
