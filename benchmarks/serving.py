@@ -130,7 +130,7 @@ def main() -> None:
             **os.environ,
             "FEEDSVC_CONFIG": str(config),
             "BENCH_PATH": feed,
-            "PYTHONPATH": str(HERE),
+            "PYTHONPATH": os.pathsep.join((str(HERE), str(HERE.parent))),
         }
         results: dict[tuple[str, str], tuple[float, float]] = {}
         port = 18_700

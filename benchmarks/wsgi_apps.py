@@ -21,6 +21,7 @@ ours = create_app(_cfg, lambda: _publisher.snapshot)
 
 _resource = _snapshot.get(os.environ["BENCH_PATH"])
 assert _resource is not None
+_gzip = _resource.gzip  # held in memory: the ceiling
 minimal = Flask("minimal")
 
 
@@ -30,7 +31,7 @@ def _same_bytes(anything: str) -> Response:
     if request.headers.get("If-None-Match") == etag:
         return Response(status=304, headers={"ETag": etag})
     return Response(
-        _resource.gzip,
+        _gzip,
         content_type=_resource.content_type,
         headers={"ETag": etag, "Content-Encoding": "gzip"},
     )

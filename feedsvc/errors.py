@@ -34,3 +34,8 @@ class RetryLater(ArticleError):
 
 class Vanished(ArticleError):
     """The file was deleted between being listed and being read: it is simply gone."""
+
+
+class Gone(FeedsvcError):
+    """Bytes asked of the warm-start file after a later save let them go: the
+    resource belongs to a snapshot long replaced; the current one has its successor."""

@@ -75,6 +75,7 @@ class Publisher:
         self.library = Library(cfg, self.store, workers)
         self.urls = Urls(cfg.base_url, self._pin_authority())
         self.snapshot_path = cfg.state_path.with_name(cfg.state_path.stem + "-snapshot.sqlite3")
+        self._bodies = warmstart.Bodies(self.snapshot_path)  # saved bytes, read when asked
         self._clock = clock
         self._listener = listener
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedsvc-save")
@@ -107,6 +108,10 @@ class Publisher:
         """The current snapshot: a reference read, no lock (it is replaced whole)."""
         return self._snapshot
 
+    def wait_saved(self) -> None:
+        """Until the warm-start saves asked for so far are done (tests, benchmarks)."""
+        self._saver.submit(lambda: None).result()
+
     def close(self, abandon_save: bool = False) -> None:
         """abandon_save: stop a warm-start save under way (the file keeps its last
         state: the next start builds what changed since), as a server that must stop
@@ -115,6 +120,7 @@ class Publisher:
             self._closing.set()
         self._saver.shutdown(wait=True, cancel_futures=abandon_save)
         self.store.close()
+        self._bodies.close()
 
     # -- the three ways in ----------------------------------------------------------
 
@@ -170,7 +176,7 @@ class Publisher:
         """This process's first build: the saved site as it is when nothing changed;
         only what changed while stopped when the settings are the same; else all."""
         inputs = self._inputs(published)
-        saved = warmstart.load(self.snapshot_path)
+        saved = warmstart.load(self.snapshot_path, self._bodies)
         if saved is None:
             return self._rebuild(published, now, self._snapshot, None, inputs, known=False)
         if saved.inputs == inputs.digest:
@@ -329,8 +335,10 @@ class Publisher:
                 snapshot, published, inputs if inputs is not None else self._inputs(published)
             )
             previous = self._on_disk if partial else None
-            warmstart.save(self.snapshot_path, built, previous, self._closing.is_set)
+            written = warmstart.save(self.snapshot_path, built, previous, self._closing.is_set)
             self._on_disk = built
+            for resource in written:  # memory keeps what is not saved yet, no more
+                resource.held.spill(self._bodies)
         except (OSError, sqlite3.Error, FeedsvcError) as exc:  # only the next warm start loses
             self._on_disk = None  # the next save writes everything
             log.warning("could not save the snapshot for warm starts: %s", exc)

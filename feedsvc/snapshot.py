@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from werkzeug.http import http_date
 
@@ -34,16 +34,70 @@ GZIP_LEVEL = 5
 BROTLI_QUALITY = 5
 
 
+class Source(Protocol):
+    """Where a resource's bytes live once saved: the warm-start file."""
+
+    def read(self, etag: str, coding: str) -> bytes | None: ...
+
+
+class Codings(NamedTuple):
+    gzip: bytes
+    br: bytes | None
+    identity: bytes | None  # None: compact (identity is the gzip decompressed)
+
+
+class Held:
+    """A resource's bytes: in memory from the build until the warm-start file holds
+    them, then read from that file when asked (the OS caches what is asked often).
+    A polled resource (a feed: `polled`) keeps its compressed bytes in memory once
+    made or read, and lets only its identity bytes go. Spilling changes where bytes
+    are, never what they are: a Resource stays the same object."""
+
+    __slots__ = ("_gzip", "_br", "_identity", "_source", "_polled")
+
+    def __init__(
+        self, codings: Codings | None, source: Source | None = None, polled: bool = False
+    ) -> None:
+        self._source = source
+        self._polled = polled
+        gz, br, identity = codings or (None, None, None)
+        self._gzip: bytes | None = gz
+        self._br: bytes | None = br
+        self._identity: bytes | None = identity
+
+    def get(self, etag: str, coding: str) -> bytes | None:
+        value: bytes | None = getattr(self, "_" + coding)
+        if value is None and self._source is not None:
+            value = self._source.read(etag, coding)
+            if self._polled and coding != "identity":
+                setattr(self, "_" + coding, value)
+        return value
+
+    def resident(self) -> tuple[str, ...]:
+        """The codings in memory."""
+        return tuple(c for c in Codings._fields if getattr(self, "_" + c) is not None)
+
+    @property
+    def source(self) -> Source | None:
+        return self._source
+
+    def spill(self, source: Source) -> None:
+        self._source = source  # first: a reader that finds no bytes finds the source
+        self._identity = None
+        if not self._polled:
+            self._gzip = self._br = None
+
+
 @dataclass(frozen=True)
 class Resource:
-    identity: bytes | None  # None: kept gzipped only (see `body`)
     content_type: str
     etag: str  # strong, of the identity body; encodings get their own
     last_modified: datetime
-    gzip: bytes
-    br: bytes | None
     http_date: str  # Last-Modified as sent, formatted once
-    link: str = ""  # the HTTP Link header (WebSub discovery), if any
+    link: str  # the HTTP Link header (WebSub discovery), if any
+    compact: bool  # only the gzip bytes kept (identity is decompressed when asked)
+    has_br: bool
+    held: Held = field(compare=False, repr=False)
 
     @classmethod
     def make(
@@ -54,31 +108,47 @@ class Resource:
         compact: bool = False,
         link: str = "",
     ) -> Resource:
-        """compact: keep only the gzip bytes. For the thousands of article pages, which
-        browsers fetch gzipped; it keeps memory to the feeds, not the whole corpus."""
+        """compact: keep only the gzip bytes. For the thousands of article and archive
+        pages, which clients fetch gzipped."""
+        br = brotli.compress(body, quality=BROTLI_QUALITY) if brotli and not compact else None
+        # mtime=0: the same bytes give the same .gz, so validators survive restarts.
+        gz = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
         return cls(
-            identity=None if compact else body,
             content_type=content_type,
             etag=digest(body),
             last_modified=_second(last_modified),
-            # mtime=0: the same bytes give the same .gz, so validators survive restarts.
-            gzip=gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
-            br=brotli.compress(body, quality=BROTLI_QUALITY) if brotli and not compact else None,
             http_date=http_date(_second(last_modified)),
             link=link,
+            compact=compact,
+            has_br=br is not None,
+            held=Held(Codings(gz, br, None if compact else body), polled=not compact),
         )
+
+    @property
+    def gzip(self) -> bytes:
+        gz = self.held.get(self.etag, "gzip")
+        assert gz is not None
+        return gz
+
+    @property
+    def br(self) -> bytes | None:
+        return self.held.get(self.etag, "br") if self.has_br else None
 
     @property
     def body(self) -> bytes:
         """The identity bytes (decompressed for a compact resource: rare clients only)."""
-        return self.identity if self.identity is not None else gzip.decompress(self.gzip)
+        if self.compact:
+            return gzip.decompress(self.gzip)
+        body = self.held.get(self.etag, "identity")
+        assert body is not None
+        return body
 
     def encoded(self, encoding: str) -> bytes:
         """The bytes for a content coding: gzip, br (when made), else identity."""
         if encoding == "gzip":
             return self.gzip
-        if encoding == "br" and self.br is not None:
-            return self.br
+        if encoding == "br" and self.has_br:
+            return self.br or b""
         return self.body
 
 

@@ -1,4 +1,6 @@
-"""The last snapshot on disk, so that a restart with nothing changed serves at once.
+"""The last snapshot on disk, so that a restart with nothing changed serves at once,
+and the place a saved resource's bytes are read from: the process keeps in memory
+only what it built since the last save, and what every resource is.
 
 One SQLite file beside the state file. It holds the resources, the site index, the
 published articles they were built from, digests of the inputs, and the format
@@ -14,26 +16,81 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .articles import Article
-from .snapshot import Resource, SiteIndex, Snapshot
+from .errors import Gone
+from .snapshot import Codings, Held, Resource, SiteIndex, Snapshot
 from .store import open_database
 
-FORMAT = "5"  # bump when the tables or the index's JSON change shape
+FORMAT = "6"  # bump when the tables or the index's JSON change shape
 
+# A resource's bytes are kept by ETag (the same bytes under two paths are kept once);
+# bytes no saved resource uses any more are marked `unused` and deleted an hour
+# later, so that a snapshot replaced a moment ago can still be read whole.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
     path TEXT PRIMARY KEY, content_type TEXT NOT NULL, etag TEXT NOT NULL,
-    last_modified REAL NOT NULL, http_date TEXT NOT NULL,
-    identity BLOB, gzip BLOB NOT NULL, br BLOB, link TEXT NOT NULL
+    last_modified REAL NOT NULL, http_date TEXT NOT NULL, link TEXT NOT NULL,
+    compact INTEGER NOT NULL, has_br INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS resources_etag ON resources (etag);
+CREATE TABLE IF NOT EXISTS bodies (
+    etag TEXT PRIMARY KEY, unused REAL, gzip BLOB NOT NULL, br BLOB, identity BLOB
+);
+CREATE INDEX IF NOT EXISTS bodies_unused ON bodies (unused, etag);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (path TEXT PRIMARY KEY, article TEXT NOT NULL);
 """
+_TABLES = ("resources", "bodies", "meta", "articles")
+UNUSED_GRACE = 3600.0  # seconds unused bytes are kept for readers of older snapshots
+
+
+class Bodies:
+    """The resources' bytes in the warm-start file, read by any thread (each with its
+    own connection, as SQLite wants): what a saved resource reads when asked."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[sqlite3.Connection] = []
+        self._generation = 0  # close() starts a new one: threads then open anew
+
+    def read(self, etag: str, coding: str) -> bytes | None:
+        db = self._connection()
+        row = db.execute(_READ[coding], (etag,)).fetchone()
+        if row is None:
+            raise Gone(f"{self.path} no longer holds the bytes of {etag}")
+        return row[0]  # type: ignore[no-any-return]
+
+    def _connection(self) -> sqlite3.Connection:
+        held = getattr(self._local, "db", None)
+        if held is not None and held[0] == self._generation:
+            return held[1]  # type: ignore[no-any-return]
+        # mode=rw: a file deleted meanwhile is an error, not a new empty file
+        uri = f"{self.path.resolve().as_uri()}?mode=rw"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA query_only = 1")
+        with self._lock:
+            self._open.append(db)
+            self._local.db = (self._generation, db)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            self._generation += 1
+            for db in self._open:
+                db.close()
+            self._open.clear()
+
+
+_READ = {coding: f"SELECT {coding} FROM bodies WHERE etag = ?" for coding in Codings._fields}
 
 
 @dataclass(frozen=True)
@@ -68,12 +125,13 @@ def save(
     built: Built,
     previous: Built | None = None,
     cancelled: Callable[[], bool] = lambda: False,
-) -> None:
+    now: Callable[[], float] = time.time,
+) -> list[Resource]:
     """Write what changed since `previous` (everything without it) in one
     transaction: a crash keeps the old state whole. When `cancelled()` turns true
-    the transaction is abandoned (sqlite3.OperationalError), the old state kept."""
+    the transaction is abandoned (sqlite3.OperationalError), the old state kept.
+    Returns the resources whose bytes it wrote: they may now be read from the file."""
     snapshot, inputs = built.snapshot, built.inputs
-    old = previous.snapshot.resources if previous is not None else None
     meta = [
         ("format", FORMAT),
         ("inputs", inputs.digest),
@@ -84,22 +142,19 @@ def save(
     db.set_progress_handler(lambda: 1 if cancelled() else 0, 1_000)
     try:
         if _format(db) != FORMAT:  # another version's tables: start them anew
-            db.executescript(
-                "DROP TABLE IF EXISTS resources; DROP TABLE IF EXISTS meta;"
-                "DROP TABLE IF EXISTS articles;" + _SCHEMA
-            )
-            old = previous = None
-        changed = [
-            (p, r) for p, r in snapshot.resources.items() if old is None or old.get(p) is not r
-        ]
+            db.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in _TABLES) + _SCHEMA)
+            previous = None
+        old = previous.snapshot.resources if previous is not None else {}
+        changed = [(p, r) for p, r in snapshot.resources.items() if old.get(p) is not r]
         db.execute("BEGIN")
-        if old is None:
+        if previous is None:
             db.execute("DELETE FROM resources")
+            db.execute("UPDATE bodies SET unused = ? WHERE unused IS NULL", (now(),))
         else:
             gone = [(p,) for p in old.keys() - snapshot.resources.keys()]
             db.executemany("DELETE FROM resources WHERE path = ?", gone)
         db.executemany(
-            "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?)",
             [
                 (
                     p,
@@ -107,19 +162,54 @@ def save(
                     r.etag,
                     r.last_modified.timestamp(),
                     r.http_date,
-                    r.identity,
-                    r.gzip,
-                    r.br,
                     r.link,
+                    r.compact,
+                    r.has_br,
                 )
                 for p, r in changed
             ],
         )
+        written = _save_bodies(db, path, [r for _, r in changed])
+        if previous is not None:  # bytes the replaced and removed resources used
+            left = {r.etag for p, r in old.items() if snapshot.resources.get(p) is not r}
+            _mark_unused(db, left, now())
+        db.execute("DELETE FROM bodies WHERE unused < ?", (now() - UNUSED_GRACE,))
         _save_articles(db, built, previous)
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
         db.execute("COMMIT")
     finally:
         db.close()
+    return written
+
+
+def _save_bodies(db: sqlite3.Connection, path: Path, resources: list[Resource]) -> list[Resource]:
+    """Each resource's bytes, once per ETag; bytes this file holds already are only
+    marked used again. Returns the resources whose bytes came from memory."""
+    written, kept = [], []
+    for resource in resources:
+        source = resource.held.source
+        if isinstance(source, Bodies) and source.path == path:
+            kept.append((resource.etag,))
+            continue
+        if source is None:
+            written.append(resource)
+        identity = None if resource.compact else resource.body
+        db.execute(
+            "INSERT INTO bodies VALUES (?, NULL, ?, ?, ?) ON CONFLICT (etag) DO UPDATE SET"
+            " unused = NULL, br = coalesce(br, excluded.br),"
+            " identity = coalesce(identity, excluded.identity)",
+            (resource.etag, resource.gzip, resource.br, identity),
+        )
+    db.executemany("UPDATE bodies SET unused = NULL WHERE etag = ?", kept)
+    return written
+
+
+def _mark_unused(db: sqlite3.Connection, etags: set[str], when: float) -> None:
+    db.executemany(
+        "UPDATE bodies SET unused = ? WHERE etag = ? AND unused IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM resources WHERE etag = ?)",
+        [(when, etag, etag) for etag in etags],
+    )
 
 
 def _save_articles(db: sqlite3.Connection, built: Built, previous: Built | None) -> None:
@@ -149,23 +239,33 @@ def _format(db: sqlite3.Connection) -> str | None:
     return str(row[0]) if row else None
 
 
-def load(path: Path) -> Saved | None:
-    """The saved snapshot, or None when there is none or it is of another format."""
+def load(path: Path, bodies: Bodies | None = None) -> Saved | None:
+    """The saved snapshot, or None when there is none or it is of another format.
+    Its resources' bytes stay in the file (`bodies` reads them when asked): a start
+    reads what every resource is, not what it holds."""
     if not path.exists():
         return None
     try:
         db = sqlite3.connect(path, isolation_level=None)
     except sqlite3.Error:
         return None
+    bodies = bodies or Bodies(path)
     try:
         if _format(db) != FORMAT:
             return None
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         resources = {
             p: Resource(
-                identity, kind, etag, datetime.fromtimestamp(stamp, UTC), gz, br, date, link
+                kind,
+                etag,
+                datetime.fromtimestamp(stamp, UTC),
+                date,
+                link,
+                bool(compact),
+                bool(has_br),
+                Held(None, bodies, polled=not compact),
             )
-            for p, kind, etag, stamp, date, identity, gz, br, link in db.execute(
+            for p, kind, etag, stamp, date, link, compact, has_br in db.execute(
                 "SELECT * FROM resources"
             )
         }

@@ -1,0 +1,156 @@
+"""Saved bytes live in the warm-start file, not in memory: a resource keeps its bytes
+in memory only until the save that writes them, and a warm start loads none."""
+
+from __future__ import annotations
+
+import gzip
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from feedsvc import warmstart
+from feedsvc.config import Config, from_dict
+from feedsvc.errors import Gone
+from feedsvc.publisher import Publisher
+from feedsvc.snapshot import HTML, Resource, Snapshot
+from feedsvc.web import create_app
+
+from .conftest import md, write
+
+TITLES = ["पहली ख़बर", "दूसरी ख़बर", "तीसरी ख़बर"]
+
+
+def _config(tmp_path: Path) -> Config:
+    folder = tmp_path / "articles"
+    for day, title in enumerate(TITLES, start=1):
+        write(folder, f"{day}.md", md(title, ["राजनीति"], f"2025-01-0{day}", f"{title} का पाठ।"))
+    return from_dict(
+        {
+            "articles": {"dir": str(folder)},
+            "schedule": {"settle_ms": 0},
+            "site": {"id_authority": "x.example"},
+        },
+        tmp_path,
+    )
+
+
+def _in_memory(snapshot: Snapshot) -> list[str]:
+    """Resources holding more in memory than a feed's compressed bytes."""
+    polled = ("gzip",)
+    return [
+        path
+        for path, r in snapshot.resources.items()
+        if r.held.resident() not in ((), polled if not r.compact else ())
+    ]
+
+
+def test_saved_bytes_leave_memory_and_are_served_the_same(tmp_path: Path) -> None:
+    publisher = Publisher(_config(tmp_path), workers=1)
+    try:
+        built = publisher.rescan()
+        before = {p: (r.body, r.gzip) for p, r in built.resources.items()}
+        assert _in_memory(built)  # nothing saved yet
+        publisher.wait_saved()
+        assert _in_memory(built) == []  # the same objects, their bytes now in the file
+        assert {p: (r.body, r.gzip) for p, r in built.resources.items()} == before
+
+        client = create_app(publisher.cfg, lambda: publisher.snapshot).test_client()
+        plain = client.get("/feeds/all.atom")
+        zipped = client.get("/feeds/all.atom", headers={"Accept-Encoding": "gzip"})
+        assert plain.data == before["/feeds/all.atom"][0]
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(zipped.data) == plain.data
+        feed = feedparser.parse(plain.data)
+        assert [e.title for e in feed.entries] == TITLES[::-1]
+        again = client.get("/feeds/all.atom", headers={"If-None-Match": plain.headers["ETag"]})
+        assert again.status_code == 304
+
+        # An edit: what it rebuilt is in memory until saved; the rest is as it was.
+        write(tmp_path / "articles", "3.md", md("तीसरी ख़बर, बदली", ["खेल"], "2025-01-03"))
+        edited = publisher.refresh({"3.md"})
+        fresh = set(_in_memory(edited))
+        assert "/feeds/all.atom" in fresh and "/feeds/tags/खेल.atom" in fresh
+        assert edited.get("/articles/1") is built.get("/articles/1")
+        publisher.wait_saved()
+        assert _in_memory(edited) == []
+        assert (
+            "तीसरी ख़बर, बदली"
+            in feedparser.parse(edited.get("/feeds/all.atom").body).entries[0].title
+        )
+        assert built.get("/feeds/all.atom").body == before["/feeds/all.atom"][0]  # still whole
+    finally:
+        publisher.close()
+
+
+def test_a_warm_start_loads_no_bytes(tmp_path: Path, caplog) -> None:
+    cfg = _config(tmp_path)
+    first = Publisher(cfg, workers=1)
+    try:
+        built = {p: r.body for p, r in first.rescan().resources.items()}
+    finally:
+        first.close()
+    again = Publisher(cfg, workers=1)
+    try:
+        with caplog.at_level("INFO", logger="feedsvc"):
+            snapshot = again.rescan()
+        assert "serving the saved snapshot" in caplog.text
+        assert _in_memory(snapshot) == []
+        assert {p: r.body for p, r in snapshot.resources.items()} == built
+        page = create_app(cfg, lambda: again.snapshot).test_client().get("/articles/2")
+        assert page.status_code == 200 and "दूसरी ख़बर का पाठ।" in page.text
+    finally:
+        again.close()
+
+
+def _saved(
+    path: Path, resources: dict[str, Resource], previous: warmstart.Built | None, now: float
+):
+    built = warmstart.Built(Snapshot(resources), {}, warmstart.Inputs("s", {}, str(now)))
+    bodies = warmstart.Bodies(path)
+    for resource in warmstart.save(path, built, previous, now=lambda: now):
+        resource.held.spill(bodies)
+    return built
+
+
+def _rows(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM bodies").fetchone()[0])
+
+
+def test_unused_bytes_are_kept_an_hour_then_deleted(tmp_path: Path) -> None:
+    path = tmp_path / "s-snapshot.sqlite3"
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def page(text: str) -> Resource:
+        return Resource.make(text.encode(), HTML, when, compact=True)
+
+    old, shared = page("पुराना पन्ना"), page("साझा पन्ना")
+    first = _saved(path, {"/a": old, "/b": shared, "/c": page("साझा पन्ना")}, None, 1000.0)
+    assert _rows(path) == 2  # the same bytes under two paths are kept once
+
+    # /a changes and /c goes: the old /a bytes are unused; /c's are still /b's.
+    second = _saved(path, {"/a": page("नया पन्ना"), "/b": shared}, first, 2000.0)
+    assert old.body == "पुराना पन्ना".encode()  # a replaced snapshot still reads whole
+    third = _saved(path, dict(second.snapshot.resources), second, 2000.0 + 3599)
+    assert old.body == "पुराना पन्ना".encode()
+
+    _saved(path, dict(third.snapshot.resources), third, 2000.0 + 3601)
+    with pytest.raises(Gone, match="no longer holds"):
+        old.encoded("gzip")
+    assert shared.body == "साझा पन्ना".encode() and _rows(path) == 2
+    assert warmstart.load(path) is not None
+
+
+def test_bytes_used_again_within_the_hour_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "s-snapshot.sqlite3"
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    first = _saved(path, {"/a": Resource.make(b"<p>1</p>", HTML, when)}, None, 1000.0)
+    second = _saved(path, {"/a": Resource.make(b"<p>2</p>", HTML, when)}, first, 1100.0)
+    back = Resource.make(b"<p>1</p>", HTML, when)  # the edit undone
+    third = _saved(path, {"/a": back}, second, 1200.0)
+    _saved(path, dict(third.snapshot.resources), third, 1200.0 + 7200)
+    assert back.body == b"<p>1</p>" and back.held.resident() == ("gzip",)
+    assert _rows(path) == 1
