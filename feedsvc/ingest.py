@@ -29,7 +29,7 @@ from .store import FileRecord, Store
 log = logging.getLogger("feedsvc")
 
 # Bumped when what parsing stores changes shape: every file is parsed again once.
-PARSE_FORMAT = "2"
+PARSE_FORMAT = "3"
 
 
 def fingerprint(cfg: Config) -> str:
@@ -168,9 +168,9 @@ class Outcome:
 
 
 class Library:
-    """The articles of the folder (drafts left out), their bodies while a feed needs
-    them, and the files that could not be read. Not thread-safe: the publisher's lock
-    guards every call."""
+    """The articles of the folder (drafts left out) and the files that could not be
+    read. Bodies are in the store; those parsed since the last build are also held
+    until it is done. Not thread-safe: the publisher's lock guards every call."""
 
     def __init__(self, cfg: Config, store: Store, workers: int | None = None) -> None:
         """workers: processes for parsing many files at once (default: one per core)."""
@@ -180,7 +180,7 @@ class Library:
         self.root = cfg.articles_dir
         self.fingerprint = fingerprint(cfg)
         self._articles: dict[str, Article] = {}  # by path
-        self._bodies: dict[str, str] = {}  # by path: the HTML of those held in memory
+        self._bodies: dict[str, str] = {}  # by path: HTML parsed since the last build
         self.rejected: dict[str, ArticleError] = {}
         self.notices: list[ArticleError] = []  # skipped with a reason, e.g. symlinks out
         self.last_scan: datetime | None = None
@@ -195,14 +195,14 @@ class Library:
         return not self.root.is_dir()
 
     def body(self, path: str) -> str:
-        """An article's HTML: from memory while held, else from the store."""
+        """An article's HTML: from memory if just parsed, else from the store."""
         held = self._bodies.get(path)
         return held if held is not None else self.store.body(path)
 
-    def hold_bodies(self, paths: set[str]) -> None:
-        """Keep in memory the bodies of these paths only (those some feed holds):
-        memory follows the feeds, not the size of the archive."""
-        self._bodies = {p: b for p, b in self._bodies.items() if p in paths}
+    def built(self) -> None:
+        """A build has used the bodies just parsed: memory lets them go. A rebuild reads
+        the few it needs (a touched feed's entries, a touched page) from the store."""
+        self._bodies = {}
 
     def problems(self) -> list[ArticleError]:
         return sorted([*self.notices, *self.rejected.values()], key=lambda e: (e.path, e.line or 0))
@@ -296,7 +296,7 @@ class Library:
     ) -> os.stat_result | None:
         """Settle what the store already knows; the stat of a file that must be read."""
         try:
-            info = os.stat(self.root / path)
+            info = os.stat(os.path.join(self.root, path))
         except FileNotFoundError:  # deleted between listing and reading: it is gone
             self._gone(path, outcome)
             return None
@@ -330,7 +330,6 @@ class Library:
         if parsed is None or parsed.draft:
             self._set(path, None, outcome)
             return
-        self._bodies.setdefault(path, parsed.body_html)
         seen = Seen(record.id, record.first_seen, record.changed_at)
         self._set(path, resolve(parsed, seen, record.hash, self.cfg.tzinfo), outcome)
 

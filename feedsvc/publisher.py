@@ -75,7 +75,7 @@ class Publisher:
         self.library = Library(cfg, self.store, workers)
         self.urls = Urls(cfg.base_url, self._pin_authority())
         self.snapshot_path = cfg.state_path.with_name(cfg.state_path.stem + "-snapshot.sqlite3")
-        self._bodies = warmstart.Bodies(self.snapshot_path)  # saved bytes, read when asked
+        self._saved_bytes = warmstart.SavedBytes(self.snapshot_path)  # saved bytes, read when asked
         self._clock = clock
         self._listener = listener
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedsvc-save")
@@ -120,7 +120,7 @@ class Publisher:
             self._closing.set()
         self._saver.shutdown(wait=True, cancel_futures=abandon_save)
         self.store.close()
-        self._bodies.close()
+        self._saved_bytes.close()
 
     # -- the three ways in ----------------------------------------------------------
 
@@ -176,7 +176,7 @@ class Publisher:
         """This process's first build: the saved site as it is when nothing changed;
         only what changed while stopped when the settings are the same; else all."""
         inputs = self._inputs(published)
-        saved = warmstart.load(self.snapshot_path, self._bodies)
+        saved = warmstart.load(self.snapshot_path, self._saved_bytes)
         if saved is None:
             return self._rebuild(published, now, self._snapshot, None, inputs, known=False)
         if saved.inputs == inputs.digest:
@@ -261,8 +261,7 @@ class Publisher:
         """Make `built` the served snapshot."""
         self._published = published
         self._built = True
-        in_feeds = {article_id for ids in built.index.windows.values() for article_id in ids}
-        self.library.hold_bodies({a.path for a in published.values() if a.id in in_feeds})
+        self.library.built()
         return self._swap(built, now)
 
     def _archive(
@@ -338,7 +337,7 @@ class Publisher:
             written = warmstart.save(self.snapshot_path, built, previous, self._closing.is_set)
             self._on_disk = built
             for resource in written:  # memory keeps what is not saved yet, no more
-                resource.held.spill(self._bodies)
+                resource.held.spill(self._saved_bytes)
         except (OSError, sqlite3.Error, FeedsvcError) as exc:  # only the next warm start loses
             self._on_disk = None  # the next save writes everything
             log.warning("could not save the snapshot for warm starts: %s", exc)

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS files (
     fingerprint TEXT,
     article     TEXT,
     error       TEXT,
-    error_line  INTEGER
+    error_line  INTEGER,
+    body        TEXT       -- the article's HTML, apart: read only when a build needs it
 );
 CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,6 +61,13 @@ CREATE TABLE IF NOT EXISTS hubs (
 """
 
 
+# A row as FileRecord reads it: every column but the body.
+_RECORD = (
+    "path, id, hash, size, mtime_ns, first_seen, changed_at, present, fingerprint, article, "
+    "error, error_line"
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class FileRecord:
     path: str
@@ -71,12 +79,18 @@ class FileRecord:
     changed_at: float
     present: bool = True  # False: a tombstone, kept so that a moved file keeps its id
     fingerprint: str | None = None  # of the configuration it was parsed with
-    article: ParsedArticle | None = None  # None when not loaded, or rejected
+    # None when not loaded, or rejected. Read back without its body (body_html is ""):
+    # bodies are large, and Store.body reads one when a build needs it.
+    article: ParsedArticle | None = None
     error: str | None = None
     error_line: int | None = None
 
     def to_row(self) -> tuple[object, ...]:
-        article = json.dumps(self.article.to_json(), ensure_ascii=False) if self.article else None
+        article = body = None
+        if self.article is not None:
+            data = self.article.to_json()
+            body = data.pop("body_html")
+            article = json.dumps(data, ensure_ascii=False)
         return (
             self.path,
             self.id,
@@ -90,6 +104,7 @@ class FileRecord:
             article,
             self.error,
             self.error_line,
+            body,
         )
 
     @classmethod
@@ -122,6 +137,9 @@ class Store:
         self._lock = threading.RLock()
         self._batch = False
         self._db = open_database(path, _SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+        if "body" not in columns:  # a state file of an older version
+            self._db.execute("ALTER TABLE files ADD COLUMN body TEXT")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self.outbox = Outbox(self)
 
@@ -136,31 +154,30 @@ class Store:
 
     def all(self, with_articles: bool = True) -> dict[str, FileRecord]:
         """Every row; without articles (None), a rescan reads no JSON at all."""
-        columns = (
-            "*"
-            if with_articles
-            else (
-                "path, id, hash, size, mtime_ns, first_seen, changed_at, present, fingerprint, "
-                "NULL, error, error_line"
-            )
-        )
+        columns = _RECORD if with_articles else _RECORD.replace("article", "NULL")
         return {r.path: r for r in self._rows(f"SELECT {columns} FROM files")}
 
     def body(self, path: str) -> str:
-        """One article's HTML body, for a rebuild that needs one no longer in memory."""
+        """One article's HTML body, for a build that renders it."""
         with self._lock:
-            row = self._db.execute("SELECT article FROM files WHERE path = ?", (path,)).fetchone()
-        return json.loads(row[0])["body_html"] if row and row[0] else ""
+            row = self._db.execute(
+                "SELECT body, article FROM files WHERE path = ?", (path,)
+            ).fetchone()
+        if row is None or row[1] is None:
+            return ""
+        # A row of an older version keeps its body in the JSON (parsed again soon).
+        return str(row[0]) if row[0] is not None else str(json.loads(row[1])["body_html"])
 
     def get(self, path: str) -> FileRecord | None:
-        rows = self._rows("SELECT * FROM files WHERE path = ?", path)
+        rows = self._rows(f"SELECT {_RECORD} FROM files WHERE path = ?", path)
         return rows[0] if rows else None
 
     def with_hash(self, digest: str) -> list[FileRecord]:
         """Every row, present or tombstone, of a file with these exact bytes, the most
         recently changed first: a new file among them may be one of them, moved."""
         return self._rows(
-            "SELECT * FROM files WHERE hash = ? ORDER BY present, changed_at DESC", digest
+            f"SELECT {_RECORD} FROM files WHERE hash = ? ORDER BY present, changed_at DESC",
+            digest,
         )
 
     @contextlib.contextmanager
@@ -195,7 +212,7 @@ class Store:
             if replaces and replaces != record.path:
                 self._db.execute("DELETE FROM files WHERE path = ?", (replaces,))
             self._db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", record.to_row()
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", record.to_row()
             )
 
     def mark_gone(self, paths: list[str]) -> None:

@@ -40,18 +40,18 @@ CREATE TABLE IF NOT EXISTS resources (
     compact INTEGER NOT NULL, has_br INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS resources_etag ON resources (etag);
-CREATE TABLE IF NOT EXISTS bodies (
+CREATE TABLE IF NOT EXISTS blobs (
     etag TEXT PRIMARY KEY, unused REAL, gzip BLOB NOT NULL, br BLOB, identity BLOB
 );
-CREATE INDEX IF NOT EXISTS bodies_unused ON bodies (unused, etag);
+CREATE INDEX IF NOT EXISTS blobs_unused ON blobs (unused, etag);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (path TEXT PRIMARY KEY, article TEXT NOT NULL);
 """
-_TABLES = ("resources", "bodies", "meta", "articles")
+_TABLES = ("resources", "blobs", "meta", "articles")
 UNUSED_GRACE = 3600.0  # seconds unused bytes are kept for readers of older snapshots
 
 
-class Bodies:
+class SavedBytes:
     """The resources' bytes in the warm-start file, read by any thread (each with its
     own connection, as SQLite wants): what a saved resource reads when asked."""
 
@@ -90,7 +90,7 @@ class Bodies:
             self._open.clear()
 
 
-_READ = {coding: f"SELECT {coding} FROM bodies WHERE etag = ?" for coding in Codings._fields}
+_READ = {coding: f"SELECT {coding} FROM blobs WHERE etag = ?" for coding in Codings._fields}
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def save(
         db.execute("BEGIN")
         if previous is None:
             db.execute("DELETE FROM resources")
-            db.execute("UPDATE bodies SET unused = ? WHERE unused IS NULL", (now(),))
+            db.execute("UPDATE blobs SET unused = ? WHERE unused IS NULL", (now(),))
         else:
             gone = [(p,) for p in old.keys() - snapshot.resources.keys()]
             db.executemany("DELETE FROM resources WHERE path = ?", gone)
@@ -169,11 +169,11 @@ def save(
                 for p, r in changed
             ],
         )
-        written = _save_bodies(db, path, [r for _, r in changed])
+        written = _save_blobs(db, path, [r for _, r in changed])
         if previous is not None:  # bytes the replaced and removed resources used
             left = {r.etag for p, r in old.items() if snapshot.resources.get(p) is not r}
             _mark_unused(db, left, now())
-        db.execute("DELETE FROM bodies WHERE unused < ?", (now() - UNUSED_GRACE,))
+        db.execute("DELETE FROM blobs WHERE unused < ?", (now() - UNUSED_GRACE,))
         _save_articles(db, built, previous)
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
         db.execute("COMMIT")
@@ -182,31 +182,31 @@ def save(
     return written
 
 
-def _save_bodies(db: sqlite3.Connection, path: Path, resources: list[Resource]) -> list[Resource]:
+def _save_blobs(db: sqlite3.Connection, path: Path, resources: list[Resource]) -> list[Resource]:
     """Each resource's bytes, once per ETag; bytes this file holds already are only
     marked used again. Returns the resources whose bytes came from memory."""
     written, kept = [], []
     for resource in resources:
         source = resource.held.source
-        if isinstance(source, Bodies) and source.path == path:
+        if isinstance(source, SavedBytes) and source.path == path:
             kept.append((resource.etag,))
             continue
         if source is None:
             written.append(resource)
         identity = None if resource.compact else resource.body
         db.execute(
-            "INSERT INTO bodies VALUES (?, NULL, ?, ?, ?) ON CONFLICT (etag) DO UPDATE SET"
+            "INSERT INTO blobs VALUES (?, NULL, ?, ?, ?) ON CONFLICT (etag) DO UPDATE SET"
             " unused = NULL, br = coalesce(br, excluded.br),"
             " identity = coalesce(identity, excluded.identity)",
             (resource.etag, resource.gzip, resource.br, identity),
         )
-    db.executemany("UPDATE bodies SET unused = NULL WHERE etag = ?", kept)
+    db.executemany("UPDATE blobs SET unused = NULL WHERE etag = ?", kept)
     return written
 
 
 def _mark_unused(db: sqlite3.Connection, etags: set[str], when: float) -> None:
     db.executemany(
-        "UPDATE bodies SET unused = ? WHERE etag = ? AND unused IS NULL"
+        "UPDATE blobs SET unused = ? WHERE etag = ? AND unused IS NULL"
         " AND NOT EXISTS (SELECT 1 FROM resources WHERE etag = ?)",
         [(when, etag, etag) for etag in etags],
     )
@@ -239,9 +239,9 @@ def _format(db: sqlite3.Connection) -> str | None:
     return str(row[0]) if row else None
 
 
-def load(path: Path, bodies: Bodies | None = None) -> Saved | None:
+def load(path: Path, source: SavedBytes | None = None) -> Saved | None:
     """The saved snapshot, or None when there is none or it is of another format.
-    Its resources' bytes stay in the file (`bodies` reads them when asked): a start
+    Its resources' bytes stay in the file (`source` reads them when asked): a start
     reads what every resource is, not what it holds."""
     if not path.exists():
         return None
@@ -249,7 +249,7 @@ def load(path: Path, bodies: Bodies | None = None) -> Saved | None:
         db = sqlite3.connect(path, isolation_level=None)
     except sqlite3.Error:
         return None
-    bodies = bodies or Bodies(path)
+    source = source or SavedBytes(path)
     try:
         if _format(db) != FORMAT:
             return None
@@ -263,7 +263,7 @@ def load(path: Path, bodies: Bodies | None = None) -> Saved | None:
                 link,
                 bool(compact),
                 bool(has_br),
-                Held(None, bodies, polled=not compact),
+                Held(None, source, polled=not compact),
             )
             for p, kind, etag, stamp, date, link, compact, has_br in db.execute(
                 "SELECT * FROM resources"

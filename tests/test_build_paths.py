@@ -86,7 +86,7 @@ def test_a_warm_start_serves_the_saved_snapshot_only_when_nothing_changed(
     assert changed["/feeds/tags/क.atom"] == first["/feeds/tags/क.atom"]
 
 
-def test_bodies_stay_in_memory_only_while_a_feed_holds_the_article(tmp_path: Path) -> None:
+def test_bodies_are_read_from_the_store_once_built(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     for day in range(1, 5):
         write(folder, f"d{day}.md", md(f"दिन {day}", ["क"], f"2025-01-0{day}", f"पाठ संख्या {day}।"))
@@ -97,12 +97,13 @@ def test_bodies_stay_in_memory_only_while_a_feed_holds_the_article(tmp_path: Pat
     publisher = Publisher(cfg, workers=1)
     try:
         first = publisher.rescan()
-        assert publisher.library._bodies.keys() == {"d3.md", "d4.md"}
+        assert publisher.library._bodies == {}  # the build used them; the store has them
         assert "पाठ संख्या 1।".encode() in first.get("/articles/d1").body  # pages have them all
+        assert publisher.store.body("d1.md") == "<p>पाठ संख्या 1।</p>"
+        assert publisher.store.get("d1.md").article.body_html == ""  # records come without
 
         again = publisher.rescan()  # nothing changed: nothing rebuilt, nothing reloaded
         assert again.get("/feeds/all.atom") is first.get("/feeds/all.atom")
-        assert "d1.md" not in publisher.library._bodies
 
         for day in (3, 4):
             (folder / f"d{day}.md").unlink()
@@ -111,6 +112,44 @@ def test_bodies_stay_in_memory_only_while_a_feed_holds_the_article(tmp_path: Pat
         assert "पाठ संख्या 1।" in feed and "पाठ संख्या 2।" in feed
     finally:
         publisher.close()
+
+
+def test_a_state_file_of_the_previous_layout_still_gives_its_bodies(tmp_path: Path) -> None:
+    """Before, a row kept its body inside the parse cache's JSON, and had no body column."""
+    import json
+    import sqlite3
+
+    from feedsvc.store import Store
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE files (path TEXT PRIMARY KEY, id TEXT NOT NULL, hash TEXT NOT NULL,"
+            " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, first_seen REAL NOT NULL,"
+            " changed_at REAL NOT NULL, present INTEGER NOT NULL DEFAULT 1, fingerprint TEXT,"
+            " article TEXT, error TEXT, error_line INTEGER)"
+        )
+        article: dict[str, object] = {
+            "id": "a",
+            "path": "a.md",
+            "title": "शीर्षक",
+            "body_html": "<p>पुराना</p>",
+            "summary": "",
+            "tags": [],
+            "date": None,
+            "updated": None,
+            "related": [],
+        }
+        db.execute(
+            "INSERT INTO files VALUES ('a.md', 'a', 'h', 1, 1, 0, 0, 1, 'old', ?, NULL, NULL)",
+            (json.dumps(article, ensure_ascii=False),),
+        )
+    store = Store(path)
+    try:
+        assert store.body("a.md") == "<p>पुराना</p>"
+        assert store.all()["a.md"].article.title == "शीर्षक"
+    finally:
+        store.close()
 
 
 def _edits_while_stopped(folder: Path) -> None:

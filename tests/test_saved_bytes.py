@@ -109,15 +109,15 @@ def _saved(
     path: Path, resources: dict[str, Resource], previous: warmstart.Built | None, now: float
 ):
     built = warmstart.Built(Snapshot(resources), {}, warmstart.Inputs("s", {}, str(now)))
-    bodies = warmstart.Bodies(path)
+    source = warmstart.SavedBytes(path)
     for resource in warmstart.save(path, built, previous, now=lambda: now):
-        resource.held.spill(bodies)
+        resource.held.spill(source)
     return built
 
 
 def _rows(path: Path) -> int:
     with sqlite3.connect(path) as db:
-        return int(db.execute("SELECT count(*) FROM bodies").fetchone()[0])
+        return int(db.execute("SELECT count(*) FROM blobs").fetchone()[0])
 
 
 def test_unused_bytes_are_kept_an_hour_then_deleted(tmp_path: Path) -> None:
