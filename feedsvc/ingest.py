@@ -8,6 +8,7 @@ file's identity and dates are is decided by pure functions (`identify`, `resolve
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import multiprocessing
@@ -30,6 +31,7 @@ log = logging.getLogger("feedsvc")
 
 # Bumped when what parsing stores changes shape: every file is parsed again once.
 PARSE_FORMAT = "3"
+BODY_CACHE = 1024  # bodies read back from the store and kept: a few feeds' worth
 
 
 def fingerprint(cfg: Config) -> str:
@@ -181,6 +183,10 @@ class Library:
         self.fingerprint = fingerprint(cfg)
         self._articles: dict[str, Article] = {}  # by path
         self._bodies: dict[str, str] = {}  # by path: HTML parsed since the last build
+        # (path, content digest) -> HTML; a changed file has another digest
+        self._stored_body = functools.lru_cache(maxsize=BODY_CACHE)(
+            lambda path, source: store.body(path)
+        )
         self.rejected: dict[str, ArticleError] = {}
         self.notices: list[ArticleError] = []  # skipped with a reason, e.g. symlinks out
         self.last_scan: datetime | None = None
@@ -194,10 +200,11 @@ class Library:
     def folder_missing(self) -> bool:
         return not self.root.is_dir()
 
-    def body(self, path: str) -> str:
-        """An article's HTML: from memory if just parsed, else from the store."""
-        held = self._bodies.get(path)
-        return held if held is not None else self.store.body(path)
+    def body(self, article: Article) -> str:
+        """An article's HTML: from memory if just parsed, else from the store (the
+        last BODY_CACHE read are kept: successive rebuilds re-render the same feeds)."""
+        held = self._bodies.get(article.path)
+        return held if held is not None else self._stored_body(article.path, article.source)
 
     def built(self) -> None:
         """A build has used the bodies just parsed: memory lets them go. A rebuild reads

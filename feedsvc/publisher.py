@@ -318,7 +318,7 @@ class Publisher:
         return self._snapshot
 
     def _body(self, article: Article) -> str:
-        return self.library.body(article.path)
+        return self.library.body(article)
 
     def _save(
         self,

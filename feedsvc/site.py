@@ -12,12 +12,12 @@ from __future__ import annotations
 import functools
 import itertools
 import mimetypes
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote
 
 import PIL.Image
 
@@ -45,6 +45,7 @@ from .urls import (
     Urls,
     archive_path,
     feed_path,
+    served,
     served_article_path,
     tag_page_path,
 )
@@ -134,8 +135,11 @@ class Built:
     pages_rendered: int
 
 
+_NEWEST = operator.attrgetter("date", "updated", "id")
+
+
 def newest_first(articles: Sequence[Article]) -> list[Article]:
-    return sorted(articles, key=lambda a: (a.date, a.updated, a.id), reverse=True)
+    return sorted(articles, key=_NEWEST, reverse=True)
 
 
 def group(ordered: Sequence[Article], catalog: Catalog) -> dict[str, list[Article]]:
@@ -337,14 +341,14 @@ def render_feeds(
             compress(
                 itertools.chain.from_iterable(
                     render_archive_pages(
-                        t, fmt, unquote(feed_path(t.spec.slug, fmt)), entries, plan, previous, out
+                        t, fmt, served(feed_path(t.spec.slug, fmt)), entries, plan, previous, out
                     )
                     for t in feeds
                     if t.size
                 )
             )
         for topic in feeds:
-            path = unquote(feed_path(topic.spec.slug, fmt))
+            path = served(feed_path(topic.spec.slug, fmt))
             if not plan.renders_tag(topic.key, path):
                 out.carried.append(path)
                 continue
@@ -408,7 +412,7 @@ def render_archive_pages(
     if not plan.is_full:
         only = affected(topic.positions, topic.size, plan.articles, len(before))
         for number in set(range(1, len(before) + 1)) - only:
-            path = unquote(archive_path(slug, number, fmt))
+            path = served(archive_path(slug, number, fmt))
             if path in before and path in plan.previous:
                 out.carried.append(path)
                 signatures[path] = before[path]
@@ -416,7 +420,7 @@ def render_archive_pages(
                 only.add(number)
     by_id = {a.id: a for a in topic.members}
     for page in pages(topic.positions, by_id.keys(), topic.size, only):
-        path = unquote(archive_path(slug, page.number, fmt))
+        path = served(archive_path(slug, page.number, fmt))
         links = [("current", urls.feed(slug, fmt))]
         if page.number > 1:
             links.append(("prev-archive", urls.archive(slug, page.number - 1, fmt)))
@@ -454,7 +458,7 @@ def render_pages(
     newest = max((a.updated for a in ordered), default=EPOCH)
     out.items.append(Item("/", pages.index(ordered, catalog, INDEX_ITEMS), HTML, newest))
     for key, tag in catalog.by_key.items():
-        path = unquote(tag_page_path(tag.slug))
+        path = served(tag_page_path(tag.slug))
         if not plan.renders_tag(key, path):
             out.carried.append(path)
             continue

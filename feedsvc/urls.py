@@ -39,8 +39,15 @@ def normalize_base(base_url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, path, "", ""))
 
 
+@functools.lru_cache(maxsize=1 << 14)  # every build asks for every tag's paths
 def segment(value: str) -> str:
     return quote(value, safe="")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def served(path: str) -> str:
+    """A path as a request carries it after decoding: the snapshot's key."""
+    return unquote(path)
 
 
 @functools.lru_cache(maxsize=1 << 17)  # every build asks for every article's path
@@ -48,10 +55,8 @@ def article_path(article_id: str) -> str:
     return "/articles/" + quote(article_id, safe="/")
 
 
-@functools.lru_cache(maxsize=1 << 17)
 def served_article_path(article_id: str) -> str:
-    """The path as a request carries it after decoding: the snapshot's key."""
-    return unquote(article_path(article_id))
+    return served(article_path(article_id))
 
 
 def tag_page_path(slug: str) -> str:

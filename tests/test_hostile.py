@@ -295,7 +295,7 @@ def test_summaries_and_titles(hostile) -> None:
     assert summary.endswith("…") and regex.fullmatch(r"(?:क्षि)+…", summary)
     assert articles["bidi-title.md"].title == "उलटा शीर्षक"
     assert articles["controls.txt"].title == "शीर्षक"
-    assert publisher.library.body("controls.txt") == "<p>पाठ है।</p>"
+    assert publisher.library.body(articles["controls.txt"]) == "<p>पाठ है।</p>"
     assert articles["future-mtime.txt"].date.timestamp() <= time.time()
     assert articles["mtime-1940.txt"].date.year == 1940
 

@@ -111,7 +111,7 @@ def test_deleting_the_state_file_loses_only_remembered_times(
     state = tmp_path / "state.sqlite3"
     first = _open(seeded, make_config, state)
     before = dict(first.articles)
-    bodies = {path: first.body(path) for path in before}
+    bodies = {path: first.body(article) for path, article in before.items()}
     first.store.close()
     for suffix in ("", "-wal", "-shm"):
         Path(str(state) + suffix).unlink(missing_ok=True)
@@ -121,7 +121,7 @@ def test_deleting_the_state_file_loses_only_remembered_times(
     for path, article in before.items():
         assert after[path].id == article.id
         assert after[path].title == article.title
-        assert second.body(path) == bodies[path]
+        assert second.body(after[path]) == bodies[path]
     assert after["a.md"].date == before["a.md"].date  # it came from the file
 
 
