@@ -89,7 +89,10 @@ class FileRecord:
         article = body = None
         if self.article is not None:
             data = self.article.to_json()
-            body = data.pop("body_html")
+            # Bytes, stored as TEXT: binding the str would make Python keep a UTF-8
+            # copy inside it for as long as it lives, and the library still holds it
+            # (97 MB at 10,000 articles).
+            body = data.pop("body_html").encode()
             article = json.dumps(data, ensure_ascii=False)
         return (
             self.path,
@@ -212,7 +215,8 @@ class Store:
             if replaces and replaces != record.path:
                 self._db.execute("DELETE FROM files WHERE path = ?", (replaces,))
             self._db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", record.to_row()
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,CAST(? AS TEXT))",
+                record.to_row(),
             )
 
     def mark_gone(self, paths: list[str]) -> None:

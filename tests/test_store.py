@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,3 +132,22 @@ def test_two_files_claiming_one_id(articles_dir: Path, make_config, tmp_path: Pa
     library = _open(articles_dir, make_config, tmp_path / "s.sqlite3")
     assert list(library.articles) == ["a.md"]
     assert "already used by a.md" in library.rejected["b.md"].reason
+
+
+def test_a_body_held_in_memory_is_not_doubled_by_saving_it(
+    seeded: Path, make_config, tmp_path: Path
+) -> None:
+    """Python keeps a UTF-8 copy inside a non-ASCII str bound as an SQLite parameter;
+    the store binds bodies as bytes, so the bodies a build is about to use stay single."""
+    write(seeded, "a.md", md("लेख", ["क"], "2025-07-01T10:00:00", "देवनागरी पाठ। " * 200))
+    library = _open(seeded, make_config, tmp_path / "state.sqlite3")
+    try:
+        body = library._bodies["a.md"]
+        assert "देवनागरी पाठ।" in body
+        assert sys.getsizeof(body) == sys.getsizeof(body.encode().decode())
+        assert library.store.body("a.md") == body
+        with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+            kind = db.execute("SELECT typeof(body) FROM files WHERE path = 'a.md'").fetchone()
+        assert kind == ("text",)
+    finally:
+        library.store.close()
