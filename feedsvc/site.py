@@ -39,7 +39,7 @@ from .feeds import (
 from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
 from .tags import Catalog, build_catalog
-from .text import tag_slug
+from .text import tag_key, tag_slug
 from .urls import (
     FEED_FORMATS,
     Urls,
@@ -135,18 +135,26 @@ class Built:
     pages_rendered: int
 
 
-_NEWEST = operator.attrgetter("date", "updated", "id")
+_NEWEST = operator.attrgetter("order")
 
 
 def newest_first(articles: Sequence[Article]) -> list[Article]:
     return sorted(articles, key=_NEWEST, reverse=True)
 
 
+def newest_update(articles: Sequence[Article]) -> datetime:
+    """The latest `updated` (by the integer key: aware datetimes compare slowly)."""
+    return max(articles, key=lambda a: a.order[1]).updated if articles else EPOCH
+
+
 def group(ordered: Sequence[Article], catalog: Catalog) -> dict[str, list[Article]]:
     by_tag: dict[str, list[Article]] = defaultdict(list)
-    for article in ordered:
-        for key in catalog.keys_of(article):
-            by_tag[key].append(article)
+    known = catalog.by_key
+    for article in ordered:  # catalog.keys_of, inlined: this loop runs every rebuild
+        for tag in article.tags:
+            key = tag_key(tag)
+            if key in known:
+                by_tag[key].append(article)
     return by_tag
 
 
@@ -320,7 +328,12 @@ class Feed:
             return self.spec, frozenset()
         link = ("prev-archive", urls.archive(self.spec.slug, complete, fmt))
         spec = FeedSpec(self.spec.slug, self.spec.name, links=(link,))
-        return spec, unarchived(self.positions, self.members, self.size)
+        return spec, self.unarchived
+
+    @functools.cached_property
+    def unarchived(self) -> frozenset[str]:
+        """Once per feed, not per format: a walk over every member (10,000 for all)."""
+        return unarchived(self.positions, self.members, self.size)
 
 
 def render_feeds(
@@ -364,7 +377,7 @@ def render_feeds(
             out.items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link))
             out.feeds_rendered += 1
         entries.done_with(fmt)
-    newest = max((a.updated for a in feeds[0].members), default=EPOCH)
+    newest = newest_update(feeds[0].members)
     specs = [topic.spec for topic in feeds]
     out.items.append(Item("/feeds.opml", render_opml(specs, cfg, urls, newest), OPML, newest))
     out.problems.extend(entries.problems)
@@ -455,7 +468,7 @@ def render_pages(
     out: Output,
 ) -> None:
     """The front page, every tag page the plan needs, and the 404."""
-    newest = max((a.updated for a in ordered), default=EPOCH)
+    newest = newest_update(ordered)
     out.items.append(Item("/", pages.index(ordered, catalog, INDEX_ITEMS), HTML, newest))
     for key, tag in catalog.by_key.items():
         path = served(tag_page_path(tag.slug))
