@@ -18,6 +18,7 @@ import json
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,16 @@ _TABLES = ("resources", "blobs", "meta", "articles")
 UNUSED_GRACE = 3600.0  # seconds unused bytes are kept for readers of older snapshots
 
 
+class _Reader:
+    """One thread's connection; known weakly, so that a thread's end closes it."""
+
+    __slots__ = ("db", "generation", "__weakref__")
+
+    def __init__(self, db: sqlite3.Connection, generation: int) -> None:
+        self.db = db
+        self.generation = generation
+
+
 class SavedBytes:
     """The resources' bytes in the warm-start file, read by any thread (each with its
     own connection, as SQLite wants): what a saved resource reads when asked."""
@@ -59,35 +70,38 @@ class SavedBytes:
         self.path = path
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: list[sqlite3.Connection] = []
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._generation = 0  # close() starts a new one: threads then open anew
 
     def read(self, etag: str, coding: str) -> bytes | None:
-        db = self._connection()
-        row = db.execute(_READ[coding], (etag,)).fetchone()
+        row = self._connection().execute(_READ[coding], (etag,)).fetchone()
         if row is None:
             raise Gone(f"{self.path} no longer holds the bytes of {etag}")
         return row[0]  # type: ignore[no-any-return]
 
+    @property
+    def connections(self) -> int:
+        return len(self._readers)
+
     def _connection(self) -> sqlite3.Connection:
-        held = getattr(self._local, "db", None)
-        if held is not None and held[0] == self._generation:
-            return held[1]  # type: ignore[no-any-return]
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is not None and reader.generation == self._generation:
+            return reader.db
         # mode=rw: a file deleted meanwhile is an error, not a new empty file
         uri = f"{self.path.resolve().as_uri()}?mode=rw"
         db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA query_only = 1")
         with self._lock:
-            self._open.append(db)
-            self._local.db = (self._generation, db)
+            reader = self._local.reader = _Reader(db, self._generation)
+            self._readers.add(reader)
         return db
 
     def close(self) -> None:
         with self._lock:
             self._generation += 1
-            for db in self._open:
-                db.close()
-            self._open.clear()
+            for reader in list(self._readers):
+                reader.db.close()
+            self._readers.clear()
 
 
 _READ = {coding: f"SELECT {coding} FROM blobs WHERE etag = ?" for coding in Codings._fields}

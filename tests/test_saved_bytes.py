@@ -3,8 +3,10 @@ in memory only until the save that writes them, and a warm start loads none."""
 
 from __future__ import annotations
 
+import gc
 import gzip
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,3 +156,23 @@ def test_bytes_used_again_within_the_hour_are_kept(tmp_path: Path) -> None:
     _saved(path, dict(third.snapshot.resources), third, 1200.0 + 7200)
     assert back.body == b"<p>1</p>" and back.held.resident() == ("gzip",)
     assert _rows(path) == 1
+
+
+def test_a_thread_that_ends_leaves_no_connection_open(tmp_path: Path) -> None:
+    path = tmp_path / "s-snapshot.sqlite3"
+    page = Resource.make("पन्ना".encode(), HTML, datetime(2026, 1, 1, tzinfo=UTC), compact=True)
+    _saved(path, {"/a": page}, None, 1000.0)
+    source = page.held.source
+    assert isinstance(source, warmstart.SavedBytes)
+    read: list[bytes] = []
+    for _ in range(20):  # as a pool's short-lived threads would
+        thread = threading.Thread(target=lambda: read.append(page.body))
+        thread.start()
+        thread.join()
+    assert read == ["पन्ना".encode()] * 20
+    gc.collect()
+    assert source.connections == 0
+    assert page.body == "पन्ना".encode() and source.connections == 1  # this thread's
+    source.close()
+    assert source.connections == 0
+    assert page.body == "पन्ना".encode()  # opened again when asked after close
