@@ -115,12 +115,12 @@ class Article:
 
 
 _ARTICLE_FIELDS = tuple(f.name for f in dataclasses.fields(Article))
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the least of all moments: no content yet
 _MICRO = timedelta(microseconds=1)
 
 
 def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICRO
+    return (moment - EPOCH) // _MICRO
 
 
 @dataclass

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from feedgen.entry import FeedEntry
@@ -28,12 +28,11 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from . import __version__
-from .articles import Article
+from .articles import EPOCH, Article
 from .config import Config
 from .tags import Catalog
 from .urls import FEED_FORMATS, Urls
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DC_NS = "http://purl.org/dc/elements/1.1/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_NS = "http://search.yahoo.com/mrss/"

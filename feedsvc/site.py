@@ -23,10 +23,9 @@ import PIL.Image
 
 from . import sitemaps
 from .archives import Positions, affected, pages, unarchived
-from .articles import Article
+from .articles import EPOCH, Article
 from .config import Config
 from .feeds import (
-    EPOCH,
     Brand,
     Entries,
     FeedSpec,
@@ -328,11 +327,12 @@ class Feed:
             return self.spec, frozenset()
         link = ("prev-archive", urls.archive(self.spec.slug, complete, fmt))
         spec = FeedSpec(self.spec.slug, self.spec.name, links=(link,))
-        return spec, self.unarchived
+        return spec, self.open_ids
 
     @functools.cached_property
-    def unarchived(self) -> frozenset[str]:
-        """Once per feed, not per format: a walk over every member (10,000 for all)."""
+    def open_ids(self) -> frozenset[str]:
+        """The members no complete page holds; found once per feed, not per format (a
+        walk over every member: 10,000 for all)."""
         return unarchived(self.positions, self.members, self.size)
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from lxml import etree
 
-from .articles import Article
+from .articles import EPOCH, Article
 from .config import Config
 from .urls import Urls
 
@@ -65,7 +65,7 @@ def render_sitemaps(
 ) -> dict[str, tuple[bytes, datetime]]:
     """URL path -> (bytes, newest lastmod) of `/sitemap.xml`, and of its parts when
     the pages (URL path, last change) are more than one file holds."""
-    newest = max((changed for _, changed in pages), default=datetime(1970, 1, 1, tzinfo=UTC))
+    newest = max((changed for _, changed in pages), default=EPOCH)
     if len(pages) <= max_urls:
         return {"/sitemap.xml": (_urlset(pages, urls), newest)}
     files: dict[str, tuple[bytes, datetime]] = {}

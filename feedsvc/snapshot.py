@@ -124,31 +124,28 @@ class Resource:
             held=Held(Codings(gz, br, None if compact else body), polled=not compact),
         )
 
+    def _coding(self, coding: str) -> bytes:
+        data = self.held.get(self.etag, coding)
+        assert data is not None, f"{coding} bytes of {self.etag} were never made"
+        return data
+
     @property
     def gzip(self) -> bytes:
-        gz = self.held.get(self.etag, "gzip")
-        assert gz is not None
-        return gz
+        return self._coding("gzip")
 
     @property
     def br(self) -> bytes | None:
-        return self.held.get(self.etag, "br") if self.has_br else None
+        return self._coding("br") if self.has_br else None
 
     @property
     def body(self) -> bytes:
         """The identity bytes (decompressed for a compact resource: rare clients only)."""
-        if self.compact:
-            return gzip.decompress(self.gzip)
-        body = self.held.get(self.etag, "identity")
-        assert body is not None
-        return body
+        return gzip.decompress(self.gzip) if self.compact else self._coding("identity")
 
     def encoded(self, encoding: str) -> bytes:
         """The bytes for a content coding: gzip, br (when made), else identity."""
-        if encoding == "gzip":
-            return self.gzip
-        if encoding == "br" and self.has_br:
-            return self.br or b""
+        if encoding == "gzip" or encoding == "br" and self.has_br:
+            return self._coding(encoding)
         return self.body
 
 
