@@ -130,8 +130,9 @@ class Publisher:
         `busy` paths are open for writing: they keep their last published version.
         """
         with self._lock:
+            saved = None if self._built else self._load_saved()
             outcome = self.library.scan(busy)
-            return self._apply(outcome, full=not self._built)
+            return self._apply(outcome, full=not self._built, saved=saved)
 
     def refresh(self, paths: set[str], busy: frozenset[str] = frozenset()) -> Snapshot:
         """Only these relative paths changed (file-system events)."""
@@ -160,23 +161,35 @@ class Publisher:
 
     # -- internals -------------------------------------------------------------------
 
-    def _apply(self, outcome: Outcome, full: bool) -> Snapshot:
+    def _load_saved(self) -> warmstart.Saved | None:
+        """The warm-start file, before the first scan: when it was built with these
+        settings, its articles are the library's to start from (the scan checks each
+        against its file's row and replaces what differs)."""
+        saved = warmstart.load(self.snapshot_path, self._saved_bytes)
+        if saved is not None and saved.settings == self._settings():
+            self.library.preload(saved.published)
+        return saved
+
+    def _apply(
+        self, outcome: Outcome, full: bool, saved: warmstart.Saved | None = None
+    ) -> Snapshot:
         self._pending = (self._pending | outcome.pending) - set(outcome.changed)
         now = self._clock()
         published = {p: a for p, a in self.library.articles.items() if a.date <= now}
         if full:
-            return self._first(published, now)
+            return self._first(published, now, saved)
         tags, ids = self._touched(published)
         if not ids:  # nothing published changed: the health, the news sitemap
             return self._swap(self._with_news(self._snapshot, published, now), now)
         # A partial build digests its inputs on the save thread, off this path.
         return self._rebuild(published, now, self._snapshot, (tags, ids), None, known=True)
 
-    def _first(self, published: dict[str, Article], now: datetime) -> Snapshot:
+    def _first(
+        self, published: dict[str, Article], now: datetime, saved: warmstart.Saved | None
+    ) -> Snapshot:
         """This process's first build: the saved site as it is when nothing changed;
         only what changed while stopped when the settings are the same; else all."""
         inputs = self._inputs(published)
-        saved = warmstart.load(self.snapshot_path, self._saved_bytes)
         if saved is None:
             return self._rebuild(published, now, self._snapshot, None, inputs, known=False)
         if saved.inputs == inputs.digest:
@@ -342,10 +355,10 @@ class Publisher:
             self._on_disk = None  # the next save writes everything
             log.warning("could not save the snapshot for warm starts: %s", exc)
 
-    def _inputs(self, published: Mapping[str, Article]) -> warmstart.Inputs:
-        """Digests of everything a build depends on: the published articles (content
-        hash, id, dates), their local images, the configuration and this version."""
-        cfg = self.cfg  # what rendering reads of it (not settle_ms, not the server)
+    def _settings(self) -> str:
+        """Digest of what every document depends on: this code, the configuration that
+        rendering reads (not settle_ms, not the server), the brand files."""
+        cfg = self.cfg
         built_from = (
             code_digest(),
             warmstart.FORMAT,
@@ -362,7 +375,13 @@ class Publisher:
             if file is not None:
                 info = file.stat()
                 settings.update(f"{file}\0{info.st_size}\0{info.st_mtime_ns}".encode())
-        digest = hashlib.sha256(settings.digest())
+        return settings.hexdigest()
+
+    def _inputs(self, published: Mapping[str, Article]) -> warmstart.Inputs:
+        """Digests of everything a build depends on: the settings, the published
+        articles (content hash, id, dates) and their local images."""
+        settings = self._settings()
+        digest = hashlib.sha256(bytes.fromhex(settings))
         root = self.cfg.articles_dir
         images: dict[str, str] = {}
         for path in sorted(published):
@@ -375,4 +394,4 @@ class Publisher:
                 info = image.stat()
                 images[path] = f"{info.st_size}\0{info.st_mtime_ns}"
                 digest.update(f"{image}\0{images[path]}\n".encode())
-        return warmstart.Inputs(settings.hexdigest(), images, digest.hexdigest())
+        return warmstart.Inputs(settings, images, digest.hexdigest())

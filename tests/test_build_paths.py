@@ -197,6 +197,52 @@ def test_a_restart_builds_only_what_changed_while_stopped(tmp_path: Path, caplog
     assert "serving the saved snapshot" in caplog.text and again == partial
 
 
+def test_a_warm_start_takes_unchanged_articles_from_the_saved_snapshot(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A restart decodes no parse cache for a file the saved snapshot already has."""
+    from feedsvc.articles import ParsedArticle
+
+    folder = tmp_path / "articles"
+    _corpus(folder)
+    first = _build(tmp_path, folder, "s.sqlite3", workers=2)
+    decoded: list[str] = []
+    real = ParsedArticle.from_json.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[ParsedArticle], data: dict[str, object]) -> ParsedArticle:
+        decoded.append(str(data["path"]))
+        return real(cls, data)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(ParsedArticle, "from_json", classmethod(counted))
+    assert _build(tmp_path, folder, "s.sqlite3", workers=1) == first
+    assert decoded == []
+    _edits_while_stopped(folder)
+    partial = _build(tmp_path, folder, "s.sqlite3", workers=1)
+    assert decoded == []  # the edited and new files were read, the rest recalled
+    assert "लेख 3, बदला".encode() in partial["/articles/md/3"]
+
+
+def test_a_state_file_newer_than_the_saved_snapshot_wins(tmp_path: Path) -> None:
+    """A file read and remembered, but stopped (kill -9) before the snapshot was
+    saved: at the next start its row names other bytes than the saved article, and
+    the row is what counts."""
+    from feedsvc.ingest import Library
+    from feedsvc.store import Store
+
+    folder = tmp_path / "articles"
+    _corpus(folder)
+    _build(tmp_path, folder, "s.sqlite3", workers=2)
+    write(folder, "md/3.md", md("लेख 3, बदला", ["विषय 3", "सब"], "2025-02-04", "नया पाठ।"), age=1)
+    store = Store(tmp_path / "s.sqlite3")
+    cfg = from_dict({"articles": {"dir": str(folder)}, "schedule": {"settle_ms": 0}}, tmp_path)
+    Library(cfg, store, workers=1).scan()  # remembered, never built nor saved
+    store.close()
+    again = _build(tmp_path, folder, "s.sqlite3", workers=1)
+    edited = "लेख 3, बदला".encode()
+    assert edited in again["/articles/md/3"]
+    assert [p for p, body in again.items() if edited in body and p.endswith(".atom")]
+
+
 def test_a_restart_after_a_settings_change_builds_everything(tmp_path: Path, caplog) -> None:
     folder = tmp_path / "articles"
     write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
