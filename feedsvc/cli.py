@@ -114,7 +114,7 @@ def _build(cfg: Config, out: Path, ping: bool) -> int:
     publisher = Publisher(cfg.replace(schedule={"settle_ms": 0}))
     try:
         snapshot = publisher.rescan()
-        before = exported(out)
+        before = exported(out) if ping else {}  # what hubs must hear of
         count, written = export(snapshot, out)
     finally:
         publisher.close()

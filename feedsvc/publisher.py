@@ -26,7 +26,8 @@ from .articles import Article
 from .config import Config
 from .errors import FeedsvcError
 from .ingest import Library, Outcome
-from .site import Plan, brand_file, build, local_image, refresh_news
+from .media import brand_file, local_image
+from .sitemaps import refresh_news
 from .snapshot import Health, SiteIndex, Snapshot
 from .store import Store
 from .text import tag_key
@@ -221,6 +222,8 @@ class Publisher:
         inputs: warmstart.Inputs | None,
         known: bool,  # False: a first start with an empty state, nothing to compare
     ) -> Snapshot:
+        from .site import Plan, build  # here: a start with nothing to build never renders
+
         if touched is None:
             plan = Plan.full(previous.resources)
         else:

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import PIL.Image
-
 from . import sitemaps
 from .archives import Positions, affected, pages, unarchived
 from .articles import EPOCH, Article
@@ -35,6 +33,7 @@ from .feeds import (
     render_json_feed,
     render_opml,
 )
+from .media import brand_file, image_size, local_image
 from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
 from .tags import Catalog, build_catalog
@@ -172,49 +171,6 @@ def aliases_of(catalog: Catalog) -> dict[str, str]:
 
 
 # --- media: all the file I/O ------------------------------------------------------------
-
-
-def _inside(root: Path, *candidates: Path) -> Path | None:
-    """The first candidate that is a file inside the articles dir, resolved."""
-    for candidate in candidates:
-        path = candidate.resolve()
-        if path.is_relative_to(root) and path.is_file():
-            return path
-    return None
-
-
-def local_image(article: Article, root: Path) -> Path | None:
-    """The lead image's file: beside the article, else from the articles dir's top,
-    and only inside the articles dir. None for a URL or a missing file."""
-    if not article.image or "://" in article.image:
-        return None
-    folder = (root / article.path).parent
-    return _inside(root, folder / article.image, root / article.image.lstrip("/"))
-
-
-def brand_file(cfg: Config, key: str) -> Path | None:
-    """The local file of site.icon or site.logo (key), if it names one in the articles
-    dir. None for a URL, nothing set, or a missing file."""
-    value: str = getattr(cfg.site, key)
-    if not value or "://" in value:
-        return None
-    return _inside(cfg.articles_dir, cfg.articles_dir / value.lstrip("/"))
-
-
-@functools.lru_cache(maxsize=4096)
-def _size(path: Path, mtime_ns: int, size: int) -> tuple[int | None, int | None]:
-    try:
-        with PIL.Image.open(path) as image:  # reads the header, not the pixels
-            return image.size
-    except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, ValueError):
-        return None, None
-
-
-def image_size(path: Path) -> tuple[int | None, int | None]:
-    """Width and height in pixels from the file's header (None, None when it is not
-    an image Pillow knows); remembered while the file does not change."""
-    info = path.stat()
-    return _size(path, info.st_mtime_ns, info.st_size)
 
 
 def brand_of(cfg: Config, urls: Urls, served: dict[str, tuple[Path, str]], out: Output) -> Brand:
@@ -528,31 +484,6 @@ def site_maps(
         items.append(Item("/news-sitemap.xml", news, sitemaps.XML, ordered[0].date))
     items.append(Item("/robots.txt", sitemaps.render_robots(urls), sitemaps.TEXT, EPOCH))
     return items
-
-
-def refresh_news(
-    snapshot: Snapshot, articles: Sequence[Article], cfg: Config, urls: Urls, now: datetime
-) -> Snapshot | None:
-    """The snapshot with the news sitemap made for `now` (articles age out of it), or
-    None when it is the same."""
-    ordered = newest_first(articles)
-    body = sitemaps.render_news_sitemap(ordered, cfg, urls, now)
-    old = snapshot.get("/news-sitemap.xml")
-    if (
-        body is None
-        and old is None
-        or body is not None
-        and old is not None
-        and old.etag == digest(body)
-    ):
-        return None
-    resources = dict(snapshot.resources)
-    if body is None:
-        del resources["/news-sitemap.xml"]
-    else:
-        item = Item("/news-sitemap.xml", body, sitemaps.XML, ordered[0].date)
-        resources |= make_resources([item], snapshot.resources, now)
-    return Snapshot(resources, snapshot.index, snapshot.health)
 
 
 # --- the whole build --------------------------------------------------------------------

@@ -9,6 +9,7 @@ first; it changes as articles age out, so it is made for a given moment.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from lxml import etree
 
 from .articles import EPOCH, Article
 from .config import Config
+from .snapshot import Item, Snapshot, digest, make_resources
 from .urls import Urls
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -116,3 +118,29 @@ def render_robots(urls: Urls) -> bytes:
         f"Sitemap: {urls.url('/news-sitemap.xml')}",
     ]
     return ("\n".join(lines) + "\n").encode()
+
+
+def refresh_news(
+    snapshot: Snapshot, articles: Sequence[Article], cfg: Config, urls: Urls, now: datetime
+) -> Snapshot | None:
+    """The snapshot with the news sitemap made for `now` (articles age out of it), or
+    None when it is the same. Only the recent are sorted: it runs at every look."""
+    recent = [a for a in articles if now - NEWS_WINDOW <= a.date <= now]
+    ordered = sorted(recent, key=operator.attrgetter("order"), reverse=True)
+    body = render_news_sitemap(ordered, cfg, urls, now)
+    old = snapshot.get("/news-sitemap.xml")
+    if (
+        body is None
+        and old is None
+        or body is not None
+        and old is not None
+        and old.etag == digest(body)
+    ):
+        return None
+    resources = dict(snapshot.resources)
+    if body is None:
+        del resources["/news-sitemap.xml"]
+    else:
+        item = Item("/news-sitemap.xml", body, XML, ordered[0].date)
+        resources |= make_resources([item], snapshot.resources, now)
+    return Snapshot(resources, snapshot.index, snapshot.health)

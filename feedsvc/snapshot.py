@@ -7,6 +7,7 @@ only looks a resource up.
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import gzip
 import hashlib
 import os
@@ -16,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
-
-from werkzeug.http import http_date
 
 try:  # optional: brotli when installed, gzip always
     import brotli
@@ -151,6 +150,11 @@ class Resource:
 
 def digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:32]
+
+
+def http_date(moment: datetime) -> str:
+    """An HTTP date (RFC 9110: IMF-fixdate), as Last-Modified sends it."""
+    return email.utils.format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
 def _second(moment: datetime) -> datetime:
