@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -355,7 +356,7 @@ def render_feed(
     more than feeds.max_bytes, the oldest going first; but the `required` articles (ids
     no archive page holds yet) always, whatever their number and size."""
     close = b"</feed>" if fmt == "atom" else b"</channel>"
-    chosen = [a for n, a in enumerate(articles) if n < cfg.feeds.max_items or a.id in required]
+    chosen = _chosen(articles, cfg.feeds.max_items, required)
     pairs = [(a, part) for a in chosen if (part := entries.get(a, fmt)) is not None]
     while True:
         kept = [a for a, _ in pairs]
@@ -371,6 +372,21 @@ def render_feed(
             plain = _HUB_LINK.sub(b"", head) + body[len(head) :]
             return RenderedFeed(body, updated, kept, hashlib.sha256(plain).hexdigest()[:32])
         pairs = fits  # the newest that fit: dates (and the skeleton) re-checked
+
+
+def _chosen(articles: Sequence[Article], count: int, required: frozenset[str]) -> list[Article]:
+    """The newest `count`, and the required beyond them, in order. Those are almost
+    always among the newest: the walk down the rest (10,000 for `all`) stops as soon
+    as it has them."""
+    chosen = list(articles[:count])
+    rest = set(required).difference(a.id for a in chosen)
+    for article in itertools.islice(articles, count, None):
+        if not rest:
+            break
+        if article.id in rest:
+            chosen.append(article)
+            rest.discard(article.id)
+    return chosen
 
 
 def _newest_that_fit(

@@ -30,7 +30,6 @@ from .media import brand_file, local_image
 from .sitemaps import refresh_news
 from .snapshot import Health, SiteIndex, Snapshot
 from .store import Store
-from .text import tag_key
 from .urls import Urls
 
 log = logging.getLogger("feedsvc")
@@ -208,7 +207,7 @@ class Publisher:
             article = published.get(path)
             if article is not None and inputs.images.get(path) != saved.images.get(path):
                 ids.add(article.id)
-                tags.update(tag_key(t) for t in article.tags)
+                tags.update(article.tag_keys)
         log.info("%d articles changed while stopped: building what they touch", len(ids))
         self._on_disk = _as_built(saved)
         return self._rebuild(published, now, saved.snapshot, (tags, ids), inputs, known=True)
@@ -270,7 +269,7 @@ class Publisher:
             for article in (before, after):
                 if article is not None:
                     ids.add(article.id)
-                    tags.update(tag_key(t) for t in article.tags)
+                    tags.update(article.tag_keys)
         return tags, ids
 
     def _install(self, built: Snapshot, published: dict[str, Article], now: datetime) -> Snapshot:
@@ -295,7 +294,7 @@ class Publisher:
             }
         members: dict[str, list[Article]] = {"": list(published.values())}
         for article in published.values():
-            for key in {tag_key(tag) for tag in article.tags}:
+            for key in set(article.tag_keys):
                 if touched is None or key in touched:
                     members.setdefault(key, []).append(article)
         rows: list[tuple[str, str, int]] = []

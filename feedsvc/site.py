@@ -37,7 +37,7 @@ from .media import brand_file, image_size, local_image
 from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
 from .tags import Catalog, build_catalog
-from .text import tag_key, tag_slug
+from .text import tag_slug
 from .urls import (
     FEED_FORMATS,
     Urls,
@@ -149,8 +149,7 @@ def group(ordered: Sequence[Article], catalog: Catalog) -> dict[str, list[Articl
     by_tag: dict[str, list[Article]] = defaultdict(list)
     known = catalog.by_key
     for article in ordered:  # catalog.keys_of, inlined: this loop runs every rebuild
-        for tag in article.tags:
-            key = tag_key(tag)
+        for key in article.tag_keys:
             if key in known:
                 by_tag[key].append(article)
     return by_tag
@@ -286,6 +285,11 @@ class Feed:
         return spec, self.open_ids
 
     @functools.cached_property
+    def by_id(self) -> dict[str, Article]:
+        """The members by id, made once for the feed's formats."""
+        return {a.id: a for a in self.members}
+
+    @functools.cached_property
     def open_ids(self) -> frozenset[str]:
         """The members no complete page holds; found once per feed, not per format (a
         walk over every member: 10,000 for all)."""
@@ -387,7 +391,7 @@ def render_archive_pages(
                 signatures[path] = before[path]
             else:
                 only.add(number)
-    by_id = {a.id: a for a in topic.members}
+    by_id = topic.by_id
     for page in pages(topic.positions, by_id.keys(), topic.size, only):
         path = served(archive_path(slug, page.number, fmt))
         links = [("current", urls.feed(slug, fmt))]

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from lxml import etree
 
-from .articles import EPOCH, Article
+from .articles import EPOCH, Article, micros
 from .config import Config
 from .snapshot import Item, Snapshot, digest, make_resources
 from .urls import Urls
@@ -89,7 +89,13 @@ def render_news_sitemap(
 ) -> bytes | None:
     """The Google News sitemap at `now`, or None when no article is recent enough (an
     empty urlset does not validate)."""
-    recent = [a for a in newest_first if now - NEWS_WINDOW <= a.date <= now][:NEWS_MAX]
+    since, until = micros(now - NEWS_WINDOW), micros(now)
+    recent: list[Article] = []
+    for article in newest_first:  # the rest are older still: not walked
+        if article.order[0] < since or len(recent) == NEWS_MAX:
+            break
+        if article.order[0] <= until:
+            recent.append(article)
     if not recent:
         return None
     urlset = etree.Element(f"{{{SITEMAP_NS}}}urlset", nsmap=_NSMAP | {"news": NEWS_NS})
@@ -125,8 +131,12 @@ def refresh_news(
 ) -> Snapshot | None:
     """The snapshot with the news sitemap made for `now` (articles age out of it), or
     None when it is the same. Only the recent are sorted: it runs at every look."""
-    recent = [a for a in articles if now - NEWS_WINDOW <= a.date <= now]
-    ordered = sorted(recent, key=operator.attrgetter("order"), reverse=True)
+    since = now - NEWS_WINDOW
+    ordered = sorted(
+        [a for a in articles if since <= a.date <= now],
+        key=operator.attrgetter("order"),
+        reverse=True,
+    )
     body = render_news_sitemap(ordered, cfg, urls, now)
     old = snapshot.get("/news-sitemap.xml")
     if (

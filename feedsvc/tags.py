@@ -28,7 +28,7 @@ class Catalog:
     problems: tuple[str, ...] = ()
 
     def keys_of(self, article: Article) -> list[str]:
-        return [k for k in (tag_key(t) for t in article.tags) if k in self.by_key]
+        return [k for k in article.tag_keys if k in self.by_key]
 
     def tags_of(self, article: Article) -> list[Tag]:
         return [self.by_key[k] for k in self.keys_of(article)]
@@ -45,8 +45,7 @@ def build_catalog(articles: Iterable[Article], overrides: dict[str, TagOverride]
     first_seen: dict[str, dict[str, int]] = defaultdict(dict)
     order = 0
     for article in articles:
-        for spelling in article.tags:
-            key = tag_key(spelling)
+        for spelling, key in zip(article.tags, article.tag_keys, strict=True):
             spellings[key][spelling] += 1
             first_seen[key].setdefault(spelling, order)
             order += 1

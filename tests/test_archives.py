@@ -118,6 +118,27 @@ def test_walking_prev_archive_reaches_every_article_once(tmp_path: Path) -> None
         publisher.close()
 
 
+def test_an_old_article_published_late_stays_in_the_subscription_document(
+    tmp_path: Path,
+) -> None:
+    """It is the newest by position, the oldest by date: past max_items in date order,
+    but no complete page holds it yet, so the subscription document must."""
+    for n in range(20, 26):
+        _article(tmp_path, n, ["क"])
+    publisher = Publisher(_config(tmp_path), workers=1)
+    try:
+        publisher.rescan()
+        snapshot = publisher.refresh({_article(tmp_path, 1, ["क"])})
+    finally:
+        publisher.close()
+    late = "tag:news.example,2026:articles/a001"
+    for feed in ("/feeds/all.atom", "/feeds/all.rss", "/feeds/tags/क.atom"):
+        documents = walk(snapshot, feed, feed.rsplit(".", 1)[1])
+        assert late in documents[0], feed
+        assert len(documents[0]) == 5  # the newest four by date, and the late one
+        assert late not in {i for page in documents[1:] for i in page}
+
+
 def test_archive_documents_link_as_rfc_5005_says(tmp_path: Path) -> None:
     root = tmp_path
     for n in range(7):
