@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from . import __version__, warmstart
 from .archives import Positions, assign
+from .arrangement import Arrangement
 from .articles import Article
 from .config import Config
 from .errors import FeedsvcError
@@ -85,6 +86,7 @@ class Publisher:
         self._published: dict[str, Article] = {}  # by path
         self._pending: set[str] = set()
         self._positions: dict[str, Positions] | None = None  # archives, by feed key
+        self._arrangement = Arrangement()  # the last build's, updated by the next
         self._last_build_seconds = 0.0
         # What the warm-start file holds: set by the first build, then by the save thread.
         self._on_disk: warmstart.Built | None = None
@@ -238,6 +240,7 @@ class Publisher:
                 self._body,
                 now,
                 self._archive(published, None if touched is None else touched[0]),
+                self._arrangement,
             )
         except Exception:
             log.exception("rebuild failed; still serving the previous feeds")

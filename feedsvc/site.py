@@ -12,8 +12,6 @@ from __future__ import annotations
 import functools
 import itertools
 import mimetypes
-import operator
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from . import sitemaps
 from .archives import Positions, affected, pages, unarchived
+from .arrangement import Arranged, Arrangement
 from .articles import EPOCH, Article
 from .config import Config
 from .feeds import (
@@ -36,7 +35,7 @@ from .feeds import (
 from .media import brand_file, image_size, local_image
 from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
-from .tags import Catalog, build_catalog
+from .tags import Catalog
 from .text import tag_slug
 from .urls import (
     FEED_FORMATS,
@@ -131,28 +130,6 @@ class Built:
     snapshot: Snapshot
     feeds_rendered: int
     pages_rendered: int
-
-
-_NEWEST = operator.attrgetter("order")
-
-
-def newest_first(articles: Sequence[Article]) -> list[Article]:
-    return sorted(articles, key=_NEWEST, reverse=True)
-
-
-def newest_update(articles: Sequence[Article]) -> datetime:
-    """The latest `updated` (by the integer key: aware datetimes compare slowly)."""
-    return max(articles, key=lambda a: a.order[1]).updated if articles else EPOCH
-
-
-def group(ordered: Sequence[Article], catalog: Catalog) -> dict[str, list[Article]]:
-    by_tag: dict[str, list[Article]] = defaultdict(list)
-    known = catalog.by_key
-    for article in ordered:  # catalog.keys_of, inlined: this loop runs every rebuild
-        for key in article.tag_keys:
-            if key in known:
-                by_tag[key].append(article)
-    return by_tag
 
 
 def names_of(catalog: Catalog) -> dict[str, tuple[str, str]]:
@@ -303,6 +280,7 @@ def render_feeds(
     previous: SiteIndex,
     out: Output,
     compress: Callable[[Iterable[Item]], None],
+    newest: datetime,  # the latest `updated` of all: the OPML's date
 ) -> None:
     """Every feed and archive page the plan needs, one format at a time (its entries
     go after). Archive pages go to `compress` as they are rendered: they are most of
@@ -337,7 +315,6 @@ def render_feeds(
             out.items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link))
             out.feeds_rendered += 1
         entries.done_with(fmt)
-    newest = newest_update(feeds[0].members)
     specs = [topic.spec for topic in feeds]
     out.items.append(Item("/feeds.opml", render_opml(specs, cfg, urls, newest), OPML, newest))
     out.problems.extend(entries.problems)
@@ -419,16 +396,10 @@ def render_archive_pages(
 # --- pages -----------------------------------------------------------------------------
 
 
-def render_pages(
-    ordered: Sequence[Article],
-    by_tag: ByTag,
-    catalog: Catalog,
-    pages: Pages,
-    plan: Plan,
-    out: Output,
-) -> None:
+def render_pages(arranged: Arranged, pages: Pages, plan: Plan, out: Output) -> None:
     """The front page, every tag page the plan needs, and the 404."""
-    newest = newest_update(ordered)
+    ordered, by_tag, catalog = arranged.ordered, arranged.by_tag, arranged.catalog
+    newest = arranged.newest_update
     out.items.append(Item("/", pages.index(ordered, catalog, INDEX_ITEMS), HTML, newest))
     for key, tag in catalog.by_key.items():
         path = served(tag_page_path(tag.slug))
@@ -502,13 +473,14 @@ def build(
     body_of: Callable[[Article], str],
     now: datetime,
     archive: Mapping[str, Positions] | None = None,
+    arrangement: Arrangement | None = None,
 ) -> Built:
     """`articles` are the published ones; `previous` the index of the snapshot the
-    plan's resources come from. `body_of` gives an article's HTML."""
+    plan's resources come from. `body_of` gives an article's HTML. `arrangement`: the
+    one kept from the last build, updated by what changed (default: arranged anew)."""
     archive = archive or {}
-    ordered = newest_first(articles)
-    catalog = build_catalog(reversed(ordered), cfg.tags)
-    by_tag = group(ordered, catalog)
+    arranged = (arrangement or Arrangement()).arrange(articles, cfg.tags)
+    ordered, catalog, by_tag = arranged.ordered, arranged.catalog, arranged.by_tag
     names = names_of(catalog)
     plan = plan.widened(previous.catalog, names, by_tag)
     out = Output(problems=list(catalog.problems))
@@ -520,9 +492,9 @@ def build(
     def compress(items: Iterable[Item]) -> None:  # archive pages: gzip only, as made
         archived.update(make_resources(items, plan.previous, now, compact=lambda path: True))
 
-    render_feeds(topics, entries, plan, previous, out, compress)
+    render_feeds(topics, entries, plan, previous, out, compress, arranged.newest_update)
     pages = Pages(cfg, urls)
-    render_pages(ordered, by_tag, catalog, pages, plan, out)
+    render_pages(arranged, pages, plan, out)
     resources = make_resources(out.items, plan.previous, now) | archived
     pages_out = article_pages(ordered, catalog, pages, images, body_of, plan, out)
     resources |= make_resources(pages_out, plan.previous, now, compact=lambda path: True)

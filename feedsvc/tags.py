@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .articles import Article
@@ -38,24 +38,37 @@ def overrides_by_key(overrides: dict[str, TagOverride]) -> dict[str, TagOverride
     return {tag_key(spelling): value for spelling, value in overrides.items()}
 
 
+Use = tuple[tuple[int, int, str], int]  # (article order, index in its tags): oldest first
+
+
 def build_catalog(articles: Iterable[Article], overrides: dict[str, TagOverride]) -> Catalog:
-    """Articles come oldest first, so that ties in spelling go to the earliest article."""
-    chosen = overrides_by_key(overrides)
-    spellings: dict[str, Counter[str]] = defaultdict(Counter)
-    first_seen: dict[str, dict[str, int]] = defaultdict(dict)
-    order = 0
+    """The catalog of these articles, counted from scratch (in any order)."""
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    firsts: dict[str, dict[str, Use]] = defaultdict(dict)
     for article in articles:
-        for spelling, key in zip(article.tags, article.tag_keys, strict=True):
-            spellings[key][spelling] += 1
-            first_seen[key].setdefault(spelling, order)
-            order += 1
+        for index, (spelling, key) in enumerate(zip(article.tags, article.tag_keys, strict=True)):
+            counts[key][spelling] = counts[key].get(spelling, 0) + 1
+            use = (article.order, index)
+            if spelling not in firsts[key] or use < firsts[key][spelling]:
+                firsts[key][spelling] = use
+    return make_catalog(counts, firsts, overrides)
+
+
+def make_catalog(
+    counts: Mapping[str, Mapping[str, int]],
+    firsts: Mapping[str, Mapping[str, Use]],
+    overrides: dict[str, TagOverride],
+) -> Catalog:
+    """Tags in the order they were first used; each named by its most used spelling,
+    ties going to the spelling used first (by the oldest article)."""
+    chosen = overrides_by_key(overrides)
     by_key: dict[str, Tag] = {}
     by_slug: dict[str, Tag] = {}
     problems = []
-    for key in sorted(spellings, key=lambda k: min(first_seen[k].values())):
+    for key in sorted(counts, key=lambda k: min(firsts[k].values())):
         override = chosen.get(key, TagOverride())
-        counts = spellings[key]
-        name = override.name or min(counts, key=lambda s: (-counts[s], first_seen[key][s]))
+        used, first = counts[key], firsts[key]
+        name = override.name or min(used, key=lambda s: (-used[s], first[s]))
         slug = override.slug or tag_slug(key)
         if not slug:
             problems.append(f"tag {name!r} has no letters or digits for a URL; dropped")
@@ -66,6 +79,6 @@ def build_catalog(articles: Iterable[Article], overrides: dict[str, TagOverride]
         base, n = slug, 2
         while slug in by_slug:
             slug, n = f"{base}-{n}", n + 1
-        tag = Tag(key=key, slug=slug, name=name, count=sum(counts.values()))
+        tag = Tag(key=key, slug=slug, name=name, count=sum(used.values()))
         by_key[key] = by_slug[slug] = tag
     return Catalog(by_key, by_slug, tuple(problems))

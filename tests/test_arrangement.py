@@ -1,0 +1,96 @@
+"""The arrangement kept across builds equals arranging from scratch, whatever the
+history of additions, edits, retags and removals that led to it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from unittest import mock
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedsvc import arrangement
+from feedsvc.arrangement import Arranged, Arrangement
+from feedsvc.articles import Article
+from feedsvc.config import TagOverride
+from feedsvc.tags import build_catalog
+from feedsvc.text import tag_key
+
+# Spellings of few keys (case, digits, scripts), and one with no letters for a URL.
+SPELLINGS = ["खेल", "Khel", "khel", "KHEL", "राजनीति", "Rajniti", "rajniti", "१२", "12", "!!!"]
+IST = timezone(timedelta(hours=5, minutes=30))
+OVERRIDES = {"rajniti": TagOverride(name="राजनीति और सरकार")}
+
+version = st.tuples(
+    st.integers(0, 5),  # day: ties in date are common
+    st.sampled_from([UTC, IST]),
+    st.lists(st.sampled_from(SPELLINGS), max_size=4),
+)
+step = st.one_of(
+    st.tuples(st.just("put"), st.integers(0, 29), version),
+    st.tuples(st.just("remove"), st.integers(0, 29)),
+    st.tuples(st.just("many"), st.integers(0, 5)),  # a bulk change: arranged anew
+)
+
+
+def _article(n: int, day: int, zone: timezone, tags: list[str], edit: int) -> Article:
+    date = datetime(2025, 3, 1 + day, 12, tzinfo=zone)
+    return Article(
+        id=f"a{n}",
+        path=f"{n}.md",
+        title=f"लेख {n}",
+        summary="",
+        date=date,
+        updated=date + timedelta(minutes=edit),
+        source=f"{n}-{edit}",
+        tags=_as_parsed(tags),
+    )
+
+
+def _as_parsed(tags: list[str]) -> tuple[str, ...]:
+    """One spelling per key, the first; none without a key."""
+    keys: dict[str, str] = {}
+    for tag in tags:
+        if tag_key(tag):
+            keys.setdefault(tag_key(tag), tag)
+    return tuple(keys.values())
+
+
+def _from_scratch(articles: list[Article]) -> Arranged:
+    ordered = sorted(articles, key=lambda a: a.order, reverse=True)
+    catalog = build_catalog(articles, OVERRIDES)
+    by_tag = {key: [a for a in ordered if key in a.tag_keys] for key in catalog.by_key}
+    return Arranged(ordered, catalog, by_tag)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(step, max_size=25))
+def test_kept_arrangement_equals_arranging_anew(steps: list[tuple]) -> None:
+    live = {n: _article(n, n % 6, UTC, [SPELLINGS[n % len(SPELLINGS)]], 0) for n in range(20)}
+    kept = Arrangement()
+    kept.arrange(live.values(), OVERRIDES)  # then one article at a time: kept, not anew
+    for edit, action in enumerate(steps, start=1):
+        if action[0] == "put":
+            n, (day, zone, tags) = action[1], action[2]
+            live[n] = _article(n, day, zone, tags, edit)
+        elif action[0] == "remove":
+            live.pop(action[1], None)
+        else:
+            for n in list(live)[action[1] :: 2]:
+                live[n] = _article(n, (n + edit) % 6, IST, ["Khel", "!!!"], edit)
+        got = kept.arrange(list(live.values()), OVERRIDES)
+        want = _from_scratch(list(live.values()))
+        assert got.ordered == want.ordered
+        assert got.catalog == want.catalog
+        assert list(got.catalog.by_key) == list(want.catalog.by_key)  # the order tags came
+        assert got.by_tag == want.by_tag
+
+
+def test_an_unchanged_set_is_not_arranged_again() -> None:
+    articles = [_article(n, n % 6, IST, ["खेल"], 0) for n in range(10)]
+    kept = Arrangement()
+    first = kept.arrange(articles, {})
+    with mock.patch.object(arrangement.Arrangement, "_arrange_anew") as anew:
+        again = kept.arrange(articles, {})
+    anew.assert_not_called()
+    assert again == first
