@@ -80,16 +80,17 @@ class Arrangement:
     def _arrange_anew(self, articles: Iterable[Article]) -> None:
         self._reset()
         self._oldest_first = sorted(articles, key=_ORDER)
-        for article in self._oldest_first:
-            self._add_uses(article)
-            for key in _keys(article):
-                self._members.setdefault(key, []).append(article)
+        uses, members = self._uses, self._members
+        for article in self._oldest_first:  # _put_in, for all at once: oldest first
+            for key, spelling, use in _uses_of(article):
+                uses.setdefault(key, {}).setdefault(spelling, {})[article.path] = use
+                members.setdefault(key, []).append(article)
 
     # -- one article out or in --------------------------------------------------------
 
     def _take_out(self, article: Article) -> None:
         _remove(self._oldest_first, article)
-        for key in _keys(article):
+        for key, _, _ in _uses_of(article):
             members = self._members[key]
             _remove(members, article)
             if not members:
@@ -105,7 +106,7 @@ class Arrangement:
 
     def _put_in(self, article: Article) -> None:
         bisect.insort(self._oldest_first, article, key=_ORDER)
-        for key in _keys(article):
+        for key, _, _ in _uses_of(article):
             bisect.insort(self._members.setdefault(key, []), article, key=_ORDER)
         self._add_uses(article)
 
@@ -136,12 +137,9 @@ class Arrangement:
         return firsts
 
 
-def _keys(article: Article) -> list[str]:
-    """The article's tag keys, each once (parsing already drops repeats)."""
-    return list(dict.fromkeys(key for key in article.tag_keys if key))
-
-
 def _uses_of(article: Article) -> list[tuple[str, str, Use]]:
+    """(key, spelling, use) of each tag key the article carries, once (parsing already
+    drops a repeated key, and keys that are empty)."""
     seen: set[str] = set()
     uses = []
     for index, (spelling, key) in enumerate(zip(article.tags, article.tag_keys, strict=True)):

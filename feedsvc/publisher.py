@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from . import __version__, warmstart
 from .archives import Positions, assign
-from .arrangement import Arrangement
+from .arrangement import Arranged, Arrangement
 from .articles import Article
 from .config import Config
 from .errors import FeedsvcError
@@ -231,16 +231,16 @@ class Publisher:
             plan = Plan.partial(frozenset(touched[0]), frozenset(touched[1]), previous.resources)
         started = time.perf_counter()
         try:
+            arranged = self._arrangement.arrange(published.values(), self.cfg.tags)
             built = build(
-                list(published.values()),
+                arranged,
                 self.cfg,
                 self.urls,
                 plan,
                 previous.index,
                 self._body,
                 now,
-                self._archive(published, None if touched is None else touched[0]),
-                self._arrangement,
+                self._archive(arranged, None if touched is None else touched[0]),
             )
         except Exception:
             log.exception("rebuild failed; still serving the previous feeds")
@@ -282,9 +282,7 @@ class Publisher:
         self.library.built()
         return self._swap(built, now)
 
-    def _archive(
-        self, published: Mapping[str, Article], touched: set[str] | None
-    ) -> dict[str, Positions]:
+    def _archive(self, arranged: Arranged, touched: set[str] | None) -> dict[str, Positions]:
         """Every feed's archive positions, new members given theirs (and remembered in
         the state file) before the build: "" is `all`, else a tag key. Only `all` and
         the `touched` tags can have new members (None: look at every feed)."""
@@ -295,11 +293,9 @@ class Publisher:
                 feed: Positions(of, max(of.values()) + 1)
                 for feed, of in self.store.positions().items()
             }
-        members: dict[str, list[Article]] = {"": list(published.values())}
-        for article in published.values():
-            for key in set(article.tag_keys):
-                if touched is None or key in touched:
-                    members.setdefault(key, []).append(article)
+        keys = arranged.by_tag.keys() if touched is None else touched & arranged.by_tag.keys()
+        members: dict[str, Sequence[Article]] = {"": arranged.ordered}
+        members |= {key: arranged.by_tag[key] for key in keys}
         rows: list[tuple[str, str, int]] = []
         for feed, articles in members.items():
             positions, new = assign(self._positions.get(feed, Positions()), articles)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import sitemaps
 from .archives import Positions, affected, pages, unarchived
-from .arrangement import Arranged, Arrangement
+from .arrangement import Arranged
 from .articles import EPOCH, Article
 from .config import Config
 from .feeds import (
@@ -465,7 +465,7 @@ def site_maps(
 
 
 def build(
-    articles: Sequence[Article],
+    arranged: Arranged,
     cfg: Config,
     urls: Urls,
     plan: Plan,
@@ -473,13 +473,10 @@ def build(
     body_of: Callable[[Article], str],
     now: datetime,
     archive: Mapping[str, Positions] | None = None,
-    arrangement: Arrangement | None = None,
 ) -> Built:
-    """`articles` are the published ones; `previous` the index of the snapshot the
-    plan's resources come from. `body_of` gives an article's HTML. `arrangement`: the
-    one kept from the last build, updated by what changed (default: arranged anew)."""
+    """`arranged`: the published articles; `previous` the index of the snapshot the
+    plan's resources come from. `body_of` gives an article's HTML."""
     archive = archive or {}
-    arranged = (arrangement or Arrangement()).arrange(articles, cfg.tags)
     ordered, catalog, by_tag = arranged.ordered, arranged.catalog, arranged.by_tag
     names = names_of(catalog)
     plan = plan.widened(previous.catalog, names, by_tag)

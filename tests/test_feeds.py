@@ -418,6 +418,7 @@ def test_an_entry_that_cannot_be_serialized_is_left_out_not_the_feed(make_config
     carry it, that one entry goes with a message and the feeds stay whole."""
     from datetime import timedelta
 
+    from feedsvc.arrangement import Arrangement
     from feedsvc.articles import Article
     from feedsvc.site import Plan, build
     from feedsvc.snapshot import SiteIndex
@@ -430,7 +431,7 @@ def test_an_entry_that_cannot_be_serialized_is_left_out_not_the_feed(make_config
     bad = Article("bad", "bad.md", "ख़राब\x00", "x", later, later, "2", ("क",))
     bodies = {"good.md": "<p>ठीक</p>", "bad.md": "<p>x</p>"}
     built = build(
-        [good, bad],
+        Arrangement().arrange([good, bad], cfg.tags),
         cfg,
         Urls(cfg.base_url, "news.example"),
         Plan.full({}),
