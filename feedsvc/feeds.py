@@ -18,6 +18,7 @@ import itertools
 import json
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -218,10 +219,36 @@ CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 _ITEM_NS = {"dc": DC_NS, "content": CONTENT_NS, "media": MEDIA_NS}
 
 
+Stamp = tuple[Article, tuple[tuple[str, str], ...], "Image | None"]  # all an entry says
+
+
+class Kept:
+    """Entries serialized by earlier builds, the last `size`: a rebuild renders the
+    feeds one new article touches, whose other entries are the bytes made last time
+    (an entry changes with its article, its tags' slugs and names, and its image)."""
+
+    def __init__(self, size: int = 3072) -> None:
+        self.size = size
+        self._made: OrderedDict[tuple[str, str], tuple[Stamp, bytes]] = OrderedDict()
+
+    def get(self, key: tuple[str, str], stamp: Stamp) -> bytes | None:
+        found = self._made.get(key)
+        if found is None or found[0] != stamp:
+            return None
+        self._made.move_to_end(key)
+        return found[1]
+
+    def put(self, key: tuple[str, str], stamp: Stamp, made: bytes) -> None:
+        self._made[key] = (stamp, made)
+        self._made.move_to_end(key)
+        if len(self._made) > self.size:
+            self._made.popitem(last=False)
+
+
 class Entries:
     """Every article's Atom <entry> and RSS <item>, made by feedgen and serialized once
     per build, then shared by every feed that carries the article (`all` and each of
-    its tags): no entry is rendered twice."""
+    its tags): no entry is rendered twice. With `kept`, nor again in the next build."""
 
     def __init__(
         self,
@@ -231,6 +258,7 @@ class Entries:
         images: dict[str, Image],
         body: Callable[[Article], str],
         brand: Brand = Brand(),
+        kept: Kept | None = None,
     ):
         self.body = body
         self.brand = brand
@@ -238,6 +266,7 @@ class Entries:
         self.cfg = cfg
         self.urls = urls
         self.images = images
+        self.kept = kept if kept is not None else Kept(0)
         self._entries: dict[str, Any] = {}  # article id -> FeedEntry, for both formats
         self._made: dict[tuple[str, str], bytes] = {}
         self._failed: dict[str, str] = {}  # article id -> why it cannot be an entry
@@ -249,6 +278,11 @@ class Entries:
         key = (article.id, fmt)
         made = self._made.get(key)
         if made is None and article.id not in self._failed:
+            stamp = self._stamp(article)
+            made = self.kept.get(key, stamp)
+            if made is not None:
+                self._made[key] = made
+                return made
             try:
                 if fmt == "json":
                     made = self._made[key] = self._json_item(article)
@@ -260,7 +294,13 @@ class Entries:
             except Exception as exc:  # lxml or feedgen refused something in it
                 self._failed[article.id] = str(exc)
                 self.problems.append(f"{article.path}: left out of the feeds: {exc}")
+                return None
+            self.kept.put(key, stamp, made)
         return made
+
+    def _stamp(self, article: Article) -> Stamp:
+        tags = tuple((tag.slug, tag.name) for tag in self.catalog.tags_of(article))
+        return article, tags, self.images.get(article.id)
 
     def done_with(self, fmt: str) -> None:
         """Every feed of this format is built: its serialized entries may go."""

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from . import __version__, warmstart
@@ -32,6 +33,9 @@ from .sitemaps import refresh_news
 from .snapshot import Health, SiteIndex, Snapshot
 from .store import Store
 from .urls import Urls
+
+if TYPE_CHECKING:
+    from .feeds import Kept
 
 log = logging.getLogger("feedsvc")
 
@@ -87,6 +91,7 @@ class Publisher:
         self._pending: set[str] = set()
         self._positions: dict[str, Positions] | None = None  # archives, by feed key
         self._arrangement = Arrangement()  # the last build's, updated by the next
+        self._entries: Kept | None = None  # feed entries serialized by the last builds
         self._last_build_seconds = 0.0
         # What the warm-start file holds: set by the first build, then by the save thread.
         self._on_disk: warmstart.Built | None = None
@@ -223,7 +228,11 @@ class Publisher:
         inputs: warmstart.Inputs | None,
         known: bool,  # False: a first start with an empty state, nothing to compare
     ) -> Snapshot:
-        from .site import Plan, build  # here: a start with nothing to build never renders
+        from .feeds import Kept  # here: a start with nothing to build never renders
+        from .site import Plan, build
+
+        if self._entries is None:
+            self._entries = Kept()
 
         if touched is None:
             plan = Plan.full(previous.resources)
@@ -241,6 +250,7 @@ class Publisher:
                 self._body,
                 now,
                 self._archive(arranged, None if touched is None else touched[0]),
+                self._entries,
             )
         except Exception:
             log.exception("rebuild failed; still serving the previous feeds")

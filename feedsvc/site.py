@@ -27,6 +27,7 @@ from .feeds import (
     Entries,
     FeedSpec,
     Image,
+    Kept,
     RenderedFeed,
     render_feed,
     render_json_feed,
@@ -473,16 +474,18 @@ def build(
     body_of: Callable[[Article], str],
     now: datetime,
     archive: Mapping[str, Positions] | None = None,
+    kept: Kept | None = None,
 ) -> Built:
     """`arranged`: the published articles; `previous` the index of the snapshot the
-    plan's resources come from. `body_of` gives an article's HTML."""
+    plan's resources come from. `body_of` gives an article's HTML; `kept`, entries
+    serialized by the builds before."""
     archive = archive or {}
     ordered, catalog, by_tag = arranged.ordered, arranged.catalog, arranged.by_tag
     names = names_of(catalog)
     plan = plan.widened(previous.catalog, names, by_tag)
     out = Output(problems=list(catalog.problems))
     images, brand = collect_media(ordered, cfg, urls, plan, out)
-    entries = Entries(catalog, cfg, urls, images, body_of, brand)
+    entries = Entries(catalog, cfg, urls, images, body_of, brand, kept)
     topics = feed_topics(ordered, by_tag, catalog, cfg, archive)
     archived: dict[str, Resource] = {}
 

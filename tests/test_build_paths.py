@@ -243,6 +243,66 @@ def test_a_state_file_newer_than_the_saved_snapshot_wins(tmp_path: Path) -> None
     assert [p for p, body in again.items() if edited in body and p.endswith(".atom")]
 
 
+def test_entries_kept_from_the_last_build_give_the_same_bytes(tmp_path: Path, monkeypatch) -> None:
+    """A rebuild serializes only the entries of what changed; its feeds are the bytes
+    a fresh process builds from the same folder."""
+    from feedsvc.feeds import Entries
+
+    folder = tmp_path / "articles"
+    _corpus(folder)
+
+    def publisher(state: str) -> Publisher:
+        settings = {"articles": {"dir": str(folder)}, "state": {"path": state}}
+        cfg = from_dict(settings | {"schedule": {"settle_ms": 0}}, tmp_path)
+        return Publisher(cfg, workers=1)
+
+    live = publisher("live.sqlite3")
+    try:
+        live.rescan()
+        made: list[str] = []
+        real = Entries._serialize
+
+        def counted(fe: object, fmt: str) -> bytes:
+            made.append(fmt)
+            return real(fe, fmt)
+
+        monkeypatch.setattr(Entries, "_serialize", staticmethod(counted))
+        # Undated, written last: the newest, as it would be in a fresh build's order
+        write(folder, "new.md", md("नया लेख", ["विषय 1", "सब"], "", "बिलकुल नया।"), age=1)
+        after = live.refresh({"new.md"}).resources
+    finally:
+        live.close()
+    assert sorted(made) == ["atom", "rss"]  # the new article's entry, once per format
+    fresh = publisher("fresh.sqlite3")
+    try:
+        again = fresh.rescan().resources
+    finally:
+        fresh.close()
+    feeds = sorted(path for path in again if path.startswith("/feeds/"))
+    assert len(feeds) > 30 and feeds == sorted(p for p in after if p.startswith("/feeds/"))
+    for path in feeds:
+        assert after[path].body == again[path].body, path
+
+
+def test_a_tag_renamed_reaches_the_entries_of_earlier_builds(tmp_path: Path) -> None:
+    """A tag's name is its most used spelling: more articles spelling it otherwise
+    rename it in every entry that carries it, entries kept from the last build too."""
+    folder = tmp_path / "articles"
+    for n, spelling in enumerate(["Cricket", "Cricket", "cricket"]):
+        write(folder, f"{n}.md", md(f"लेख {n}", [spelling], f"2025-01-0{n + 1}"))
+    cfg = from_dict({"articles": {"dir": str(folder)}, "schedule": {"settle_ms": 0}}, tmp_path)
+    publisher = Publisher(cfg, workers=1)
+    try:
+        before = publisher.rescan().get("/feeds/all.atom")
+        assert before is not None and before.body.count(b'label="Cricket"') == 3
+        for n in (3, 4):
+            write(folder, f"{n}.md", md(f"लेख {n}", ["cricket"], f"2025-01-0{n + 1}"))
+        after = publisher.refresh({"3.md", "4.md"}).get("/feeds/all.atom")
+    finally:
+        publisher.close()
+    assert after is not None and after.body.count(b'label="cricket"') == 5
+
+
 def test_a_restart_after_a_settings_change_builds_everything(tmp_path: Path, caplog) -> None:
     folder = tmp_path / "articles"
     write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
