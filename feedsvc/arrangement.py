@@ -7,7 +7,7 @@ rebuild at 10,000 articles; here the articles that changed are taken out and put
 (by identity: the library keeps an unchanged article the same object), and only the
 tags they carry are looked at again. The result is the same as arranging from
 scratch (`tags.build_catalog`, a sort, a grouping), which
-`tests/test_properties.py` checks on random histories.
+`tests/test_arrangement.py` checks on random histories.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from .config import TagOverride
 from .tags import Catalog, Use, make_catalog
 
 _ORDER = operator.attrgetter("order")
-
-
 REARRANGE = 0.25  # past this share of articles changed, arranging anew is cheaper
 
 
