@@ -220,7 +220,13 @@ class Library:
         self._bodies = {}
 
     def problems(self) -> list[ArticleError]:
-        return sorted([*self.notices, *self.rejected.values()], key=lambda e: (e.path, e.line or 0))
+        """As of now: a folder that appeared since the last scan is no longer missing
+        (its files may come in by events before the next scan)."""
+        missing = []
+        if self.folder_missing:
+            missing = [ArticleError(f"articles folder {self.root} does not exist (articles.dir)")]
+        found = [*missing, *self.notices, *self.rejected.values()]
+        return sorted(found, key=lambda e: (e.path or "", e.line or 0))
 
     # -- scanning --------------------------------------------------------------------
 
@@ -229,9 +235,7 @@ class Library:
         self.busy = busy
         outcome = Outcome()
         if self.folder_missing:
-            self.notices = [
-                ArticleError(f"articles folder {self.root} does not exist (articles.dir)")
-            ]
+            self.notices = []
             for path in list(self._articles):
                 self._forget(path, outcome)
             return outcome

@@ -105,6 +105,29 @@ def test_check_names_a_missing_articles_folder_and_fails(tmp_path: Path) -> None
     assert result.stdout.strip().splitlines()[-1] == "0 articles, 0 tags, 0 rejected"
 
 
+def test_a_folder_that_appears_is_not_reported_missing_once_its_files_are_in(
+    tmp_path: Path,
+) -> None:
+    """Its files may come in by events before the next full scan: the health must not
+    go on saying the folder is missing while it serves them."""
+    from feedsvc.config import from_dict
+    from feedsvc.publisher import Publisher
+
+    folder = tmp_path / "news" / "articles"
+    cfg = from_dict({"articles": {"dir": "news/articles"}, "schedule": {"settle_ms": 0}}, tmp_path)
+    publisher = Publisher(cfg, workers=1)
+    try:
+        before = publisher.rescan()
+        assert [str(e) for e in before.health.rejected] == [
+            f"articles folder {folder} does not exist (articles.dir)"
+        ]
+        write(folder, "a.md", md("आ गया", ["क"], "2025-01-01"))
+        after = publisher.refresh({"a.md"})  # an event, no scan
+    finally:
+        publisher.close()
+    assert after.health.rejected == () and after.get("/feeds/tags/क.atom") is not None
+
+
 def test_serve_warns_of_a_missing_articles_folder_and_picks_it_up(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[articles]\ndir = "news/articles"\n[schedule]\nsettle_ms = 100\n')
