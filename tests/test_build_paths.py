@@ -222,6 +222,34 @@ def test_a_warm_start_takes_unchanged_articles_from_the_saved_snapshot(
     assert "लेख 3, बदला".encode() in partial["/articles/md/3"]
 
 
+def test_a_file_still_being_written_at_start_keeps_its_last_published_version(
+    tmp_path: Path,
+) -> None:
+    """SPEC §6: never half-written. Edited (young) while stopped, it is not read yet at
+    the next start; what the saved snapshot published of it is served meanwhile."""
+    folder = tmp_path / "articles"
+    _corpus(folder)
+    first = _build(tmp_path, folder, "s.sqlite3", workers=2)
+    write(folder, "md/3.md", '---\ntitle: "आधा लिख', age=0)  # young, and half-written
+    cfg = from_dict(
+        {
+            "articles": {"dir": str(folder)},
+            "state": {"path": "s.sqlite3"},
+            "schedule": {"settle_ms": 60_000},
+            "site": {"id_authority": "x.example"},
+        },
+        tmp_path,
+    )
+    publisher = Publisher(cfg, workers=1)
+    try:
+        snapshot = publisher.rescan()
+        assert publisher.pending() == {"md/3.md"}
+    finally:
+        publisher.close()
+    assert snapshot.get("/articles/md/3") is not None
+    assert snapshot.get("/articles/md/3").body == first["/articles/md/3"]
+
+
 def test_a_state_file_newer_than_the_saved_snapshot_wins(tmp_path: Path) -> None:
     """A file read and remembered, but stopped (kill -9) before the snapshot was
     saved: at the next start its row names other bytes than the saved article, and
