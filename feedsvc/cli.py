@@ -190,8 +190,6 @@ class _Live:
         self.watcher = Watcher(cfg.articles_dir, cfg.schedule.settle_ms, self._paths, self._rescan)
 
     def start(self) -> None:
-        if self.notifier is not None:  # first: what was pending is attempted at once
-            self.notifier.start()
         # Watch first, then scan: a file saved during the first scan is not missed.
         self.watcher.start()
         if self.publisher.library.folder_missing:
@@ -201,6 +199,11 @@ class _Live:
                 self.cfg.articles_dir,
             )
         self.publisher.rescan()
+        if self.notifier is not None:
+            # After the first build: what was pending (even in flight at a kill -9)
+            # and what the first build announces go out once each, for a site that
+            # is there to fetch.
+            self.notifier.start()
         if self.mirror is not None:  # after the first build: never mirror an empty site
             self.mirror.start()
         self.schedule.start()

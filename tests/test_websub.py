@@ -237,6 +237,40 @@ def test_pending_notifications_survive_kill_9(tmp_path: Path, hubs) -> None:
         assert server.stop() == 0
 
 
+def test_a_kill_before_the_snapshot_was_saved_still_notifies_once(tmp_path: Path, hubs) -> None:
+    """Killed after the outbox was written but before the warm-start save: the next
+    start finds the article changed while stopped and announces its topics again;
+    with the pending rows (in flight at the kill) that is still one POST each."""
+    hub = hubs[0]
+    write(tmp_path / "articles", "a.md", md("पहला", ["क"], "2025-01-01"))
+    port = free_port()
+    server = _serve(tmp_path, hub.url, port=port)
+    assert server.stop() == 0  # its snapshot saved whole
+    saved = sorted((tmp_path / "var").glob("*-snapshot.sqlite3*"))
+    assert saved
+    kept = {path: path.read_bytes() for path in saved}
+    hub.answer(default=503)
+    server = _serve(tmp_path, hub.url, port=port)
+    write(tmp_path / "articles", "b.md", md("दूसरा", ["क"], "2025-01-02"), age=0)
+    wait_for(lambda: hub.topics() == set(ALL + KA))
+    server.stop(signal.SIGKILL)
+    for path in (tmp_path / "var").glob("*-snapshot.sqlite3*"):
+        path.unlink()
+    for path, data in kept.items():  # as if the save of b.md's build never happened
+        path.write_bytes(data)
+
+    hub.answer(default=204)
+    before = len(hub.posts())
+    server = _serve(tmp_path, hub.url, port=port)
+    try:
+        wait_for(lambda: _health(server)[0]["pending"] == 0)
+        assert "1 articles changed while stopped" in server.log.read_text()
+        delivered = hub.posts()[before:]
+        assert sorted(p.form["hub.topic"] for p in delivered) == sorted(ALL + KA)
+    finally:
+        assert server.stop() == 0
+
+
 def test_a_burst_of_changes_makes_few_notifications(tmp_path: Path, hubs) -> None:
     hub = hubs[0]
     folder = tmp_path / "articles"
