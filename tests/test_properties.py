@@ -122,3 +122,11 @@ def test_arbitrary_file_names(name: str) -> None:
         folder.mkdir()
         _check(folder, raw, '---\ntitle: "नाम"\n---\nपाठ।\n'.encode())
         _check(folder, b"\xff\xfe" + raw, '---\ntitle: "बाइट"\n---\nपाठ।\n'.encode())
+
+
+@given(article_id=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"])))
+def test_an_article_page_is_served_at_its_id(article_id: str) -> None:
+    """The snapshot's key for an article page is what a request for its URL decodes to."""
+    from feedsvc.urls import article_path, served, served_article_path
+
+    assert served_article_path(article_id) == served(article_path(article_id))
