@@ -78,22 +78,18 @@ class Arrangement:
     def _arrange_anew(self, articles: Iterable[Article]) -> None:
         self._reset()
         self._oldest_first = sorted(articles, key=_ORDER)
-        uses, members = self._uses, self._members
-        for article in self._oldest_first:  # _put_in, for all at once: oldest first
-            for key, spelling, use in _uses_of(article):
-                uses.setdefault(key, {}).setdefault(spelling, {})[article.path] = use
-                members.setdefault(key, []).append(article)
+        for article in self._oldest_first:
+            self._add(article, in_order=True)
 
     # -- one article out or in --------------------------------------------------------
 
     def _take_out(self, article: Article) -> None:
         _remove(self._oldest_first, article)
-        for key, _, _ in _uses_of(article):
+        for key, spelling, _ in _uses_of(article):
             members = self._members[key]
             _remove(members, article)
             if not members:
                 del self._members[key]
-        for key, spelling, _ in _uses_of(article):
             users = self._uses[key][spelling]
             del users[article.path]
             self._first.pop((key, spelling), None)
@@ -104,12 +100,17 @@ class Arrangement:
 
     def _put_in(self, article: Article) -> None:
         bisect.insort(self._oldest_first, article, key=_ORDER)
-        for key, _, _ in _uses_of(article):
-            bisect.insort(self._members.setdefault(key, []), article, key=_ORDER)
-        self._add_uses(article)
+        self._add(article, in_order=False)
 
-    def _add_uses(self, article: Article) -> None:
+    def _add(self, article: Article, in_order: bool) -> None:
+        """Its tags' members and uses. `in_order`: it is the newest so far (arranging
+        anew, oldest first), so appending keeps each tag's members sorted."""
         for key, spelling, use in _uses_of(article):
+            members = self._members.setdefault(key, [])
+            if in_order:
+                members.append(article)
+            else:
+                bisect.insort(members, article, key=_ORDER)
             self._uses.setdefault(key, {}).setdefault(spelling, {})[article.path] = use
             first = self._first.get((key, spelling))
             if first is not None and use < first:

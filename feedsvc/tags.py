@@ -27,11 +27,8 @@ class Catalog:
     by_slug: dict[str, Tag]
     problems: tuple[str, ...] = ()
 
-    def keys_of(self, article: Article) -> list[str]:
-        return [k for k in article.tag_keys if k in self.by_key]
-
     def tags_of(self, article: Article) -> list[Tag]:
-        return [self.by_key[k] for k in self.keys_of(article)]
+        return [self.by_key[k] for k in article.tag_keys if k in self.by_key]
 
 
 def overrides_by_key(overrides: dict[str, TagOverride]) -> dict[str, TagOverride]:
