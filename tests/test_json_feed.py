@@ -20,7 +20,7 @@ from feedsvc.config import Config
 from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
 
-from .conftest import ROOT, SEED, SEED_NAME
+from .conftest import ROOT, SEED, SEED_NAME, write
 from .server import start
 
 BASE = "http://news.example"
@@ -134,9 +134,9 @@ def test_opml_lists_each_topic_once(samples: Path, make_config) -> None:
 def test_the_reader_library_reads_the_served_json_feed(tmp_path: Path) -> None:
     reader_lib = pytest.importorskip("reader", reason="the reader library is not installed")
     folder = tmp_path / "articles"
-    folder.mkdir()
-    shutil.copyfile(SEED, folder / SEED_NAME)
-    shutil.copyfile(ROOT / "articles" / "trump-korea.md", folder / "trump-korea.md")
+    # Settled (older than settle_ms): served from the first build, not 300 ms after.
+    write(folder, SEED_NAME, SEED.read_bytes())
+    write(folder, "trump-korea.md", (ROOT / "articles" / "trump-korea.md").read_bytes())
     (tmp_path / "config.toml").write_text(
         '[site]\nid_authority = "news.example"\n[tags]\nTRUMP = "ट्रंप"\n'
     )
