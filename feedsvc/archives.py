@@ -10,7 +10,7 @@ does. Decisions only here; the state store keeps the positions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .articles import Article
@@ -18,10 +18,18 @@ from .articles import Article
 
 @dataclass(frozen=True)
 class Positions:
-    """One feed's positions: article id -> position (from 1), and the next to give."""
+    """One feed's positions: article id -> position (from 1), the next to give, and
+    position -> article id (a page's members are found from its positions, not by a
+    walk over all of a feed's members: 10,000 for `all`)."""
 
     of: Mapping[str, int] = field(default_factory=dict)
     next: int = 1
+    at: Mapping[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def remembered(cls, of: Mapping[str, int]) -> Positions:
+        """As the state store keeps them."""
+        return cls(of, max(of.values(), default=0) + 1, {p: i for i, p in of.items()})
 
     def complete_pages(self, size: int) -> int:
         return (self.next - 1) // size if size else 0
@@ -36,7 +44,8 @@ def assign(
     if not new:
         return positions, []
     rows = [(article.id, positions.next + n) for n, article in enumerate(new)]
-    return Positions({**positions.of, **dict(rows)}, positions.next + len(rows)), rows
+    at = {**positions.at, **{p: i for i, p in rows}}
+    return Positions({**positions.of, **dict(rows)}, positions.next + len(rows), at), rows
 
 
 @dataclass(frozen=True)
@@ -47,21 +56,23 @@ class Page:
 
 
 def pages(
-    positions: Positions, members: Iterable[str], size: int, only: set[int] | None = None
+    positions: Positions, members: Container[str], size: int, only: set[int] | None = None
 ) -> list[Page]:
     """The complete archive pages of a feed whose current members are `members` (or
     only those numbered in `only`)."""
     count = positions.complete_pages(size)
-    wanted = set(range(1, count + 1)) if only is None else {n for n in only if 1 <= n <= count}
-    on: dict[int, list[tuple[int, str]]] = {}
-    for article_id in members:
-        position = positions.of.get(article_id)
-        if position is not None and (position - 1) // size + 1 in wanted:
-            on.setdefault((position - 1) // size + 1, []).append((position, article_id))
+    wanted = range(1, count + 1) if only is None else sorted(n for n in only if 1 <= n <= count)
     return [
-        Page(n, tuple(i for _, i in sorted(on.get(n, []), reverse=True)), n == count)
-        for n in sorted(wanted)
+        Page(n, _held(positions, members, n * size, (n - 1) * size), n == count) for n in wanted
     ]
+
+
+def _held(positions: Positions, members: Container[str], top: int, bottom: int) -> tuple[str, ...]:
+    """The members at positions top down to (not including) bottom."""
+    at = positions.at
+    return tuple(
+        i for i in (at.get(p) for p in range(top, bottom, -1)) if i is not None and i in members
+    )
 
 
 def affected(positions: Positions, size: int, ids: Iterable[str], pages_before: int) -> set[int]:
@@ -72,9 +83,10 @@ def affected(positions: Positions, size: int, ids: Iterable[str], pages_before: 
     return numbers | {count - 1, count} | set(range(pages_before + 1, count + 1))
 
 
-def unarchived(positions: Positions, members: Sequence[Article], size: int) -> frozenset[str]:
-    """The members no complete page holds: the subscription document must carry them."""
+def unarchived(positions: Positions, members: Container[str], size: int) -> frozenset[str]:
+    """The members no complete page holds: the subscription document must carry them.
+    Every member has its position (`assign` gives them before a build)."""
     if not size:
         return frozenset()
     first_open = positions.complete_pages(size) * size
-    return frozenset(a.id for a in members if positions.of.get(a.id, positions.next) > first_open)
+    return frozenset(_held(positions, members, positions.next - 1, first_open))

@@ -13,7 +13,6 @@ scratch (`tags.build_catalog`, a sort, a grouping), which
 from __future__ import annotations
 
 import bisect
-import functools
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +23,14 @@ from .config import TagOverride
 from .tags import Catalog, Use, make_catalog
 
 _ORDER = operator.attrgetter("order")
+
+
+def _update_order(article: Article) -> tuple[int, tuple[int, int, str]]:
+    """The latest `updated` first (by the integer key: aware datetimes compare slowly);
+    among equals, the newest in `ordered` (as the first maximum of a walk finds it)."""
+    return article.order[1], article.order
+
+
 REARRANGE = 0.25  # past this share of articles changed, arranging anew is cheaper
 
 
@@ -32,13 +39,8 @@ class Arranged:
     ordered: list[Article]  # newest first
     catalog: Catalog
     by_tag: dict[str, list[Article]]  # catalog tag key -> its articles, newest first
-
-    @functools.cached_property
-    def newest_update(self) -> datetime:
-        """The latest `updated` (by the integer key: aware datetimes compare slowly)."""
-        if not self.ordered:
-            return EPOCH
-        return max(self.ordered, key=lambda a: a.order[1]).updated
+    by_id: dict[str, Article]
+    newest_update: datetime  # the latest `updated` of all (EPOCH: no articles)
 
 
 class Arrangement:
@@ -54,6 +56,8 @@ class Arrangement:
         # tag key -> spelling -> article path -> where that article uses it
         self._uses: dict[str, dict[str, dict[str, Use]]] = {}
         self._first: dict[tuple[str, str], Use] = {}  # the earliest use, when known
+        self._by_id: dict[str, Article] = {}
+        self._newest: Article | None = None  # of the latest update, when known
 
     def arrange(self, articles: Iterable[Article], overrides: dict[str, TagOverride]) -> Arranged:
         """These articles (each path once), arranged; the arrangement remembers them."""
@@ -73,7 +77,10 @@ class Arrangement:
         self._by_path = now
         catalog = make_catalog(self._counts(), self._firsts(), overrides)
         by_tag = {key: self._members[key][::-1] for key in catalog.by_key}
-        return Arranged(self._oldest_first[::-1], catalog, by_tag)
+        if self._newest is None and self._oldest_first:
+            self._newest = max(self._oldest_first, key=_update_order)
+        newest = EPOCH if self._newest is None else self._newest.updated
+        return Arranged(self._oldest_first[::-1], catalog, by_tag, dict(self._by_id), newest)
 
     def _arrange_anew(self, articles: Iterable[Article]) -> None:
         self._reset()
@@ -85,6 +92,10 @@ class Arrangement:
 
     def _take_out(self, article: Article) -> None:
         _remove(self._oldest_first, article)
+        if self._by_id.get(article.id) is article:
+            del self._by_id[article.id]
+        if article is self._newest:
+            self._newest = None
         for key, spelling, _ in _uses_of(article):
             members = self._members[key]
             _remove(members, article)
@@ -105,6 +116,10 @@ class Arrangement:
     def _add(self, article: Article, in_order: bool) -> None:
         """Its tags' members and uses. `in_order`: it is the newest so far (arranging
         anew, oldest first), so appending keeps each tag's members sorted."""
+        self._by_id[article.id] = article
+        newest = self._newest
+        if newest is not None and _update_order(article) > _update_order(newest):
+            self._newest = article
         for key, spelling, use in _uses_of(article):
             members = self._members.setdefault(key, [])
             if in_order:

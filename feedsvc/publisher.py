@@ -300,8 +300,7 @@ class Publisher:
             return {}
         if self._positions is None:
             self._positions = {
-                feed: Positions(of, max(of.values()) + 1)
-                for feed, of in self.store.positions().items()
+                feed: Positions.remembered(of) for feed, of in self.store.positions().items()
             }
         keys = arranged.by_tag.keys() if touched is None else touched & arranged.by_tag.keys()
         members: dict[str, Sequence[Article]] = {"": arranged.ordered}

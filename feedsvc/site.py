@@ -223,20 +223,14 @@ def hub_links(hubs: Sequence[str], topic: str) -> str:
     return ", ".join([*(f'<{hub}>; rel="hub"' for hub in hubs), f'<{topic}>; rel="self"'])
 
 
-def feed_topics(
-    ordered: Sequence[Article],
-    by_tag: ByTag,
-    catalog: Catalog,
-    cfg: Config,
-    archive: Mapping[str, Positions],
-) -> list[Feed]:
+def feed_topics(arranged: Arranged, cfg: Config, archive: Mapping[str, Positions]) -> list[Feed]:
     """`all` first, then every tag in catalog order, each with its archive positions
     (keyed "" for all, else by tag key)."""
-    size = cfg.feeds.archive_size
-    topics = [
-        Feed(FeedSpec(None, cfg.site.title), None, ordered, archive.get("", Positions()), size)
-    ]
-    for key, tag in catalog.by_key.items():
+    size, by_tag = cfg.feeds.archive_size, arranged.by_tag
+    every = archive.get("", Positions())
+    spec = FeedSpec(None, cfg.site.title)
+    topics = [Feed(spec, None, arranged.ordered, every, size, arranged.by_id)]
+    for key, tag in arranged.catalog.by_key.items():
         positions = archive.get(key, Positions())
         topics.append(Feed(FeedSpec(tag.slug, tag.name), key, by_tag[key], positions, size))
     return topics
@@ -251,6 +245,7 @@ class Feed:
     members: Sequence[Article]
     positions: Positions
     size: int  # articles per archive page; 0: no archives
+    ids: Mapping[str, Article] | None = None  # the members by id, when known already
 
     def subscription(self, fmt: str, urls: Urls) -> tuple[FeedSpec, frozenset[str]]:
         """The subscription document's spec (linking the newest complete archive page)
@@ -263,15 +258,14 @@ class Feed:
         return spec, self.open_ids
 
     @functools.cached_property
-    def by_id(self) -> dict[str, Article]:
+    def by_id(self) -> Mapping[str, Article]:
         """The members by id, made once for the feed's formats."""
-        return {a.id: a for a in self.members}
+        return self.ids if self.ids is not None else {a.id: a for a in self.members}
 
     @functools.cached_property
     def open_ids(self) -> frozenset[str]:
-        """The members no complete page holds; found once per feed, not per format (a
-        walk over every member: 10,000 for all)."""
-        return unarchived(self.positions, self.members, self.size)
+        """The members no complete page holds; found once per feed, not per format."""
+        return unarchived(self.positions, self.by_id, self.size)
 
 
 def render_feeds(
@@ -370,7 +364,7 @@ def render_archive_pages(
             else:
                 only.add(number)
     by_id = topic.by_id
-    for page in pages(topic.positions, by_id.keys(), topic.size, only):
+    for page in pages(topic.positions, by_id, topic.size, only):
         path = served(archive_path(slug, page.number, fmt))
         links = [("current", urls.feed(slug, fmt))]
         if page.number > 1:
@@ -486,7 +480,7 @@ def build(
     out = Output(problems=list(catalog.problems))
     images, brand = collect_media(ordered, cfg, urls, plan, out)
     entries = Entries(catalog, cfg, urls, images, body_of, brand, kept)
-    topics = feed_topics(ordered, by_tag, catalog, cfg, archive)
+    topics = feed_topics(arranged, cfg, archive)
     archived: dict[str, Resource] = {}
 
     def compress(items: Iterable[Item]) -> None:  # archive pages: gzip only, as made
@@ -495,11 +489,13 @@ def build(
     render_feeds(topics, entries, plan, previous, out, compress, arranged.newest_update)
     pages = Pages(cfg, urls)
     render_pages(arranged, pages, plan, out)
-    resources = make_resources(out.items, plan.previous, now) | archived
+    lazy = not plan.is_full  # feeds and lists compressed when asked: see snapshot.Held
+    resources = make_resources(out.items, plan.previous, now, lazy=lazy) | archived
     pages_out = article_pages(ordered, catalog, pages, images, body_of, plan, out)
     resources |= make_resources(pages_out, plan.previous, now, compact=lambda path: True)
     resources |= {path: plan.previous[path] for path in out.carried}  # known once consumed
-    resources |= make_resources(site_maps(resources, ordered, cfg, urls, now), plan.previous, now)
+    maps = site_maps(resources, ordered, cfg, urls, now)
+    resources |= make_resources(maps, plan.previous, now, lazy=lazy)
     carried_windows = {p: previous.windows[p] for p in out.carried if p in previous.windows}
     carried_topics = {p: previous.topics[p] for p in out.carried if p in previous.topics}
     index = SiteIndex(

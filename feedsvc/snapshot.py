@@ -11,6 +11,7 @@ import email.utils
 import gzip
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,9 +41,21 @@ class Source(Protocol):
 
 
 class Codings(NamedTuple):
-    gzip: bytes
+    gzip: bytes | None  # None: compressed when first asked for (see Held)
     br: bytes | None
     identity: bytes | None  # None: compact (identity is the gzip decompressed)
+
+
+def _encode(body: bytes, coding: str) -> bytes:
+    if coding == "br":
+        return bytes(brotli.compress(body, quality=BROTLI_QUALITY))
+    # mtime=0: the same bytes give the same .gz, so validators survive restarts.
+    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+# One compression of a resource at a time (a reader, the mirror and the save may ask
+# together): striped, not one lock per resource, which would cost memory for 300,000.
+_COMPRESSING = tuple(threading.Lock() for _ in range(16))
 
 
 class Held:
@@ -50,7 +63,11 @@ class Held:
     them, then read from that file when asked (the OS caches what is asked often).
     A polled resource (a feed: `polled`) keeps its compressed bytes in memory once
     made or read, and lets only its identity bytes go. Spilling changes where bytes
-    are, never what they are: a Resource stays the same object."""
+    are, never what they are: a Resource stays the same object.
+
+    A polled resource made by a partial build is compressed when first asked for (a
+    gzip reader, the mirror, the save), not by the build: a new article then reaches
+    the served feeds without waiting on 4 MB of gzip."""
 
     __slots__ = ("_gzip", "_br", "_identity", "_source", "_polled")
 
@@ -66,9 +83,20 @@ class Held:
 
     def get(self, etag: str, coding: str) -> bytes | None:
         value: bytes | None = getattr(self, "_" + coding)
+        if value is None and coding != "identity" and self._identity is not None:
+            value = self._compress(coding)
         if value is None and self._source is not None:
             value = self._source.read(etag, coding)
             if self._polled and coding != "identity":
+                setattr(self, "_" + coding, value)
+        return value
+
+    def _compress(self, coding: str) -> bytes | None:
+        with _COMPRESSING[id(self) % len(_COMPRESSING)]:
+            value: bytes | None = getattr(self, "_" + coding)
+            identity = self._identity
+            if value is None and identity is not None:  # else spilled meanwhile: saved
+                value = _encode(identity, coding)
                 setattr(self, "_" + coding, value)
         return value
 
@@ -106,12 +134,16 @@ class Resource:
         last_modified: datetime,
         compact: bool = False,
         link: str = "",
+        lazy: bool = False,
     ) -> Resource:
         """compact: keep only the gzip bytes. For the thousands of article and archive
-        pages, which clients fetch gzipped."""
-        br = brotli.compress(body, quality=BROTLI_QUALITY) if brotli and not compact else None
-        # mtime=0: the same bytes give the same .gz, so validators survive restarts.
-        gz = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        pages, which clients fetch gzipped. lazy (not compact): compress when asked."""
+        has_br = brotli is not None and not compact
+        if lazy and not compact:
+            codings = Codings(None, None, body)
+        else:
+            br = _encode(body, "br") if has_br else None
+            codings = Codings(_encode(body, "gzip"), br, None if compact else body)
         return cls(
             content_type=content_type,
             etag=digest(body),
@@ -119,8 +151,8 @@ class Resource:
             http_date=http_date(_second(last_modified)),
             link=link,
             compact=compact,
-            has_br=br is not None,
-            held=Held(Codings(gz, br, None if compact else body), polled=not compact),
+            has_br=has_br,
+            held=Held(codings, polled=not compact),
         )
 
     def _coding(self, coding: str) -> bytes:
@@ -257,18 +289,26 @@ def make_resources(
     previous: Mapping[str, Resource],
     now: datetime,
     compact: Callable[[str], bool] = lambda path: False,
+    lazy: bool = False,
 ) -> dict[str, Resource]:
     """Resources for rendered bodies; one whose bytes did not change keeps its old
     Resource (compressed bytes, ETag, Last-Modified). New ones are compressed on every
     core (zlib and brotli release the GIL), a batch at a time, so that `items` may be a
-    generator whose bodies are never all in memory at once."""
+    generator whose bodies are never all in memory at once; `lazy`: those not compact
+    are compressed when first asked for instead (a partial build, on the way of a new
+    article to its feeds)."""
     out: dict[str, Resource] = {}
 
     def make(item: Item) -> Resource:
         old = previous.get(item.path)
         when = last_modified(item.newest, old, True, now)
         return Resource.make(
-            item.body, item.content_type, when, compact=compact(item.path), link=item.link
+            item.body,
+            item.content_type,
+            when,
+            compact=compact(item.path),
+            link=item.link,
+            lazy=lazy,
         )
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:

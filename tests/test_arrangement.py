@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from feedsvc import arrangement
 from feedsvc.arrangement import Arranged, Arrangement
-from feedsvc.articles import Article
+from feedsvc.articles import EPOCH, Article
 from feedsvc.config import TagOverride
 from feedsvc.tags import build_catalog
 from feedsvc.text import tag_key
@@ -60,7 +60,8 @@ def _from_scratch(articles: list[Article]) -> Arranged:
     ordered = sorted(articles, key=lambda a: a.order, reverse=True)
     catalog = build_catalog(articles, OVERRIDES)
     by_tag = {key: [a for a in ordered if key in a.tag_keys] for key in catalog.by_key}
-    return Arranged(ordered, catalog, by_tag)
+    newest = max(ordered, key=lambda a: a.updated).updated if ordered else EPOCH
+    return Arranged(ordered, catalog, by_tag, {a.id: a for a in articles}, newest)
 
 
 @settings(max_examples=60, deadline=None)
@@ -84,6 +85,9 @@ def test_kept_arrangement_equals_arranging_anew(steps: list[tuple]) -> None:
         assert got.catalog == want.catalog
         assert list(got.catalog.by_key) == list(want.catalog.by_key)  # the order tags came
         assert got.by_tag == want.by_tag
+        assert got.by_id == want.by_id
+        newest = got.newest_update
+        assert (newest, newest.tzinfo) == (want.newest_update, want.newest_update.tzinfo)
 
 
 def test_an_unchanged_set_is_not_arranged_again() -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import gc
 import gzip
+import random
 import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest import mock
 
 import feedparser
 import pytest
 
+from feedsvc import snapshot as snapshot_module
 from feedsvc import warmstart
 from feedsvc.config import Config, from_dict
 from feedsvc.errors import Gone
@@ -173,3 +176,42 @@ def test_a_thread_that_ends_leaves_no_connection_open(tmp_path: Path) -> None:
     source.close()
     assert source.connections == 0
     assert page.body == "पन्ना".encode()  # opened again when asked after close
+
+
+def test_a_lazy_resource_is_compressed_once_when_first_asked(tmp_path: Path) -> None:
+    """A partial build leaves feeds to be compressed by whoever asks first (a reader,
+    the mirror, the save): the same bytes as compressing at once, made once however
+    many ask together, and saved and spilled like any other."""
+    body = random.Random(1).randbytes(2_000_000)  # slow to compress: the threads meet
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    eager = Resource.make(body, HTML, when)
+    lazy = Resource.make(body, HTML, when, lazy=True)
+    assert lazy.held.resident() == ("identity",) and lazy.etag == eager.etag
+    made: list[bytes] = []
+    real = snapshot_module._encode
+
+    def counted(data: bytes, coding: str) -> bytes:
+        made.append(data)
+        return real(data, coding)
+
+    with mock.patch.object(snapshot_module, "_encode", counted):
+        got: list[bytes] = []
+        together = threading.Barrier(8)
+
+        def ask() -> None:
+            together.wait()
+            got.append(lazy.gzip)
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert got == [eager.gzip] * 8 and len(made) == 1
+    assert gzip.decompress(lazy.encoded("gzip")) == body
+
+    path = tmp_path / "s-snapshot.sqlite3"
+    fresh = Resource.make(body, HTML, when, lazy=True)  # saved before anyone asked
+    _saved(path, {"/a": fresh}, None, 1000.0)
+    assert fresh.held.resident() == ("gzip",)  # the save made them; identity left
+    assert fresh.gzip == eager.gzip and fresh.body == body
