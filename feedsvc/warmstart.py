@@ -243,9 +243,15 @@ def _save_articles(db: sqlite3.Connection, built: Built, previous: Built | None)
         [
             (p, json.dumps([article.to_json(), images.get(p, "")], ensure_ascii=False))
             for p, article in built.published.items()
-            if before.get(p) != article or old_images.get(p) != images.get(p)
+            if not _same(before.get(p), article) or old_images.get(p) != images.get(p)
         ],
     )
+
+
+def _same(before: Article | None, after: Article) -> bool:
+    """An unchanged article is the same object (the library keeps it): comparing
+    10,000 by their fields took 15 ms of every save."""
+    return before is after or before == after
 
 
 def _format(db: sqlite3.Connection) -> str | None:
