@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from feedsvc.ingest import Library
 from feedsvc.store import Store
 
-from .conftest import SEED_NAME, md, write
+from .conftest import SEED_NAME, folder_config, md, write
 
 
 def _open(folder: Path, make_config, state: Path) -> Library:
@@ -151,3 +156,48 @@ def test_a_body_held_in_memory_is_not_doubled_by_saving_it(
         assert kind == ("text",)
     finally:
         library.store.close()
+
+
+# Files a-e claiming ids from a small set: duplicates come and go, one file or two
+# (told in one batch) at a time.
+id_write = st.tuples(st.sampled_from("abcde"), st.sampled_from(["x", "y", "z", None]))
+id_step = st.lists(id_write, min_size=1, max_size=2)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(id_step, min_size=1, max_size=12))
+def test_a_refresh_checks_ids_as_a_check_of_every_id_would(
+    steps: list[list[tuple[str, str | None]]],
+) -> None:
+    """A refresh looks only at the ids of what changed; the same history told to a
+    library that checks every id after each refresh ends the same, step by step."""
+    root = Path(tempfile.mkdtemp())
+    try:
+        folder = root / "articles"
+        folder.mkdir()
+        cfg = folder_config(root)
+        kept, full = (
+            Library(cfg, Store(root / "kept.sqlite3")),
+            Library(cfg, Store(root / "full.sqlite3")),
+        )
+        full._check_changed_ids = full._check_ids  # type: ignore[method-assign]
+        kept.scan()
+        full.scan()
+        for n, step in enumerate(steps):
+            names = set()
+            for letter, claimed in step:  # None: the file is deleted
+                names.add(f"{letter}.md")
+                if claimed is None:
+                    (folder / f"{letter}.md").unlink(missing_ok=True)
+                else:
+                    write(folder, f"{letter}.md", md(f"लेख {n}", id=claimed))
+            kept.refresh(names)
+            full.refresh(names)
+            assert {p: a.id for p, a in kept.articles.items()} == {
+                p: a.id for p, a in full.articles.items()
+            }
+            assert kept.rejected.keys() == full.rejected.keys()
+        kept.store.close()
+        full.store.close()
+    finally:
+        shutil.rmtree(root)
