@@ -253,7 +253,7 @@ class Publisher:
                 previous.index,
                 self._body,
                 now,
-                self._archive(arranged, None if touched is None else touched[0]),
+                self._archive(arranged, touched),
                 self._entries,
             )
         except Exception:
@@ -296,19 +296,28 @@ class Publisher:
         self.library.built()
         return self._swap(built, now)
 
-    def _archive(self, arranged: Arranged, touched: set[str] | None) -> dict[str, Positions]:
+    def _archive(
+        self, arranged: Arranged, touched: tuple[set[str], set[str]] | None
+    ) -> dict[str, Positions]:
         """Every feed's archive positions, new members given theirs (and remembered in
-        the state file) before the build: "" is `all`, else a tag key. Only `all` and
-        the `touched` tags can have new members (None: look at every feed)."""
+        the state file) before the build: "" is `all`, else a tag key. Only the touched
+        articles can be new members, of `all` and the touched tags (None: look at every
+        member of every feed)."""
         if not self.cfg.feeds.archive_size:
             return {}
         if self._positions is None:
             self._positions = {
                 feed: Positions.remembered(of) for feed, of in self.store.positions().items()
             }
-        keys = arranged.by_tag.keys() if touched is None else touched & arranged.by_tag.keys()
         members: dict[str, Sequence[Article]] = {"": arranged.ordered}
-        members |= {key: arranged.by_tag[key] for key in keys}
+        if touched is None:
+            members |= arranged.by_tag
+        else:
+            tags, ids = touched
+            changed = [arranged.by_id[i] for i in ids if i in arranged.by_id]
+            members = {"": changed}
+            for key in tags & arranged.by_tag.keys():
+                members[key] = [a for a in changed if key in a.tag_keys]
         rows: list[tuple[str, str, int]] = []
         for feed, articles in members.items():
             positions, new = assign(self._positions.get(feed, Positions()), articles)
