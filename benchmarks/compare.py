@@ -164,7 +164,7 @@ def time_to_first_feed(config: Path) -> float:
     """A cold `feedsvc serve` (empty state) until its first 200 for /feeds/all.atom."""
     shutil.rmtree(config.parent / "var", ignore_errors=True)
     started = time.perf_counter()
-    server = start(config, timeout=3600)
+    server = start(config, timeout=3600, whole=False)  # the pages come after the feeds
     try:
         while server.request("/feeds/all.atom").status != 200:
             time.sleep(0.01)

@@ -179,7 +179,7 @@ class _Live:
 
             mirror = Mirror(cfg.mirror_dir)
             self.mirror = Keeper(mirror, lambda: self.publisher.snapshot)
-        self.publisher = Publisher(cfg, listener=self._announce)
+        self.publisher = Publisher(cfg, listener=self._announce, pages_later=True)
         self.notifier: Notifier | None = None
         if cfg.websub.hubs:
             outbox = self.publisher.store.outbox
@@ -204,12 +204,17 @@ class _Live:
             # and what the first build announces go out once each, for a site that
             # is there to fetch.
             self.notifier.start()
-        if self.mirror is not None:  # after the first build: never mirror an empty site
-            self.mirror.start()
         self.schedule.start()
         for moment, path in self.publisher.scheduled():
             log.info("scheduled: %s at %s", path, moment.isoformat())
         self._look_again(self._after_change())
+
+    def finish(self) -> None:
+        """Once the server listens: the article pages a cold start left for after the
+        feeds, then the mirror (never a site without its pages, nor an empty one)."""
+        self.publisher.finish_pages()
+        if self.mirror is not None:
+            self.mirror.start()
 
     def stop(self) -> None:
         """Within a bounded time: a stuck job must not keep the process alive."""
@@ -294,6 +299,7 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
         )
         server.print_listen("feedsvc serving on http://{}:{}/")
         sys.stdout.flush()
+        threading.Thread(target=live.finish, name="feedsvc-pages", daemon=True).start()
         server.run()  # returns on SIGINT/SIGTERM
     except KeyboardInterrupt:
         pass

@@ -30,7 +30,7 @@ from .errors import FeedsvcError
 from .ingest import Library, Outcome
 from .media import brand_file, local_image
 from .sitemaps import refresh_news
-from .snapshot import Health, SiteIndex, Snapshot
+from .snapshot import Health, Resource, SiteIndex, Snapshot
 from .store import Store
 from .urls import Urls
 
@@ -74,7 +74,10 @@ class Publisher:
         workers: int | None = None,
         clock: Clock = _utc_now,
         listener: Listener | None = None,
+        pages_later: bool = False,
     ) -> None:
+        """pages_later: a first build of everything leaves article pages and sitemaps
+        for `finish_pages` (a server serves its feeds first)."""
         self.cfg = cfg
         self.store = store or Store(cfg.state_path)
         self.library = Library(cfg, self.store, workers)
@@ -93,6 +96,10 @@ class Publisher:
         self._arrangement = Arrangement()  # the last build's, updated by the next
         self._entries: Kept | None = None  # feed entries serialized by the last builds
         self._last_build_seconds = 0.0
+        self._pages_later = pages_later
+        # Set while a first build's article pages are still to come: the resources
+        # whose validators they keep (the saved site's, after a change of settings).
+        self._pages_due: Mapping[str, Resource] | None = None
         # Each published article's line in the inputs digest, made again only for an
         # article that changed (formatting 20,000 dates took 20 ms of every save).
         self._lines: dict[str, tuple[Article, bytes]] = {}
@@ -180,9 +187,42 @@ class Publisher:
             self.library.preload(saved.published)
         return saved
 
+    def finish_pages(self) -> Snapshot:
+        """The article pages and sitemaps a first build left for later (at once when
+        none are due). Until then the site is never saved for warm starts: a restart
+        must not find it without its pages."""
+        with self._lock:
+            due = self._pages_due
+            if due is None:
+                return self._snapshot
+            from .site import add_pages
+
+            now = self._clock()
+            arranged = self._arrangement.arrange(self._published.values(), self.cfg.tags)
+            started = time.perf_counter()
+            try:
+                built = add_pages(
+                    self._snapshot, arranged, self.cfg, self.urls, self._body, now, due
+                )
+            except Exception:
+                log.exception("could not build the article pages; the next change tries again")
+                return self._snapshot
+            self._last_build_seconds += time.perf_counter() - started
+            log.info(
+                "rebuilt %d pages in %.3f s", len(arranged.ordered), time.perf_counter() - started
+            )
+            self._pages_due = None
+            previous = self._snapshot
+            snapshot = self._install(built, self._published, now)
+            self._tell(previous.index, snapshot.index)
+            self._saver.submit(self._save, snapshot, self._published, None, False)
+            return snapshot
+
     def _apply(
         self, outcome: Outcome, full: bool, saved: warmstart.Saved | None = None
     ) -> Snapshot:
+        if self._pages_due is not None:  # a change before them: the pages first
+            self.finish_pages()
         self._pending = (self._pending | outcome.pending) - set(outcome.changed)
         now = self._clock()
         moment = micros(now)  # integers compare faster than aware datetimes
@@ -238,8 +278,9 @@ class Publisher:
         if self._entries is None:
             self._entries = Kept()
 
+        later = touched is None and self._pages_later and not self._built
         if touched is None:
-            plan = Plan.full(previous.resources)
+            plan = Plan.full(previous.resources, pages=not later)
         else:
             plan = Plan.partial(frozenset(touched[0]), frozenset(touched[1]), previous.resources)
         started = time.perf_counter()
@@ -268,11 +309,13 @@ class Publisher:
             built.pages_rendered,
             self._last_build_seconds,
         )
+        self._pages_due = previous.resources if later else None
         snapshot = self._install(built.snapshot, published, now)
         # Listeners first (the mirror, the hubs), then the save, in the background and
         # in order: readers have the new snapshot already.
         self._tell(previous.index if known else None, snapshot.index)
-        self._saver.submit(self._save, snapshot, published, inputs, touched is not None)
+        if not later:
+            self._saver.submit(self._save, snapshot, published, inputs, touched is not None)
         return snapshot
 
     def _touched(self, published: Mapping[str, Article]) -> tuple[set[str], set[str]]:
@@ -293,7 +336,8 @@ class Publisher:
         """Make `built` the served snapshot."""
         self._published = published
         self._built = True
-        self.library.built()
+        if self._pages_due is None:  # else the pages to come render the bodies held
+            self.library.built()
         return self._swap(built, now)
 
     def _archive(
@@ -347,7 +391,13 @@ class Publisher:
         scan = self.library.last_scan
         scheduled = tuple(sorted((p, a.date) for p, a in self._waiting(now)))
         rejected = [str(e) for e in self.library.problems()] + list(built.index.problems)
-        health = Health(scan, round(self._last_build_seconds, 4), scheduled, tuple(rejected))
+        health = Health(
+            scan,
+            round(self._last_build_seconds, 4),
+            scheduled,
+            tuple(rejected),
+            pages_pending=self._pages_due is not None,
+        )
         self._snapshot = Snapshot(built.resources, built.index, health)
         return self._snapshot
 

@@ -27,6 +27,8 @@ from .urls import FEED_FORMATS, article_path, feed_path, tag_page_path
 
 SnapshotSource = Callable[[], Snapshot]
 ARCHIVE_MAX_AGE = 86_400  # seconds
+# What a cold start builds after its feeds (`Publisher.finish_pages`).
+PAGES_AFTER_FEEDS = ("/articles/", "/sitemap.xml", "/sitemaps/", "/news-sitemap.xml", "/robots.txt")
 
 
 @functools.lru_cache(maxsize=512)
@@ -130,6 +132,7 @@ def _health(
         "last_build_seconds": health.last_build_seconds,
         "scheduled": [{"path": p, "at": at.isoformat()} for p, at in health.scheduled],
         "rejected": list(health.rejected),
+        "pages": "building" if health.pages_pending else "ready",
         "websub": {"hubs": hubs},
     }
     if mirror is not None:
@@ -171,6 +174,13 @@ def create_app(
         target = _canonical(snapshot, wanted)
         if target is not None and target != quote(wanted, safe="/"):
             return redirect(base + target, code=301)  # type: ignore[return-value]
+        if snapshot.health.pages_pending and wanted.startswith(PAGES_AFTER_FEEDS):
+            return Response(  # the feeds are served; these come seconds later
+                "पृष्ठ बन रहे हैं, कुछ क्षण बाद फिर देखें",
+                status=503,
+                headers={"Retry-After": "5"},
+                content_type="text/plain; charset=utf-8",
+            )
         return not_found()
 
     @app.errorhandler(HTTPException)

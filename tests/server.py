@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -79,9 +80,11 @@ def start(
     command: list[str] | None = None,
     args: tuple[str, ...] = (),
     cwd: Path | None = None,
+    whole: bool = True,
 ) -> Server:
     """`command`: what runs `feedsvc serve` (default: the real command line); `args`:
-    more options for serve; `cwd`: where it runs (default: the config's folder)."""
+    more options for serve; `cwd`: where it runs (default: the config's folder);
+    `whole`: wait for the article pages too (a cold start serves its feeds first)."""
     port = port or free_port()
     log = config.parent / f"serve-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -98,9 +101,11 @@ def start(
         if process.poll() is not None:
             raise RuntimeError(f"feedsvc serve exited: {log.read_text()}")
         try:
-            if server.request("/healthz").status == 200:
+            health = server.request("/healthz")
+            if health.status == 200 and (not whole or json.loads(health.body)["pages"] == "ready"):
                 return server
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"feedsvc serve did not answer in {timeout} s: {log.read_text()}")

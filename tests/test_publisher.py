@@ -3,13 +3,17 @@ that never hide a change (SPEC §5)."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
+import feedparser
 from werkzeug.http import http_date
 
+from feedsvc import warmstart
 from feedsvc.publisher import Publisher
-from feedsvc.web import create_app
+from feedsvc.snapshot import Snapshot
+from feedsvc.web import PAGES_AFTER_FEEDS, create_app
 
 from .conftest import folder_config, md, write
 
@@ -91,3 +95,71 @@ def test_last_modified_moves_forward_across_a_restart(tmp_path: Path) -> None:
         assert untouched is not None and untouched.last_modified <= after.last_modified
     finally:
         again.close()
+
+
+# --- a cold start serves its feeds first ---------------------------------------------
+
+TITLES = ["पहली ख़बर", "दूसरी ख़बर", "तीसरी ख़बर"]
+
+
+def _three_articles(root: Path) -> None:
+    for day, title in enumerate(TITLES, start=1):
+        write(root / "articles", f"{day}.md", md(title, ["क"], f"2025-01-0{day}"))
+
+
+def _pages(snapshot: Snapshot) -> list[str]:
+    return sorted(p for p in snapshot.resources if p.startswith(PAGES_AFTER_FEEDS))
+
+
+def test_a_cold_start_serves_its_feeds_first_and_saves_only_the_whole_site(
+    tmp_path: Path,
+) -> None:
+    _three_articles(tmp_path)
+    whole_site = Publisher(folder_config(tmp_path / "other"), workers=1)  # all at once
+    alone = tmp_path / "other" / "articles"
+    shutil.copytree(tmp_path / "articles", alone)
+    publisher = Publisher(folder_config(tmp_path), workers=1, pages_later=True)
+    try:
+        expected = whole_site.rescan()
+        first = publisher.rescan()
+        titles = [e.title for e in feedparser.parse(first.get("/feeds/all.atom").body).entries]
+        assert titles == TITLES[::-1] and first.health.pages_pending
+        assert _pages(first) == []  # no article page, sitemap or robots.txt yet
+        client = create_app(publisher.cfg, lambda: publisher.snapshot).test_client()
+        waiting = client.get("/articles/3")
+        assert waiting.status_code == 503 and waiting.headers["Retry-After"] == "5"
+        assert client.get("/healthz").get_json()["pages"] == "building"
+        assert client.get("/nothing-here").status_code == 404  # not a page to come
+        publisher.wait_saved()
+        assert warmstart.load(publisher.snapshot_path) is None  # never saved without pages
+
+        whole = publisher.finish_pages()
+        assert not whole.health.pages_pending and client.get("/articles/3").status_code == 200
+        assert client.get("/healthz").get_json()["pages"] == "ready"
+        assert {p: r.body for p, r in whole.resources.items()} == {
+            p: r.body for p, r in expected.resources.items()
+        }
+        assert publisher.finish_pages() is whole  # nothing more to do
+        publisher.wait_saved()
+        saved = warmstart.load(publisher.snapshot_path)
+        assert saved is not None and saved.snapshot.resources.keys() == whole.resources.keys()
+    finally:
+        publisher.close()
+        whole_site.close()
+
+
+def test_a_change_before_the_pages_come_waits_for_them(tmp_path: Path) -> None:
+    _three_articles(tmp_path)
+    publisher = Publisher(folder_config(tmp_path), workers=1, pages_later=True)
+    try:
+        assert _pages(publisher.rescan()) == []
+        write(tmp_path / "articles", "4.md", md("चौथी ख़बर", ["ख"], "2025-01-04"))
+        after = publisher.refresh({"4.md"})
+        assert not after.health.pages_pending
+        assert [p for p in _pages(after) if p.startswith("/articles/")] == [
+            f"/articles/{n}" for n in range(1, 5)
+        ]
+        sitemap = after.get("/sitemap.xml")
+        assert sitemap is not None and b"/articles/4" in sitemap.body
+    finally:
+        publisher.close()
