@@ -188,35 +188,19 @@ class Publisher:
         return saved
 
     def finish_pages(self) -> Snapshot:
-        """The article pages and sitemaps a first build left for later (at once when
-        none are due). Until then the site is never saved for warm starts: a restart
-        must not find it without its pages."""
+        """Everything a first build left for later: archive pages, article pages and
+        sitemaps (at once when none are due). It builds the whole site again, as any
+        full build: the feeds come out the same bytes and keep their resources. Until
+        then the site is never saved for warm starts: a restart must not find it
+        without its pages."""
         with self._lock:
             due = self._pages_due
             if due is None:
                 return self._snapshot
-            from .site import add_pages
-
-            now = self._clock()
-            arranged = self._arrangement.arrange(self._published.values(), self.cfg.tags)
-            started = time.perf_counter()
-            try:
-                built = add_pages(
-                    self._snapshot, arranged, self.cfg, self.urls, self._body, now, due
-                )
-            except Exception:
-                log.exception("could not build the article pages; the next change tries again")
-                return self._snapshot
-            self._last_build_seconds += time.perf_counter() - started
-            log.info(
-                "rebuilt %d pages in %.3f s", len(arranged.ordered), time.perf_counter() - started
-            )
-            self._pages_due = None
-            previous = self._snapshot
-            snapshot = self._install(built, self._published, now)
-            self._tell(previous.index, snapshot.index)
-            self._saver.submit(self._save, snapshot, self._published, None, False)
-            return snapshot
+            served = self._snapshot
+            # Validators: the first build's resources, else the saved site's.
+            previous = Snapshot({**due, **served.resources}, served.index)
+            return self._rebuild(self._published, self._clock(), previous, None, None, known=True)
 
     def _apply(
         self, outcome: Outcome, full: bool, saved: warmstart.Saved | None = None

@@ -67,7 +67,9 @@ class Plan:
     tags: frozenset[str] | None = None  # tag keys touched; None: a full build
     articles: frozenset[str] = frozenset()  # ids of the articles touched
     previous: Mapping[str, Resource] = field(default_factory=dict)
-    pages: bool = True  # False: no article pages and sitemaps yet (`add_pages` later)
+    # False: no archive pages, article pages or sitemaps yet (a cold start serves its
+    # feeds first, then builds everything again with them)
+    pages: bool = True
 
     @classmethod
     def full(cls, previous: Mapping[str, Resource], pages: bool = True) -> Plan:
@@ -284,7 +286,7 @@ def render_feeds(
     cfg, urls = entries.cfg, entries.urls
     kept: dict[str | None, list[Article]] = {}  # by slug: what the Atom feed holds
     for fmt, feed_format in FEED_FORMATS.items():
-        if fmt != "json":  # one stream for every feed: compressed in batches on every core
+        if fmt != "json" and plan.pages:  # one stream: compressed in batches on every core
             compress(
                 itertools.chain.from_iterable(
                     render_archive_pages(
@@ -490,13 +492,17 @@ def build(
     render_feeds(topics, entries, plan, previous, out, compress, arranged.newest_update)
     pages = Pages(cfg, urls)
     render_pages(arranged, pages, plan, out)
-    lazy = not plan.is_full  # feeds and lists compressed when asked: see snapshot.Held
+    # Feeds and lists compressed when first asked for (see snapshot.Held): on the way
+    # of a change to its feeds, and of a cold start to its first feed.
+    lazy = not plan.is_full or not plan.pages
     resources = make_resources(out.items, plan.previous, now, lazy=lazy) | archived
-    resources |= {path: plan.previous[path] for path in out.carried}
     if plan.pages:
-        _add_pages(
-            resources, arranged, PageSources(cfg, urls, pages, images, body_of), plan, out, now
-        )
+        pages_out = article_pages(ordered, catalog, pages, images, body_of, plan, out)
+        resources |= make_resources(pages_out, plan.previous, now, compact=lambda path: True)
+    resources |= {path: plan.previous[path] for path in out.carried}  # known once consumed
+    if plan.pages:
+        maps = site_maps(resources, ordered, cfg, urls, now)
+        resources |= make_resources(maps, plan.previous, now, lazy=lazy)
     carried_windows = {p: previous.windows[p] for p in out.carried if p in previous.windows}
     carried_topics = {p: previous.topics[p] for p in out.carried if p in previous.topics}
     index = SiteIndex(
@@ -510,55 +516,3 @@ def build(
         problems=tuple(out.problems),
     )
     return Built(Snapshot(resources, index), out.feeds_rendered, out.pages_rendered)
-
-
-@dataclass(frozen=True)
-class PageSources:
-    """What rendering pages needs beside the articles."""
-
-    cfg: Config
-    urls: Urls
-    pages: Pages
-    images: Mapping[str, Image]
-    body_of: Callable[[Article], str]
-
-
-def _add_pages(
-    resources: dict[str, Resource],
-    arranged: Arranged,
-    site: PageSources,
-    plan: Plan,
-    out: Output,
-    now: datetime,
-) -> None:
-    """Every article page the plan needs, then the sitemaps made from every page's
-    Last-Modified, into `resources` (which hold the rest of the site already)."""
-    ordered, first = arranged.ordered, len(out.carried)
-    made = article_pages(
-        ordered, arranged.catalog, site.pages, site.images, site.body_of, plan, out
-    )
-    resources |= make_resources(made, plan.previous, now, compact=lambda path: True)
-    resources |= {path: plan.previous[path] for path in out.carried[first:]}
-    maps = site_maps(resources, ordered, site.cfg, site.urls, now)
-    resources |= make_resources(maps, plan.previous, now, lazy=not plan.is_full)
-
-
-def add_pages(
-    snapshot: Snapshot,
-    arranged: Arranged,
-    cfg: Config,
-    urls: Urls,
-    body_of: Callable[[Article], str],
-    now: datetime,
-    previous: Mapping[str, Resource],
-) -> Snapshot:
-    """The article pages and sitemaps a build made without (`Plan.pages` False: a
-    cold start serves its feeds first), added to its snapshot; the rest is kept.
-    `previous`: the resources the first build compared with (their validators)."""
-    out = Output()
-    served = Plan.partial(frozenset(), frozenset(), snapshot.resources)  # images: carried
-    images, _ = collect_media(arranged.ordered, cfg, urls, served, out)
-    resources = dict(snapshot.resources)
-    site = PageSources(cfg, urls, Pages(cfg, urls), images, body_of)
-    _add_pages(resources, arranged, site, Plan.full(previous), out, now)
-    return Snapshot(resources, snapshot.index)

@@ -100,6 +100,10 @@ class Held:
                 setattr(self, "_" + coding, value)
         return value
 
+    def compressed(self) -> bool:
+        """Its gzip bytes are made (in memory or saved)."""
+        return self._gzip is not None or self._identity is None
+
     def resident(self) -> tuple[str, ...]:
         """The codings in memory."""
         return tuple(c for c in Codings._fields if getattr(self, "_" + c) is not None)
@@ -314,7 +318,7 @@ def make_resources(
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for batch in _batches(items):
-            fresh = []
+            fresh, kept = [], []
             for item in batch:
                 old = previous.get(item.path)
                 if (
@@ -325,11 +329,20 @@ def make_resources(
                 ):
                     when = last_modified(item.newest, old, False, now)
                     out[item.path] = old if when == old.last_modified else _moved(old, when)
+                    kept.append(old)
                 else:
                     fresh.append(item)
             made = pool.map(make, fresh, chunksize=8)
             out.update(zip((item.path for item in fresh), made, strict=True))
+            if not lazy:  # left uncompressed by the build before (a cold start's first)
+                list(pool.map(_compress, [r for r in kept if not r.held.compressed()]))
     return out
+
+
+def _compress(resource: Resource) -> None:
+    resource.held.get(resource.etag, "gzip")
+    if resource.has_br:
+        resource.held.get(resource.etag, "br")
 
 
 def _moved(resource: Resource, when: datetime) -> Resource:

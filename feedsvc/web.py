@@ -28,7 +28,14 @@ from .urls import FEED_FORMATS, article_path, feed_path, tag_page_path
 SnapshotSource = Callable[[], Snapshot]
 ARCHIVE_MAX_AGE = 86_400  # seconds
 # What a cold start builds after its feeds (`Publisher.finish_pages`).
-PAGES_AFTER_FEEDS = ("/articles/", "/sitemap.xml", "/sitemaps/", "/news-sitemap.xml", "/robots.txt")
+PAGES_AFTER_FEEDS = (
+    "/articles/",
+    "/feeds/archive/",
+    "/sitemap.xml",
+    "/sitemaps/",
+    "/news-sitemap.xml",
+    "/robots.txt",
+)
 
 
 @functools.lru_cache(maxsize=512)

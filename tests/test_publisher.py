@@ -3,6 +3,7 @@ that never hide a change (SPEC §5)."""
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import threading
 from pathlib import Path
@@ -11,6 +12,7 @@ import feedparser
 from werkzeug.http import http_date
 
 from feedsvc import warmstart
+from feedsvc.config import Config, from_dict
 from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
 from feedsvc.web import PAGES_AFTER_FEEDS, create_app
@@ -111,25 +113,41 @@ def _pages(snapshot: Snapshot) -> list[str]:
     return sorted(p for p in snapshot.resources if p.startswith(PAGES_AFTER_FEEDS))
 
 
+def _small_feeds(root: Path) -> Config:
+    """Two items a feed: three articles make archive pages."""
+    return from_dict(
+        {
+            "site": {"id_authority": "news.example"},
+            "articles": {"dir": str(root / "articles")},
+            "feeds": {"max_items": 2},
+            "schedule": {"settle_ms": 0},
+        },
+        root,
+    )
+
+
 def test_a_cold_start_serves_its_feeds_first_and_saves_only_the_whole_site(
     tmp_path: Path,
 ) -> None:
     _three_articles(tmp_path)
-    whole_site = Publisher(folder_config(tmp_path / "other"), workers=1)  # all at once
-    alone = tmp_path / "other" / "articles"
-    shutil.copytree(tmp_path / "articles", alone)
-    publisher = Publisher(folder_config(tmp_path), workers=1, pages_later=True)
+    shutil.copytree(tmp_path / "articles", tmp_path / "other" / "articles")
+    whole_site = Publisher(_small_feeds(tmp_path / "other"), workers=1)  # all at once
+    publisher = Publisher(_small_feeds(tmp_path), workers=1, pages_later=True)
     try:
         expected = whole_site.rescan()
         first = publisher.rescan()
         titles = [e.title for e in feedparser.parse(first.get("/feeds/all.atom").body).entries]
-        assert titles == TITLES[::-1] and first.health.pages_pending
-        assert _pages(first) == []  # no article page, sitemap or robots.txt yet
+        assert titles == TITLES[::-1][:2] and first.health.pages_pending
+        assert _pages(first) == []  # no archive or article page, sitemap, robots.txt yet
+        assert [p for p in _pages(expected) if p.startswith("/feeds/archive/")]
+        assert first.get("/feeds/all.atom").body == expected.get("/feeds/all.atom").body
         client = create_app(publisher.cfg, lambda: publisher.snapshot).test_client()
-        waiting = client.get("/articles/3")
-        assert waiting.status_code == 503 and waiting.headers["Retry-After"] == "5"
+        for waiting in (client.get("/articles/3"), client.get("/feeds/archive/all/1.atom")):
+            assert waiting.status_code == 503 and waiting.headers["Retry-After"] == "5"
         assert client.get("/healthz").get_json()["pages"] == "building"
         assert client.get("/nothing-here").status_code == 404  # not a page to come
+        zipped = client.get("/feeds/all.atom", headers={"Accept-Encoding": "gzip"})
+        assert gzip.decompress(zipped.data) == expected.get("/feeds/all.atom").body
         publisher.wait_saved()
         assert warmstart.load(publisher.snapshot_path) is None  # never saved without pages
 
@@ -139,6 +157,7 @@ def test_a_cold_start_serves_its_feeds_first_and_saves_only_the_whole_site(
         assert {p: r.body for p, r in whole.resources.items()} == {
             p: r.body for p, r in expected.resources.items()
         }
+        assert whole.get("/feeds/all.atom") is first.get("/feeds/all.atom")  # kept
         assert publisher.finish_pages() is whole  # nothing more to do
         publisher.wait_saved()
         saved = warmstart.load(publisher.snapshot_path)
