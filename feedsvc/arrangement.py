@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,17 +64,46 @@ class Arrangement:
         now = {article.path: article for article in articles}
         gone = [a for path, a in self._by_path.items() if now.get(path) is not a]
         came = [a for path, a in now.items() if self._by_path.get(path) is not a]
+        self._move(gone, came, now)
+        self._by_path = now
+        return self._arranged(overrides)
+
+    def rearrange(
+        self,
+        articles: Mapping[str, Article],
+        changed: Iterable[str],
+        overrides: dict[str, TagOverride],
+    ) -> Arranged:
+        """As `arrange(articles.values())` when the articles differ from the last ones
+        arranged at the `changed` paths only: those alone are looked at."""
+        by_path, gone, came = self._by_path, [], []
+        for path in set(changed):
+            before, after = by_path.get(path), articles.get(path)
+            if before is after:
+                continue
+            if before is not None:
+                gone.append(before)
+                del by_path[path]
+            if after is not None:
+                came.append(after)
+                by_path[path] = after
+        self._move(gone, came, by_path)
+        self._by_path = by_path  # (arranging anew starts from empty)
+        return self._arranged(overrides)
+
+    def _move(self, gone: list[Article], came: list[Article], now: dict[str, Article]) -> None:
         if len(gone) + len(came) > REARRANGE * max(len(now), 1):
             self._arrange_anew(now.values())
-        else:
-            try:
-                for article in gone:
-                    self._take_out(article)
-                for article in came:
-                    self._put_in(article)
-            except LookupError:  # never expected; arranging anew is always right
-                self._arrange_anew(now.values())
-        self._by_path = now
+            return
+        try:
+            for article in gone:
+                self._take_out(article)
+            for article in came:
+                self._put_in(article)
+        except LookupError:  # never expected; arranging anew is always right
+            self._arrange_anew(now.values())
+
+    def _arranged(self, overrides: dict[str, TagOverride]) -> Arranged:
         catalog = make_catalog(self._counts(), self._firsts(), overrides)
         by_tag = {key: self._members[key][::-1] for key in catalog.by_key}
         if self._newest is None and self._oldest_first:

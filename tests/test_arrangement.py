@@ -65,21 +65,30 @@ def _from_scratch(articles: list[Article]) -> Arranged:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(step, max_size=25))
-def test_kept_arrangement_equals_arranging_anew(steps: list[tuple]) -> None:
+@given(st.lists(st.tuples(step, st.booleans()), max_size=25))
+def test_kept_arrangement_equals_arranging_anew(steps: list[tuple[tuple, bool]]) -> None:
     live = {n: _article(n, n % 6, UTC, [SPELLINGS[n % len(SPELLINGS)]], 0) for n in range(20)}
     kept = Arrangement()
     kept.arrange(live.values(), OVERRIDES)  # then one article at a time: kept, not anew
-    for edit, action in enumerate(steps, start=1):
+    changed: set[str] = set()
+    for edit, (action, told) in enumerate(steps, start=1):
         if action[0] == "put":
             n, (day, zone, tags) = action[1], action[2]
             live[n] = _article(n, day, zone, tags, edit)
+            changed.add(f"{n}.md")
         elif action[0] == "remove":
             live.pop(action[1], None)
+            changed.add(f"{action[1]}.md")
         else:
             for n in list(live)[action[1] :: 2]:
                 live[n] = _article(n, (n + edit) % 6, IST, ["Khel", "!!!"], edit)
-        got = kept.arrange(list(live.values()), OVERRIDES)
+                changed.add(f"{n}.md")
+        if told:  # told what changed (a refresh), or left to find it (a rescan)
+            by_path = {a.path: a for a in live.values()}
+            got = kept.rearrange(by_path, changed | {"never-there.md"}, OVERRIDES)
+        else:
+            got = kept.arrange(list(live.values()), OVERRIDES)
+        changed = set()
         want = _from_scratch(list(live.values()))
         assert got.ordered == want.ordered
         assert got.catalog == want.catalog

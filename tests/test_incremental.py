@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,24 @@ from .conftest import md
 SPELLINGS = ["खेल", "Cricket", "cricket", "राजनीति"]
 change = st.one_of(
     st.tuples(
-        st.just("write"), st.integers(0, 7), st.lists(st.sampled_from(SPELLINGS), max_size=2)
+        st.just("write"),
+        st.integers(0, 7),
+        st.lists(st.sampled_from(SPELLINGS), max_size=2),
+        st.booleans(),  # dated in 2030: scheduled until the clock gets there
     ),
     st.tuples(st.just("delete"), st.integers(0, 7)),
+    st.tuples(st.just("time passes")),
+    st.tuples(st.just("restart")),  # a warm start, then the changes after it
 )
+BEFORE, AFTER = datetime(2029, 12, 31, tzinfo=UTC), datetime(2030, 2, 1, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = BEFORE
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def _config(root: Path, state: str, max_items: int) -> Config:
@@ -42,9 +57,9 @@ def _config(root: Path, state: str, max_items: int) -> Config:
     )
 
 
-def _write(root: Path, n: int, tags: list[str], version: int) -> None:
+def _write(root: Path, n: int, tags: list[str], version: int, later: bool = False) -> None:
     path = root / "articles" / f"{n}.md"
-    day = f"2025-03-0{1 + n % 5}"
+    day = f"{2030 if later else 2025}-01-0{1 + n % 5}"
     # Its own `updated`: the store's (first seen, last changed) is history a fresh
     # process does not have.
     updated = f"{day}T10:{version:02d}:00+05:30"
@@ -67,7 +82,7 @@ def _comparable(snapshot: Snapshot, with_feeds: bool) -> dict[str, Any]:
     return bodies
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([1, 3]), st.lists(change, min_size=1, max_size=8))
 def test_a_live_site_equals_a_fresh_build(max_items: int, changes: list[tuple[Any, ...]]) -> None:
     root = Path(tempfile.mkdtemp())
@@ -75,23 +90,35 @@ def test_a_live_site_equals_a_fresh_build(max_items: int, changes: list[tuple[An
         (root / "articles").mkdir()
         for n in range(4):
             _write(root, n, [SPELLINGS[n % 4]], 0)
-        live = Publisher(_config(root, "live.sqlite3", max_items), workers=1)
+        clock = Clock()
+        live = Publisher(_config(root, "live.sqlite3", max_items), workers=1, clock=clock)
         try:
             live.rescan()
             for version, step in enumerate(changes, start=1):
-                name = f"{step[1]}.md"
-                if step[0] == "write":
-                    _write(root, step[1], step[2], version)
+                if step[0] == "time passes":
+                    clock.now = AFTER
+                    snapshot = live.publish_due()
+                elif step[0] == "restart":
+                    live.close()
+                    live = Publisher(
+                        _config(root, "live.sqlite3", max_items), workers=1, clock=clock
+                    )
+                    snapshot = live.rescan()
+                elif step[0] == "write":
+                    _write(root, step[1], step[2], version, later=step[3])
+                    snapshot = live.refresh({f"{step[1]}.md"})
                 else:
-                    (root / "articles" / name).unlink(missing_ok=True)
-                snapshot = live.refresh({name})
-                fresh = Publisher(_config(root, f"fresh{version}.sqlite3", max_items), workers=1)
+                    (root / "articles" / f"{step[1]}.md").unlink(missing_ok=True)
+                    snapshot = live.refresh({f"{step[1]}.md"})
+                state = f"fresh{version}.sqlite3"
+                fresh = Publisher(_config(root, state, max_items), workers=1, clock=clock)
                 try:
                     expected = fresh.rescan()
                 finally:
                     fresh.close()
                 with_feeds = max_items == 1  # no archives
                 assert _comparable(snapshot, with_feeds) == _comparable(expected, with_feeds)
+                assert live.scheduled() == fresh.scheduled()
         finally:
             live.close()
     finally:
