@@ -92,7 +92,7 @@ class Publisher:
         self._built = False  # a first build (or warm start) has happened
         self._published: dict[str, Article] = {}  # by path
         self._scheduled: dict[str, Article] = {}  # by path: to be published (at the last look)
-        self._unbuilt: set[str] = set()  # paths that may differ from the last build
+        self._walk = False  # the last build failed: compare every article next time
         self._pending: set[str] = set()
         self._positions: dict[str, Positions] | None = None  # archives, by feed key
         self._arrangement = Arrangement()  # the last build's, updated by the next
@@ -222,13 +222,12 @@ class Publisher:
         now = self._clock()
         if full:
             return self._first(self._split(now), now, saved)
-        if walk:
+        if walk or self._walk:
             published, paths = self._split(now), None
         else:
             published, paths = self._advance(outcome, now)
         tags, ids = self._touched(published, paths)
         if not ids:  # nothing published changed: the health, the news sitemap
-            self._unbuilt.clear()
             return self._swap(self._with_news(self._snapshot, published, now), now)
         # A partial build digests its inputs on the save thread, off this path.
         touched = (tags, ids)
@@ -245,18 +244,16 @@ class Publisher:
                 published[path] = article
             else:
                 self._scheduled[path] = article
-        self._unbuilt = set()
         return published
 
     def _advance(self, outcome: Outcome, now: datetime) -> tuple[dict[str, Article], set[str]]:
-        """The last build's published articles moved on by what changed since (this
-        outcome, and what a failed build did not take) and what came due; the paths
-        that may differ from it."""
+        """The last build's published articles moved on by what this outcome changed
+        and what came due; the paths that may differ from it."""
         moment = micros(now)
-        self._unbuilt.update(outcome.changed)
-        self._unbuilt.update(p for p, a in self._scheduled.items() if a.order[0] <= moment)
+        paths = set(outcome.changed)
+        paths.update(p for p, a in self._scheduled.items() if a.order[0] <= moment)
         published, articles = dict(self._published), self.library.articles
-        for path in self._unbuilt:
+        for path in paths:
             article = articles.get(path)
             self._scheduled.pop(path, None)
             if article is not None and article.order[0] > moment:
@@ -266,7 +263,7 @@ class Publisher:
                 published.pop(path, None)
             else:
                 published[path] = article
-        return published, set(self._unbuilt)
+        return published, paths
 
     def _first(
         self, published: dict[str, Article], now: datetime, saved: warmstart.Saved | None
@@ -333,7 +330,8 @@ class Publisher:
             )
         except Exception:
             log.exception("rebuild failed; still serving the previous feeds")
-            return self._snapshot  # _published unchanged: the next event or rescan retries
+            self._walk = True  # _published unchanged: the next look compares everything
+            return self._snapshot
         self._last_build_seconds = time.perf_counter() - started
         for problem in built.snapshot.index.problems:
             log.warning("%s", problem)
@@ -382,7 +380,7 @@ class Publisher:
     def _install(self, built: Snapshot, published: dict[str, Article], now: datetime) -> Snapshot:
         """Make `built` the served snapshot."""
         self._published = published
-        self._unbuilt.clear()
+        self._walk = False
         self._built = True
         if self._pages_due is None:  # else the pages to come render the bodies held
             self.library.built()

@@ -182,3 +182,27 @@ def test_a_change_before_the_pages_come_waits_for_them(tmp_path: Path) -> None:
         assert sitemap is not None and b"/articles/4" in sitemap.body
     finally:
         publisher.close()
+
+
+def test_a_change_a_failed_build_lost_is_in_the_next_one(tmp_path: Path, monkeypatch) -> None:
+    """A refresh compares only the paths it was told of; after a failed build the
+    next look compares everything, so the change that build lost is not lost."""
+    from feedsvc import site
+
+    _three_articles(tmp_path)
+    publisher = Publisher(folder_config(tmp_path), workers=1)
+    try:
+        publisher.rescan()
+        real = site.build
+        monkeypatch.setattr(site, "build", lambda *args, **kwargs: 1 / 0)
+        write(tmp_path / "articles", "4.md", md("चौथी ख़बर", ["क"], "2025-01-04"))
+        failed = publisher.refresh({"4.md"})
+        assert failed.get("/articles/4") is None  # still the site before
+        monkeypatch.setattr(site, "build", real)
+        write(tmp_path / "articles", "5.md", md("पाँचवीं ख़बर", ["क"], "2025-01-05"))
+        after = publisher.refresh({"5.md"})
+        titles = [e.title for e in feedparser.parse(after.get("/feeds/all.atom").body).entries]
+        assert titles[:2] == ["पाँचवीं ख़बर", "चौथी ख़बर"]
+        assert after.get("/articles/4") is not None
+    finally:
+        publisher.close()
