@@ -121,6 +121,7 @@ class Output:
 
     items: list[Item] = field(default_factory=list)
     carried: list[str] = field(default_factory=list)
+    carried_pages: list[str] = field(default_factory=list)  # article pages: most paths
     windows: dict[str, tuple[str, ...]] = field(default_factory=dict)  # feed: ids it holds
     topics: dict[str, tuple[str, str]] = field(default_factory=dict)  # feed: (URL, content)
     archives: dict[str, Mapping[str, str]] = field(default_factory=dict)  # feed: page: sig
@@ -441,11 +442,13 @@ def article_pages(
     plan: Plan,
     out: Output,
 ) -> Iterator[Item]:
-    """Rendered as they are compressed, never all at once: they are most of the bytes."""
+    """Rendered as they are compressed, never all at once: they are most of the bytes.
+    Those carried over are listed apart (`Output.carried_pages`): 100,000 paths."""
+    renders, carried = plan.renders_article, out.carried_pages
     for article in ordered:
         path = served_article_path(article.id)
-        if not plan.renders_article(article.id, path):
-            out.carried.append(path)
+        if not renders(article.id, path):
+            carried.append(path)
             continue
         body = pages.article(article, catalog, images.get(article.id), body_of(article))
         out.pages_rendered += 1
@@ -521,6 +524,8 @@ def build(
         pages_out = article_pages(ordered, catalog, pages, images, body_of, plan, out)
         resources |= make_resources(pages_out, plan.previous, now, compact=lambda path: True)
     resources |= {path: plan.previous[path] for path in out.carried}  # known once consumed
+    pages_kept = out.carried_pages  # (not feeds: no windows or topics to carry)
+    resources.update(zip(pages_kept, map(plan.previous.__getitem__, pages_kept), strict=True))
     if plan.pages:
         maps = site_maps(resources, ordered, cfg, urls, now)
         resources |= make_resources(maps, plan.previous, now, lazy=lazy)

@@ -260,7 +260,10 @@ class Snapshot:
     health: Health = Health()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "resources", MappingProxyType(dict(self.resources)))
+        # Another snapshot's resources are read-only already: shared, not copied
+        # (140,000 entries at 100,000 articles, at every swap).
+        if not isinstance(self.resources, MappingProxyType):
+            object.__setattr__(self, "resources", MappingProxyType(dict(self.resources)))
 
     def get(self, path: str) -> Resource | None:
         return self.resources.get(path)
