@@ -211,10 +211,12 @@ class _Live:
 
     def finish(self) -> None:
         """Once the server listens: the article pages a cold start left for after the
-        feeds, then the mirror (never a site without its pages, nor an empty one)."""
+        feeds, then the mirror (never a site without its pages, nor an empty one),
+        then what a warm start's first change would otherwise wait for."""
         self.publisher.finish_pages()
         if self.mirror is not None:
             self.mirror.start()
+        self.publisher.prepare()
 
     def stop(self) -> None:
         """Within a bounded time: a stuck job must not keep the process alive."""

@@ -207,6 +207,26 @@ class Publisher:
             previous = Snapshot({**due, **served.resources}, served.index)
             return self._rebuild(self._published, self._clock(), previous, None, None, known=True)
 
+    def prepare(self) -> None:
+        """After a start that built nothing (the saved site served as it was), what
+        the first rebuild would otherwise make first: the arrangement of every
+        article, the archive positions, the sitemap's entries (at 100,000 articles,
+        3 s of the first refresh; the next ones take under 1 s). In the background,
+        after the server listens; a change meanwhile waits for the lock, as it
+        would have waited for that work."""
+        with self._lock:
+            if not self._built or self._arranged_for is self._published:
+                return
+            from .site import site_maps
+
+            try:
+                arranged = self._arrange(self._published, None)
+                self._archive(arranged, (set(), set()))  # loads the positions, gives none
+                now = self._clock()
+                site_maps(self._snapshot.resources, arranged.ordered, self.cfg, self.urls, now)
+            except Exception:  # only time is lost: the first rebuild makes them
+                log.exception("could not prepare for the first change")
+
     def _apply(
         self,
         outcome: Outcome,

@@ -7,6 +7,7 @@ import gzip
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import feedparser
 from werkzeug.http import http_date
@@ -204,5 +205,40 @@ def test_a_change_a_failed_build_lost_is_in_the_next_one(tmp_path: Path, monkeyp
         titles = [e.title for e in feedparser.parse(after.get("/feeds/all.atom").body).entries]
         assert titles[:2] == ["पाँचवीं ख़बर", "चौथी ख़बर"]
         assert after.get("/articles/4") is not None
+    finally:
+        publisher.close()
+
+
+def test_after_a_warm_start_the_first_change_finds_everything_arranged(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A start that served the saved site built nothing; `prepare` arranges every
+    article then, so the first change arranges only itself, and ends as a fresh
+    build would."""
+    from feedsvc import arrangement
+
+    _three_articles(tmp_path)
+    first = Publisher(folder_config(tmp_path), workers=1)
+    try:
+        first.rescan()
+    finally:
+        first.close()
+    publisher = Publisher(folder_config(tmp_path), workers=1)
+    try:
+        publisher.rescan()  # nothing changed: the saved site, nothing arranged
+        publisher.prepare()
+        anew: list[int] = []
+        real = arrangement.Arrangement._arrange_anew
+
+        def counted(self: arrangement.Arrangement, articles: Any) -> None:
+            anew.append(1)
+            real(self, articles)
+
+        monkeypatch.setattr(arrangement.Arrangement, "_arrange_anew", counted)
+        write(tmp_path / "articles", "4.md", md("चौथी ख़बर", ["क"], "2025-01-04"))
+        after = publisher.refresh({"4.md"})
+        assert anew == []
+        titles = [e.title for e in feedparser.parse(after.get("/feeds/all.atom").body).entries]
+        assert titles == ["चौथी ख़बर", *TITLES[::-1]]
     finally:
         publisher.close()
