@@ -210,8 +210,8 @@ class _Live:
         self._look_again(self._after_change())
 
     def finish(self) -> None:
-        """Once the server listens: the article pages a cold start left for after the
-        feeds, then the mirror (never a site without its pages, nor an empty one),
+        """Once the server listens: the rest of the site a cold start left for after
+        its feeds, then the mirror (never a site without its pages, nor an empty one),
         then what a warm start's first change would otherwise wait for."""
         self.publisher.finish_pages()
         if self.mirror is not None:

@@ -76,8 +76,9 @@ class Publisher:
         listener: Listener | None = None,
         pages_later: bool = False,
     ) -> None:
-        """pages_later: a first build of everything leaves article pages and sitemaps
-        for `finish_pages` (a server serves its feeds first)."""
+        """pages_later: a first build of everything makes only the subscription feeds
+        and list pages; `finish_pages` builds the rest (a server serves its feeds
+        first)."""
         self.cfg = cfg
         self.store = store or Store(cfg.state_path)
         self.library = Library(cfg, self.store, workers)
@@ -419,9 +420,9 @@ class Publisher:
             self._positions = {
                 feed: Positions.remembered(of) for feed, of in self.store.positions().items()
             }
-        members: dict[str, Sequence[Article]] = {"": arranged.ordered}
+        members: dict[str, Sequence[Article]]
         if touched is None:
-            members |= arranged.by_tag
+            members = {"": arranged.ordered, **arranged.by_tag}
         else:
             tags, ids = touched
             changed = [arranged.by_id[i] for i in ids if i in arranged.by_id]

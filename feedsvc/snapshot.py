@@ -65,9 +65,10 @@ class Held:
     made or read, and lets only its identity bytes go. Spilling changes where bytes
     are, never what they are: a Resource stays the same object.
 
-    A polled resource made by a partial build is compressed when first asked for (a
-    gzip reader, the mirror, the save), not by the build: a new article then reaches
-    the served feeds without waiting on 4 MB of gzip."""
+    A polled resource made by a partial build (or by a cold start's first build) is
+    compressed when first asked for (a gzip reader, the mirror, the save, the next
+    full build), not by the build: a new article then reaches the served feeds
+    without waiting on 4 MB of gzip."""
 
     __slots__ = ("_gzip", "_br", "_identity", "_source", "_polled")
 
