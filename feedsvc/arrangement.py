@@ -47,10 +47,11 @@ class Arrangement:
     """Not thread-safe: the publisher's lock guards it, as it guards the builds."""
 
     def __init__(self) -> None:
+        self._by_path: dict[str, Article] = {}  # what was arranged last, by path
         self._reset()
 
     def _reset(self) -> None:
-        self._by_path: dict[str, Article] = {}
+        """Everything made from the articles (arranging anew makes it again)."""
         self._oldest_first: list[Article] = []
         self._members: dict[str, list[Article]] = {}  # tag key -> oldest first
         # tag key -> spelling -> article path -> where that article uses it
@@ -88,7 +89,6 @@ class Arrangement:
                 came.append(after)
                 by_path[path] = after
         self._move(gone, came, by_path)
-        self._by_path = by_path  # (arranging anew starts from empty)
         return self._arranged(overrides)
 
     def _move(self, gone: list[Article], came: list[Article], now: dict[str, Article]) -> None:

@@ -443,7 +443,7 @@ class Publisher:
     ) -> Snapshot:
         """Articles age out of the news sitemap with time alone: it is made anew at
         every look (at least hourly: the scheduler's news job)."""
-        refreshed = refresh_news(snapshot, list(published.values()), self.cfg, self.urls, now)
+        refreshed = refresh_news(snapshot, published.values(), self.cfg, self.urls, now)
         return snapshot if refreshed is None else refreshed
 
     def _tell(self, before: SiteIndex | None, after: SiteIndex) -> None:

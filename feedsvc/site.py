@@ -235,8 +235,9 @@ def feed_topics(arranged: Arranged, cfg: Config, archive: Mapping[str, Positions
     spec = FeedSpec(None, cfg.site.title)
     topics = [Feed(spec, None, arranged.ordered, every, size, arranged.by_id)]
     for key, tag in arranged.catalog.by_key.items():
-        positions, ids = archive.get(key, Positions()), _Members(arranged.by_id, key)
-        topics.append(Feed(FeedSpec(tag.slug, tag.name), key, by_tag[key], positions, size, ids))
+        members, positions = by_tag[key], archive.get(key, Positions())
+        ids = _Members(arranged.by_id, key, members)
+        topics.append(Feed(FeedSpec(tag.slug, tag.name), key, members, positions, size, ids))
     return topics
 
 
@@ -244,8 +245,8 @@ class _Members(Mapping[str, Article]):
     """A tag's members by id, looked up among all articles (made per build for 3,000
     tags, a dict each took 50 ms for the largest at 100,000 articles)."""
 
-    def __init__(self, every: Mapping[str, Article], key: str) -> None:
-        self._every, self._key = every, key
+    def __init__(self, every: Mapping[str, Article], key: str, members: Sequence[Article]):
+        self._every, self._key, self._members = every, key, members
 
     def __getitem__(self, article_id: str) -> Article:
         article = self._every[article_id]
@@ -254,10 +255,10 @@ class _Members(Mapping[str, Article]):
         return article
 
     def __iter__(self) -> Iterator[str]:
-        return (i for i, a in self._every.items() if self._key in a.tag_keys)
+        return (a.id for a in self._members)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return len(self._members)
 
 
 @dataclass(frozen=True)

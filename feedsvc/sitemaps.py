@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -127,13 +127,13 @@ def render_robots(urls: Urls) -> bytes:
 
 
 def refresh_news(
-    snapshot: Snapshot, articles: Sequence[Article], cfg: Config, urls: Urls, now: datetime
+    snapshot: Snapshot, articles: Iterable[Article], cfg: Config, urls: Urls, now: datetime
 ) -> Snapshot | None:
     """The snapshot with the news sitemap made for `now` (articles age out of it), or
     None when it is the same. Only the recent are sorted: it runs at every look."""
-    since = now - NEWS_WINDOW
+    since, until = micros(now - NEWS_WINDOW), micros(now)
     ordered = sorted(
-        [a for a in articles if since <= a.date <= now],
+        [a for a in articles if since <= a.order[0] <= until],
         key=operator.attrgetter("order"),
         reverse=True,
     )

@@ -249,7 +249,7 @@ class Health:
     last_build_seconds: float = 0.0
     scheduled: tuple[tuple[str, datetime], ...] = ()  # (path, publication time)
     rejected: tuple[str, ...] = ()  # files skipped, build problems, a missing folder
-    pages_pending: bool = False  # a first build's article pages are still to come
+    pages_pending: bool = False  # a cold start's archive and article pages still to come
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,18 @@ def article_path(article_id: str) -> str:
     return "/articles/" + quote(article_id, safe="/")
 
 
+# The paths a cold start's first build leaves for the second (`site.Plan.pages`):
+# archive pages, article pages, sitemaps and robots.txt.
+PAGES_AFTER_FEEDS = (
+    "/articles/",
+    "/feeds/archive/",
+    "/sitemap.xml",
+    "/sitemaps/",
+    "/news-sitemap.xml",
+    "/robots.txt",
+)
+
+
 def served_article_path(article_id: str) -> str:
     """served(article_path(article_id)): unquoting undoes the quoting, so it is the id
     itself under /articles/, made without either (the memo of `served` is too small

@@ -23,19 +23,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from .config import Config
 from .snapshot import Resource, Snapshot
 from .text import tag_key, tag_slug
-from .urls import FEED_FORMATS, article_path, feed_path, tag_page_path
+from .urls import FEED_FORMATS, PAGES_AFTER_FEEDS, article_path, feed_path, tag_page_path
 
 SnapshotSource = Callable[[], Snapshot]
 ARCHIVE_MAX_AGE = 86_400  # seconds
-# What a cold start builds after its feeds (`Publisher.finish_pages`).
-PAGES_AFTER_FEEDS = (
-    "/articles/",
-    "/feeds/archive/",
-    "/sitemap.xml",
-    "/sitemaps/",
-    "/news-sitemap.xml",
-    "/robots.txt",
-)
 
 
 @functools.lru_cache(maxsize=512)

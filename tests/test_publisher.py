@@ -16,7 +16,8 @@ from feedsvc import warmstart
 from feedsvc.config import Config, from_dict
 from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
-from feedsvc.web import PAGES_AFTER_FEEDS, create_app
+from feedsvc.urls import PAGES_AFTER_FEEDS
+from feedsvc.web import create_app
 
 from .conftest import folder_config, md, write
 
@@ -140,6 +141,8 @@ def test_a_cold_start_serves_its_feeds_first_and_saves_only_the_whole_site(
         titles = [e.title for e in feedparser.parse(first.get("/feeds/all.atom").body).entries]
         assert titles == TITLES[::-1][:2] and first.health.pages_pending
         assert _pages(first) == []  # no archive or article page, sitemap, robots.txt yet
+        later = expected.resources.keys() - first.resources.keys()
+        assert later and all(p.startswith(PAGES_AFTER_FEEDS) for p in later)  # all say 503
         assert [p for p in _pages(expected) if p.startswith("/feeds/archive/")]
         assert first.get("/feeds/all.atom").body == expected.get("/feeds/all.atom").body
         client = create_app(publisher.cfg, lambda: publisher.snapshot).test_client()
