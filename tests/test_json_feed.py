@@ -4,9 +4,11 @@ with one outline per topic."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
+import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,8 @@ from feedsvc.config import Config
 from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
 
-from .conftest import ROOT, SEED, SEED_NAME, write
-from .server import start
+from .conftest import ROOT, SEED, SEED_NAME, md, write
+from .server import feedsvc, start
 
 BASE = "http://news.example"
 
@@ -159,3 +161,53 @@ def test_the_reader_library_reads_the_served_json_feed(tmp_path: Path) -> None:
         reader.close()
     finally:
         assert server.stop() == 0
+
+
+HOSTILE_TITLE = "<script>alert(1)</script> शीर्षक & <b>"
+
+
+def test_no_json_string_holds_markup_and_readers_get_it_back(tmp_path: Path) -> None:
+    """<, > and & are written \\u003c, \\u003e, \\u0026 in every JSON document, served
+    and exported: no `<script` anywhere, and the exact title comes back."""
+    reader_lib = pytest.importorskip("reader", reason="the reader library is not installed")
+    folder = tmp_path / "articles"
+    write(folder, "script-title.md", md(HOSTILE_TITLE, ["क"], "2025-01-01"))
+    write(folder, "tag-script.md", md("टैग स्क्रिप्ट", ['"<script>"'], "2025-01-02"))
+    config = tmp_path / "config.toml"
+    config.write_text('[site]\nid_authority = "news.example"\n[schedule]\nsettle_ms = 0\n')
+    server = start(config)
+    try:
+        served = {}
+        for path in ("/feeds/all.json", "/feeds/tags/script.json", "/feeds/tags/क.json"):
+            reply = server.request(path)
+            assert reply.status == 200, path
+            served[path] = reply.body
+        for path in ("/healthz", "/feeds/all.atom", "/", "/articles/script-title"):
+            served[path] = server.request(path).body
+        url = f"http://127.0.0.1:{server.port}/feeds/all.json"
+        reader = reader_lib.make_reader(str(tmp_path / "reader.sqlite"))
+        reader.add_feed(url)
+        reader.update_feeds()
+        assert reader.get_feed(url).last_exception is None
+        assert sorted(e.title for e in reader.get_entries()) == sorted([HOSTILE_TITLE, "टैग स्क्रिप्ट"])
+        reader.close()
+    finally:
+        assert server.stop() == 0
+    for path, body in served.items():
+        assert b"<script" not in body.lower(), path
+    all_json = json.loads(served["/feeds/all.json"])
+    assert [i["title"] for i in all_json["items"]] == ["टैग स्क्रिप्ट", HOSTILE_TITLE]
+    assert json.loads(served["/feeds/tags/script.json"])["items"][0]["tags"] == ["<script>"]
+    assert "\\u003cscript\\u003e" in served["/feeds/all.json"].decode()
+    assert "शीर्षक" in served["/feeds/all.json"].decode()  # Devanagari stays UTF-8
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [*feedsvc("build", "--config", str(config), "--out", str(out))], capture_output=True
+    )
+    assert result.returncode == 0, result.stderr
+    exported = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "all.json" for p in exported)
+    for file in exported:
+        data = file.read_bytes()
+        data = gzip.decompress(data) if file.suffix == ".gz" else data
+        assert b"<script" not in data.lower(), file
