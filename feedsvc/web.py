@@ -17,7 +17,13 @@ from urllib.parse import quote
 
 from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import is_resource_modified, parse_accept_header
+from werkzeug.http import (
+    is_resource_modified,
+    parse_accept_header,
+    parse_date,
+    parse_etags,
+    parse_range_header,
+)
 from werkzeug.wrappers import Response as BaseResponse
 
 from .config import Config
@@ -44,8 +50,27 @@ def _encoding(accept_encoding: str, has_br: bool) -> str:
     return best if best_q > 0 else "identity"
 
 
+def _precondition_failed(environ: dict[str, Any], etag: str, resource: Resource) -> bool:
+    """RFC 9110 §13.2.2, steps 1 and 2, which Werkzeug answers as if they were cache
+    validators: If-Match (strong comparison; `*` matches, the resource exists), and
+    If-Unmodified-Since only without it (an unreadable date is ignored)."""
+    if_match = environ.get("HTTP_IF_MATCH")
+    if if_match is not None:
+        return not parse_etags(if_match).contains(etag)
+    since = parse_date(environ.get("HTTP_IF_UNMODIFIED_SINCE"))
+    return since is not None and resource.last_modified > since
+
+
+def _single_range(environ: dict[str, Any]) -> bool:
+    """A Range of one byte range: served as 206. Several ranges (a multipart answer)
+    are not served: the Range is ignored and the whole body sent (RFC 9110 §14.2)."""
+    ranges = parse_range_header(environ.get("HTTP_RANGE"))
+    return ranges is None or len(ranges.ranges) == 1  # unparseable: Werkzeug's 416
+
+
 def _respond(resource: Resource, environ: dict[str, Any], max_age: int) -> BaseResponse:
-    """A 200, 206 or 304 for one resource; Werkzeug decides which."""
+    """A 200, 206, 304 or 412 for one resource; Werkzeug decides the cache validators
+    and ranges, after the preconditions it does not evaluate."""
     encoding = _encoding(environ.get("HTTP_ACCEPT_ENCODING", ""), resource.has_br)
     etag = resource.etag if encoding == "identity" else f"{resource.etag}-{encoding}"
     headers = [
@@ -58,13 +83,18 @@ def _respond(resource: Resource, environ: dict[str, Any], max_age: int) -> BaseR
         headers.append(("Content-Encoding", encoding))
     if resource.link:
         headers.append(("Link", resource.link))
-    if "HTTP_RANGE" not in environ and not is_resource_modified(
-        environ, etag=etag, last_modified=resource.last_modified
+    if "HTTP_IF_MATCH" in environ or "HTTP_IF_UNMODIFIED_SINCE" in environ:
+        if _precondition_failed(environ, etag, resource):
+            return Response(status=412, headers=headers)
+        environ = {k: v for k, v in environ.items() if k != "HTTP_IF_MATCH"}
+    ranged = "HTTP_RANGE" in environ and _single_range(environ)
+    if not ranged and not is_resource_modified(
+        environ, etag=etag, last_modified=resource.last_modified, ignore_if_range=True
     ):
         return Response(status=304, headers=headers)
     body = resource.encoded(encoding)  # read only now: a 304 needs no bytes
     response = Response(body, content_type=resource.content_type, headers=headers)
-    if "HTTP_RANGE" in environ or "HTTP_IF_RANGE" in environ:
+    if ranged:
         try:
             return response.make_conditional(environ, accept_ranges=True, complete_length=len(body))
         except HTTPException as exc:  # 416 for a range past the end, or unparseable

@@ -62,6 +62,43 @@ def titles(server: Server, path: str) -> list[str]:
     return [e.title for e in entries(server, path)]
 
 
+@pytest.mark.parametrize("path", ["/feeds/all.atom", "/articles/000_8fc8ec9304f2c137"])
+def test_preconditions_are_not_cache_validators(live, path: str) -> None:
+    """RFC 9110 §13.2.2 on a feed and a page: If-Match and If-Unmodified-Since fail with
+    412, hold with 200; several ranges are answered with the whole body."""
+    server, _, _ = live
+    first = server.request(path)
+    assert first.status == 200
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+
+    def status(headers: dict[str, str]) -> int:
+        reply = server.request(path, headers=headers)
+        assert isinstance(reply.status, int)
+        assert reply.status != 200 or reply.body == first.body
+        assert reply.status not in (304, 412) or reply.body == b""
+        return reply.status
+
+    assert status({"If-Match": '"nope"'}) == 412
+    assert status({"If-Match": f"W/{etag}"}) == 412  # If-Match compares strongly
+    assert status({"If-Match": "*"}) == 200
+    assert status({"If-Match": f'"nope", {etag}'}) == 200
+    assert status({"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}) == 412
+    assert status({"If-Unmodified-Since": modified}) == 200
+    assert status({"If-Unmodified-Since": "not a date"}) == 200  # ignored
+    # If-Match wins over If-Unmodified-Since; If-None-Match still gives its 304
+    assert status({"If-Match": etag, "If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}) == 200
+    assert status({"If-Match": etag, "If-None-Match": etag}) == 304
+    assert status({"If-Match": '"nope"', "If-None-Match": etag}) == 412
+    zipped = server.request(path, headers={"Accept-Encoding": "gzip", "If-Match": etag})
+    assert zipped.status == 412  # the gzip representation has its own ETag
+    several = server.request(path, headers={"Range": "bytes=0-9,20-29"})
+    assert several.status == 200 and several.body == first.body
+    one = server.request(path, headers={"Range": "bytes=0-9"})
+    assert one.status == 206 and one.body == first.body[:10]
+    past = server.request(path, headers={"Range": f"bytes={len(first.body) + 10}-"})
+    assert past.status == 416
+
+
 def test_http_semantics_on_the_wire(live) -> None:
     server, _, _ = live
     first = server.request("/feeds/all.atom")
