@@ -193,6 +193,9 @@ def _generator(
     fg.generator("feedsvc", version=__version__)
     fg.updated(updated)
     fg.ttl(max(1, math.ceil(cfg.schedule.rescan_seconds / 60)))
+    page = urls.page_for_feed(spec.slug)
+    if fmt == "atom":  # first: consumers that take the first <link> take it for the site
+        fg.link(href=page, rel="alternate", type="text/html")
     fg.link(href=spec.self_url(urls, fmt), rel="self", type=FEED_FORMATS[fmt].media_type)
     # WebSub discovery in subscription documents; RFC 5005 links
     hubs = [("hub", hub) for hub in cfg.websub.hubs] if spec.archive is None else []
@@ -208,11 +211,11 @@ def _generator(
             fg.icon(brand.icon)
         if brand.logo:
             fg.logo(brand.logo)
-    elif brand.logo or brand.icon:  # RSS <image>: the logo, else the icon
-        page = urls.page_for_feed(spec.slug)
-        fg.image(url=brand.logo or brand.icon, title=spec.title(cfg), link=page)
-    # Last: feedgen makes the RSS channel <link> of the last link() added.
-    fg.link(href=urls.page_for_feed(spec.slug), rel="alternate", type="text/html")
+    else:
+        if brand.logo or brand.icon:  # RSS <image>: the logo, else the icon
+            fg.image(url=brand.logo or brand.icon, title=spec.title(cfg), link=page)
+        # Last: feedgen makes the RSS channel <link> of the last link() added.
+        fg.link(href=page, rel="alternate", type="text/html")
     return fg
 
 

@@ -158,6 +158,9 @@ def test_archive_documents_link_as_rfc_5005_says(tmp_path: Path) -> None:
     assert links["next-archive"] == f"{BASE}/feeds/archive/all/2.atom"
     assert "prev-archive" not in links and "hub" not in links
     assert etree.fromstring(first.body).find(FH) is not None
+    for body in (first.body, newest.body, snapshot.get("/feeds/all.atom").body):
+        first_link = etree.fromstring(body).find("{http://www.w3.org/2005/Atom}link")
+        assert first_link.get("rel") == "alternate"  # what a first-link reader takes
     links = _links(newest.body)
     assert (
         links["prev-archive"] == f"{BASE}/feeds/archive/all/2.atom" and "next-archive" not in links
