@@ -325,7 +325,7 @@ class Publisher:
         changed: set[str] | None = None,  # the paths that may differ from the last build
     ) -> Snapshot:
         from .feeds import Kept  # here: a start with nothing to build never renders
-        from .site import Plan, build
+        from .site import Job, Plan, build
 
         if self._entries is None:
             self._entries = Kept()
@@ -338,17 +338,18 @@ class Publisher:
         started = time.perf_counter()
         try:
             arranged = self._arrange(published, changed)
-            built = build(
-                arranged,
-                self.cfg,
-                self.urls,
-                plan,
-                previous.index,
-                self._body,
-                now,
-                self._archive(arranged, touched),
-                self._entries,
+            job = Job(
+                arranged=arranged,
+                cfg=self.cfg,
+                urls=self.urls,
+                plan=plan,
+                previous=previous.index,
+                body_of=self._body,
+                now=now,
+                archive=self._archive(arranged, touched),
+                kept=self._entries,
             )
+            built = build(job)
         except Exception:
             log.exception("rebuild failed; still serving the previous feeds")
             self._walk = True  # _published unchanged: the next look compares everything

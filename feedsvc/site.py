@@ -119,7 +119,6 @@ class Plan:
 class Output:
     """What the steps produce: bodies to make resources of, paths carried over."""
 
-    items: list[Item] = field(default_factory=list)
     carried: list[str] = field(default_factory=list)
     carried_pages: list[str] = field(default_factory=list)  # article pages: most paths
     windows: dict[str, tuple[str, ...]] = field(default_factory=dict)  # feed: ids it holds
@@ -174,12 +173,20 @@ def brand_of(cfg: Config, urls: Urls, served: dict[str, tuple[Path, str]], out: 
     return Brand(found["icon"], found["logo"], cfg.site.accent_color.lower())
 
 
+@dataclass(frozen=True)
+class Media:
+    images: dict[str, Image]  # every lead image as an enclosure, by article id
+    brand: Brand
+    items: list[Item]  # the local files served under /media/ that the plan reads
+
+
 def collect_media(
     ordered: Sequence[Article], cfg: Config, urls: Urls, plan: Plan, out: Output
-) -> tuple[dict[str, Image], Brand]:
-    """Every lead image as an enclosure (by article id) and the site's brand; local
-    image files read into `out` when the plan needs them, else carried."""
+) -> Media:
+    """Every lead image and the site's brand; local image files read when the plan
+    needs them, else carried."""
     images: dict[str, Image] = {}
+    items: list[Item] = []
     root = cfg.articles_dir
     served: dict[str, tuple[Path, str]] = {}
     brand = brand_of(cfg, urls, served, out)
@@ -212,8 +219,8 @@ def collect_media(
         except OSError as exc:
             out.problems.append(f"{path}: cannot read image: {exc.strerror}")
             continue
-        out.items.append(Item(path, data, kind, mtime))
-    return images, brand
+        items.append(Item(path, data, kind, mtime))
+    return Media(images, brand, items)
 
 
 # --- feeds -----------------------------------------------------------------------------
@@ -301,11 +308,12 @@ def render_feeds(
     out: Output,
     compress: Callable[[Iterable[Item]], None],
     newest: datetime,  # the latest `updated` of all: the OPML's date
-) -> None:
-    """Every feed and archive page the plan needs, one format at a time (its entries
-    go after). Archive pages go to `compress` as they are rendered: they are most of
-    the bytes, never all in memory at once."""
+) -> list[Item]:
+    """Every subscription document the plan needs, and the OPML, one format at a time
+    (its entries go after). Archive pages go to `compress` as they are rendered: they
+    are most of the bytes, never all in memory at once."""
     cfg, urls = entries.cfg, entries.urls
+    items: list[Item] = []
     kept: dict[str | None, list[Article]] = {}  # by slug: what the Atom feed holds
     for fmt, feed_format in FEED_FORMATS.items():
         if fmt != "json" and plan.pages:  # one stream: compressed in batches on every core
@@ -332,12 +340,13 @@ def render_feeds(
             self_url = urls.feed(topic.spec.slug, fmt)
             out.topics[path] = (self_url, feed.content)
             link = hub_links(cfg.websub.hubs, self_url)
-            out.items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link))
+            items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link))
             out.feeds_rendered += 1
         entries.done_with(fmt)
     specs = [topic.spec for topic in feeds]
-    out.items.append(Item("/feeds.opml", render_opml(specs, cfg, urls, newest), OPML, newest))
+    items.append(Item("/feeds.opml", render_opml(specs, cfg, urls, newest), OPML, newest))
     out.problems.extend(entries.problems)
+    return items
 
 
 def _subscription_document(
@@ -417,11 +426,11 @@ def render_archive_pages(
 # --- pages -----------------------------------------------------------------------------
 
 
-def render_pages(arranged: Arranged, pages: Pages, plan: Plan, out: Output) -> None:
+def render_pages(arranged: Arranged, pages: Pages, plan: Plan, out: Output) -> list[Item]:
     """The front page, every tag page the plan needs, and the 404."""
     ordered, by_tag, catalog = arranged.ordered, arranged.by_tag, arranged.catalog
     newest = arranged.newest_update
-    out.items.append(Item("/", pages.index(ordered, catalog, INDEX_ITEMS), HTML, newest))
+    items = [Item("/", pages.index(ordered, catalog, INDEX_ITEMS), HTML, newest)]
     for key, tag in catalog.by_key.items():
         path = served(tag_page_path(tag.slug))
         if not plan.renders_tag(key, path):
@@ -429,9 +438,10 @@ def render_pages(arranged: Arranged, pages: Pages, plan: Plan, out: Output) -> N
             continue
         articles = by_tag[key]
         body = pages.tag(tag, articles, TAG_PAGE_ITEMS)
-        out.items.append(Item(path, body, HTML, articles[0].updated))
+        items.append(Item(path, body, HTML, articles[0].updated))
         out.pages_rendered += 1
-    out.items.append(Item("/404", pages.not_found(), HTML, EPOCH))
+    items.append(Item("/404", pages.not_found(), HTML, EPOCH))
+    return items
 
 
 def article_pages(
@@ -487,59 +497,118 @@ def site_maps(
 # --- the whole build --------------------------------------------------------------------
 
 
-def build(
-    arranged: Arranged,
-    cfg: Config,
-    urls: Urls,
-    plan: Plan,
-    previous: SiteIndex,
-    body_of: Callable[[Article], str],
-    now: datetime,
-    archive: Mapping[str, Positions] | None = None,
-    kept: Kept | None = None,
-) -> Built:
-    """`arranged`: the published articles; `previous` the index of the snapshot the
-    plan's resources come from. `body_of` gives an article's HTML; `kept`, entries
-    serialized by the builds before."""
-    archive = archive or {}
-    ordered, catalog, by_tag = arranged.ordered, arranged.catalog, arranged.by_tag
-    names = names_of(catalog)
-    plan = plan.widened(previous.catalog, names, by_tag)
-    out = Output(problems=list(catalog.problems))
-    images, brand = collect_media(ordered, cfg, urls, plan, out)
-    entries = Entries(catalog, cfg, urls, images, body_of, brand, kept)
-    topics = feed_topics(arranged, cfg, archive)
+@dataclass(frozen=True)
+class Job:
+    """What one build is given."""
+
+    arranged: Arranged  # the published articles
+    cfg: Config
+    urls: Urls
+    plan: Plan
+    previous: SiteIndex  # of the snapshot the plan's resources come from
+    body_of: Callable[[Article], str]  # an article's HTML
+    now: datetime
+    archive: Mapping[str, Positions] = field(default_factory=dict)  # by feed key
+    kept: Kept | None = None  # entries serialized by the builds before
+
+
+def build(job: Job) -> Built:
+    """The steps of a build, in order; each reads and writes `out`."""
+    arranged, cfg, urls = job.arranged, job.cfg, job.urls
+    plan = job.plan.widened(job.previous.catalog, names_of(arranged.catalog), arranged.by_tag)
+    out = Output(problems=list(arranged.catalog.problems))
+    media = collect_media(arranged.ordered, cfg, urls, plan, out)
+    entries = Entries(arranged.catalog, cfg, urls, media.images, job.body_of, media.brand, job.kept)
+    pages = Pages(cfg, urls)
+    resources = make_resources(media.items, plan.previous, job.now, lazy=_lazy(plan))
+    resources |= feed_resources(arranged, entries, plan, job, out)
+    resources |= list_resources(arranged, pages, plan, job.now, out)
+    if plan.pages:
+        resources |= article_resources(arranged, pages, media.images, plan, job, out)
+    resources |= carried_over(plan, out)
+    if plan.pages:
+        resources |= sitemap_resources(resources, arranged.ordered, plan, job)
+    index = site_index(arranged, job.previous, out)
+    return Built(Snapshot(resources, index), out.feeds_rendered, out.pages_rendered)
+
+
+def _lazy(plan: Plan) -> bool:
+    """Feeds and lists compressed when first asked for (see snapshot.Held): on the way
+    of a change to its feeds, and of a cold start to its first feed."""
+    return not plan.is_full or not plan.pages
+
+
+def _gzip_only(path: str) -> bool:
+    return True
+
+
+def feed_resources(
+    arranged: Arranged, entries: Entries, plan: Plan, job: Job, out: Output
+) -> dict[str, Resource]:
+    """Subscription documents and OPML (lazy when the plan is), and archive pages
+    (gzip only, compressed as they are rendered)."""
     archived: dict[str, Resource] = {}
 
-    def compress(items: Iterable[Item]) -> None:  # archive pages: gzip only, as made
-        archived.update(make_resources(items, plan.previous, now, compact=lambda path: True))
+    def compress(items: Iterable[Item]) -> None:
+        archived.update(make_resources(items, plan.previous, job.now, compact=_gzip_only))
 
-    render_feeds(topics, entries, plan, previous, out, compress, arranged.newest_update)
-    pages = Pages(cfg, urls)
-    render_pages(arranged, pages, plan, out)
-    # Feeds and lists compressed when first asked for (see snapshot.Held): on the way
-    # of a change to its feeds, and of a cold start to its first feed.
-    lazy = not plan.is_full or not plan.pages
-    resources = make_resources(out.items, plan.previous, now, lazy=lazy) | archived
-    if plan.pages:
-        pages_out = article_pages(ordered, catalog, pages, images, body_of, plan, out)
-        resources |= make_resources(pages_out, plan.previous, now, compact=lambda path: True)
-    resources |= {path: plan.previous[path] for path in out.carried}  # known once consumed
-    pages_kept = out.carried_pages  # (not feeds: no windows or topics to carry)
-    resources.update(zip(pages_kept, map(plan.previous.__getitem__, pages_kept), strict=True))
-    if plan.pages:
-        maps = site_maps(resources, ordered, cfg, urls, now)
-        resources |= make_resources(maps, plan.previous, now, lazy=lazy)
+    topics = feed_topics(arranged, job.cfg, job.archive)
+    made = render_feeds(topics, entries, plan, job.previous, out, compress, arranged.newest_update)
+    return make_resources(made, plan.previous, job.now, lazy=_lazy(plan)) | archived
+
+
+def list_resources(
+    arranged: Arranged, pages: Pages, plan: Plan, now: datetime, out: Output
+) -> dict[str, Resource]:
+    return make_resources(
+        render_pages(arranged, pages, plan, out), plan.previous, now, lazy=_lazy(plan)
+    )
+
+
+def article_resources(
+    arranged: Arranged,
+    pages: Pages,
+    images: Mapping[str, Image],
+    plan: Plan,
+    job: Job,
+    out: Output,
+) -> dict[str, Resource]:
+    """Rendered and compressed a batch at a time: never all in memory at once."""
+    catalog = arranged.catalog
+    made = article_pages(arranged.ordered, catalog, pages, images, job.body_of, plan, out)
+    return make_resources(made, plan.previous, job.now, compact=_gzip_only)
+
+
+def carried_over(plan: Plan, out: Output) -> dict[str, Resource]:
+    """The resources the plan did not render, as they were."""
+    previous = plan.previous
+    carried = {path: previous[path] for path in out.carried}
+    kept = out.carried_pages  # article pages: most paths, merged in one pass
+    carried.update(zip(kept, map(previous.__getitem__, kept), strict=True))
+    return carried
+
+
+def sitemap_resources(
+    resources: Mapping[str, Resource], ordered: Sequence[Article], plan: Plan, job: Job
+) -> dict[str, Resource]:
+    """Made last: from every page's own Last-Modified."""
+    maps = site_maps(resources, ordered, job.cfg, job.urls, job.now)
+    return make_resources(maps, plan.previous, job.now, lazy=_lazy(plan))
+
+
+def site_index(arranged: Arranged, previous: SiteIndex, out: Output) -> SiteIndex:
+    """What the new snapshot holds besides bytes; the carried feeds keep their windows
+    and topics."""
+    catalog = arranged.catalog
     carried_windows = {p: previous.windows[p] for p in out.carried if p in previous.windows}
     carried_topics = {p: previous.topics[p] for p in out.carried if p in previous.topics}
-    index = SiteIndex(
-        articles=len(ordered),
+    return SiteIndex(
+        articles=len(arranged.ordered),
         tags=len(catalog.by_key),
-        catalog=names,
+        catalog=names_of(catalog),
         aliases=aliases_of(catalog),
         windows=carried_windows | out.windows,
         topics=carried_topics | out.topics,
         archives=out.archives,
         problems=tuple(out.problems),
     )
-    return Built(Snapshot(resources, index), out.feeds_rendered, out.pages_rendered)

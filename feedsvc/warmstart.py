@@ -158,41 +158,50 @@ def save(
         if _format(db) != FORMAT:  # another version's tables: start them anew
             db.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in _TABLES) + _SCHEMA)
             previous = None
-        old = previous.snapshot.resources if previous is not None else {}
-        changed = [(p, r) for p, r in snapshot.resources.items() if old.get(p) is not r]
         db.execute("BEGIN")
-        if previous is None:
-            db.execute("DELETE FROM resources")
-            db.execute("UPDATE blobs SET unused = ? WHERE unused IS NULL", (now(),))
-        else:
-            gone = [(p,) for p in old.keys() - snapshot.resources.keys()]
-            db.executemany("DELETE FROM resources WHERE path = ?", gone)
-        db.executemany(
-            "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?)",
-            [
-                (
-                    p,
-                    r.content_type,
-                    r.etag,
-                    r.last_modified.timestamp(),
-                    r.http_date,
-                    r.link,
-                    r.compact,
-                    r.has_br,
-                )
-                for p, r in changed
-            ],
-        )
-        written = _save_blobs(db, path, [r for _, r in changed])
-        if previous is not None:  # bytes the replaced and removed resources used
-            left = {r.etag for p, r in old.items() if snapshot.resources.get(p) is not r}
-            _mark_unused(db, left, now())
+        written = _save_resources(db, path, snapshot, previous, now())
         db.execute("DELETE FROM blobs WHERE unused < ?", (now() - UNUSED_GRACE,))
         _save_articles(db, built, previous)
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
         db.execute("COMMIT")
     finally:
         db.close()
+    return written
+
+
+def _save_resources(
+    db: sqlite3.Connection, path: Path, snapshot: Snapshot, previous: Built | None, now: float
+) -> list[Resource]:
+    """The rows of the resources that changed since `previous` (all without it), their
+    bytes, and the bytes no resource uses any more marked so."""
+    old = previous.snapshot.resources if previous is not None else {}
+    changed = [(p, r) for p, r in snapshot.resources.items() if old.get(p) is not r]
+    if previous is None:
+        db.execute("DELETE FROM resources")
+        db.execute("UPDATE blobs SET unused = ? WHERE unused IS NULL", (now,))
+    else:
+        gone = [(p,) for p in old.keys() - snapshot.resources.keys()]
+        db.executemany("DELETE FROM resources WHERE path = ?", gone)
+    db.executemany(
+        "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?)",
+        [
+            (
+                p,
+                r.content_type,
+                r.etag,
+                r.last_modified.timestamp(),
+                r.http_date,
+                r.link,
+                r.compact,
+                r.has_br,
+            )
+            for p, r in changed
+        ],
+    )
+    written = _save_blobs(db, path, [r for _, r in changed])
+    if previous is not None:  # bytes the replaced and removed resources used
+        left = {r.etag for p, r in old.items() if snapshot.resources.get(p) is not r}
+        _mark_unused(db, left, now)
     return written
 
 

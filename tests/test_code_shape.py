@@ -42,6 +42,16 @@ def test_no_function_is_longer_than_60_lines() -> None:
     assert not long
 
 
+def test_a_build_reads_as_a_short_list_of_steps() -> None:
+    """site.build calls one named function per step; the work is in those."""
+    [build] = [
+        node
+        for node in _modules()["site"].body
+        if isinstance(node, ast.FunctionDef) and node.name == "build"
+    ]
+    assert build.end_lineno is not None and build.end_lineno - build.lineno + 1 <= 20
+
+
 def test_only_feeds_imports_feedgen() -> None:
     importers = {
         name
