@@ -1,12 +1,13 @@
-"""The published articles arranged as every build needs them: newest first, the tag
-catalog, and each tag's members, kept from build to build.
+"""The published articles arranged as every build needs them: newest first, the
+catalog of feed topics (tags, sections, authors), and each topic's members, kept
+from build to build.
 
 A rebuild after one new file changes one or two articles of thousands. Sorting,
-counting every tag's spellings and grouping by tag again took about 60 ms of each
+counting every topic's spellings and grouping by topic again took about 60 ms of each
 rebuild at 10,000 articles; here the articles that changed are taken out and put in
 (by identity: the library keeps an unchanged article the same object), and only the
-tags they carry are looked at again. The result is the same as arranging from
-scratch (`tags.build_catalog`, a sort, a grouping), which
+topics they are in are looked at again. The result is the same as arranging from
+scratch (`topics.build_catalog`, a sort, a grouping), which
 `tests/test_arrangement.py` checks on random histories.
 """
 
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .articles import EPOCH, Article
-from .config import TagOverride
-from .tags import Catalog, Use, make_catalog
+from .config import Config
+from .topics import Catalog, Ref, Use, make_catalog, uses_of
 
 _ORDER = operator.attrgetter("order")
 
@@ -38,7 +39,7 @@ REARRANGE = 0.25  # past this share of articles changed, arranging anew is cheap
 class Arranged:
     ordered: list[Article]  # newest first
     catalog: Catalog
-    by_tag: dict[str, list[Article]]  # catalog tag key -> its articles, newest first
+    members: dict[Ref, list[Article]]  # each topic of the catalog -> its articles, newest first
     by_id: dict[str, Article]
     newest_update: datetime  # the latest `updated` of all (EPOCH: no articles)
 
@@ -53,27 +54,28 @@ class Arrangement:
     def _reset(self) -> None:
         """Everything made from the articles (arranging anew makes it again)."""
         self._oldest_first: list[Article] = []
-        self._members: dict[str, list[Article]] = {}  # tag key -> oldest first
-        # tag key -> spelling -> article path -> where that article uses it
-        self._uses: dict[str, dict[str, dict[str, Use]]] = {}
-        self._first: dict[tuple[str, str], Use] = {}  # the earliest use, when known
+        self._members: dict[Ref, list[Article]] = {}  # oldest first
+        # topic -> spelling -> article path -> where that article uses it
+        self._uses: dict[Ref, dict[str, dict[str, Use]]] = {}
+        self._first: dict[tuple[Ref, str], Use] = {}  # the earliest use, when known
         self._by_id: dict[str, Article] = {}
         self._newest: Article | None = None  # of the latest update, when known
 
-    def arrange(self, articles: Iterable[Article], overrides: dict[str, TagOverride]) -> Arranged:
-        """These articles (each path once), arranged; the arrangement remembers them."""
+    def arrange(self, articles: Iterable[Article], cfg: Config) -> Arranged:
+        """These articles (each path once), arranged; the arrangement remembers them.
+        `cfg` gives the editors' choices of names and slugs."""
         now = {article.path: article for article in articles}
         gone = [a for path, a in self._by_path.items() if now.get(path) is not a]
         came = [a for path, a in now.items() if self._by_path.get(path) is not a]
         self._move(gone, came, now)
         self._by_path = now
-        return self._arranged(overrides)
+        return self._arranged(cfg)
 
     def rearrange(
         self,
         articles: Mapping[str, Article],
         changed: Iterable[str],
-        overrides: dict[str, TagOverride],
+        cfg: Config,
     ) -> Arranged:
         """As `arrange(articles.values())` when the articles differ from the last ones
         arranged at the `changed` paths only: those alone are looked at."""
@@ -89,7 +91,7 @@ class Arrangement:
                 came.append(after)
                 by_path[path] = after
         self._move(gone, came, by_path)
-        return self._arranged(overrides)
+        return self._arranged(cfg)
 
     def _move(self, gone: list[Article], came: list[Article], now: dict[str, Article]) -> None:
         if len(gone) + len(came) > REARRANGE * max(len(now), 1):
@@ -103,13 +105,13 @@ class Arrangement:
         except LookupError:  # never expected; arranging anew is always right
             self._arrange_anew(now.values())
 
-    def _arranged(self, overrides: dict[str, TagOverride]) -> Arranged:
-        catalog = make_catalog(self._counts(), self._firsts(), overrides)
-        by_tag = {key: self._members[key][::-1] for key in catalog.by_key}
+    def _arranged(self, cfg: Config) -> Arranged:
+        catalog = make_catalog(self._counts(), self._firsts(), cfg)
+        members = {ref: self._members[ref][::-1] for ref in catalog.topics}
         if self._newest is None and self._oldest_first:
             self._newest = max(self._oldest_first, key=_update_order)
         newest = EPOCH if self._newest is None else self._newest.updated
-        return Arranged(self._oldest_first[::-1], catalog, by_tag, dict(self._by_id), newest)
+        return Arranged(self._oldest_first[::-1], catalog, members, dict(self._by_id), newest)
 
     def _arrange_anew(self, articles: Iterable[Article]) -> None:
         self._reset()
@@ -125,7 +127,7 @@ class Arrangement:
             del self._by_id[article.id]
         if article is self._newest:
             self._newest = None
-        for key, spelling, _ in _uses_of(article):
+        for key, spelling, _ in uses_of(article):
             members = self._members[key]
             _remove(members, article)
             if not members:
@@ -143,13 +145,13 @@ class Arrangement:
         self._add(article, in_order=False)
 
     def _add(self, article: Article, in_order: bool) -> None:
-        """Its tags' members and uses. `in_order`: it is the newest so far (arranging
-        anew, oldest first), so appending keeps each tag's members sorted."""
+        """Its topics' members and uses. `in_order`: it is the newest so far (arranging
+        anew, oldest first), so appending keeps each topic's members sorted."""
         self._by_id[article.id] = article
         newest = self._newest
         if newest is not None and _update_order(article) > _update_order(newest):
             self._newest = article
-        for key, spelling, use in _uses_of(article):
+        for key, spelling, use in uses_of(article):
             members = self._members.setdefault(key, [])
             if in_order:
                 members.append(article)
@@ -162,14 +164,14 @@ class Arrangement:
 
     # -- what the catalog is made of ---------------------------------------------------
 
-    def _counts(self) -> dict[str, dict[str, int]]:
+    def _counts(self) -> dict[Ref, dict[str, int]]:
         return {
             key: {spelling: len(users) for spelling, users in spellings.items()}
             for key, spellings in self._uses.items()
         }
 
-    def _firsts(self) -> dict[str, dict[str, Use]]:
-        firsts: dict[str, dict[str, Use]] = {}
+    def _firsts(self) -> dict[Ref, dict[str, Use]]:
+        firsts: dict[Ref, dict[str, Use]] = {}
         for key, spellings in self._uses.items():
             found = firsts[key] = {}
             for spelling, users in spellings.items():
@@ -178,18 +180,6 @@ class Arrangement:
                     first = self._first[(key, spelling)] = min(users.values())
                 found[spelling] = first
         return firsts
-
-
-def _uses_of(article: Article) -> list[tuple[str, str, Use]]:
-    """(key, spelling, use) of each tag key the article carries, once (parsing already
-    drops a repeated key, and keys that are empty)."""
-    seen: set[str] = set()
-    uses = []
-    for index, (spelling, key) in enumerate(zip(article.tags, article.tag_keys, strict=True)):
-        if key and key not in seen:
-            seen.add(key)
-            uses.append((key, spelling, (article.order, index)))
-    return uses
 
 
 def _remove(articles: list[Article], article: Article) -> None:

@@ -43,7 +43,8 @@ class ParsedArticle:
     tags: tuple[str, ...] = ()
     date: datetime | None = None
     updated: datetime | None = None
-    author: str = ""
+    authors: tuple[str, ...] = ()  # the bylines it names; none: the site's author
+    section: str = ""  # its section path ("शहर/लखनऊ"), from the field or the folder
     image: str | None = None
     draft: bool = False
     related: tuple[str, ...] = ()
@@ -64,8 +65,8 @@ class ParsedArticle:
         data.setdefault("body_html", "")  # kept apart by the store
         for key in ("date", "updated"):
             data[key] = datetime.fromisoformat(data[key]) if data[key] else None
-        data["tags"] = tuple(data["tags"])
-        data["related"] = tuple(data["related"])
+        for key in ("tags", "related", "authors"):
+            data[key] = tuple(data.get(key, ()))
         return cls(**data)
 
 
@@ -89,7 +90,8 @@ class Article:
     updated: datetime
     source: str
     tags: tuple[str, ...] = ()
-    author: str = ""
+    authors: tuple[str, ...] = ()  # named bylines; none: the site's author
+    section: str = ""  # section path as spelled, levels joined by "/"; "": none
     image: str | None = None
     related: tuple[str, ...] = ()
 
@@ -105,6 +107,22 @@ class Article:
         """The key of each tag, in the order of `tags`: every build groups by them."""
         return tuple(text.tag_key(tag) for tag in self.tags)
 
+    @functools.cached_property
+    def section_levels(self) -> tuple[str, ...]:
+        """The section and each section above it, as spelled, the top first:
+        `शहर/लखनऊ` is in `शहर` and in `शहर/लखनऊ`."""
+        parts = self.section.split("/") if self.section else []
+        return tuple("/".join(parts[: n + 1]) for n in range(len(parts)))
+
+    @functools.cached_property
+    def section_keys(self) -> tuple[str, ...]:
+        """The key of each of `section_levels`."""
+        return tuple(text.path_key(level) for level in self.section_levels)
+
+    @functools.cached_property
+    def author_keys(self) -> tuple[str, ...]:
+        return tuple(text.tag_key(name) for name in self.authors)
+
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _ARTICLE_FIELDS}
         data["date"], data["updated"] = self.date.isoformat(), self.updated.isoformat()
@@ -115,7 +133,8 @@ class Article:
         data = dict(data)
         data["date"] = datetime.fromisoformat(data["date"])
         data["updated"] = datetime.fromisoformat(data["updated"])
-        data["tags"], data["related"] = tuple(data["tags"]), tuple(data["related"])
+        for key in ("tags", "related", "authors"):
+            data[key] = tuple(data[key])
         return cls(**data)
 
 
@@ -396,6 +415,86 @@ def _tags_field(fields: dict[str, Any], fm_lines: list[str]) -> list[str]:
     )
 
 
+NAME_MAX = 80  # characters of a section level or an author's name
+SECTION_DEPTH = 5  # levels of a section path: deeper is a mistake, not a desk
+
+
+def _named(value: str, what: str) -> str:
+    """A section level or an author's name, cleaned; refused when it cannot name a
+    feed (empty, too long, or with no letter or digit for its URL)."""
+    name = text.clean_line(value)
+    if not name:
+        raise ArticleError(f"{what} is empty")
+    if len(name) > NAME_MAX:
+        raise ArticleError(f"{what} {name[:40]!r}… is longer than {NAME_MAX} characters")
+    if not text.tag_slug(text.tag_key(name)):
+        raise ArticleError(f"{what} {name!r} has no letters or digits to name a feed")
+    return name
+
+
+def section_path(value: str, what: str) -> str:
+    """A section path ("शहर/लखनऊ") checked level by level; "" for none."""
+    if not value.strip():
+        return ""
+    levels = value.strip().strip("/").split("/")
+    if len(levels) > SECTION_DEPTH:
+        raise ArticleError(
+            f"{what} {value!r} has {len(levels)} levels; a section path has at most {SECTION_DEPTH}"
+        )
+    return "/".join(_named(level, f"{what} level") for level in levels)
+
+
+def folder_section(relpath: str) -> str:
+    """The section a file's folder gives it: every folder below the articles folder is
+    a level (`shahar/lucknow/y.txt` is in `shahar/lucknow`); none at the top."""
+    folder = str(PurePosixPath(relpath).parent)
+    if folder == ".":
+        return ""
+    try:
+        return section_path(folder, "folder")
+    except ArticleError as exc:
+        raise ArticleError(
+            f"{exc.reason}: rename or move it (a Markdown file may set `section` instead)"
+        ) from None
+
+
+def _section_field(fields: dict[str, Any], fm_lines: list[str], relpath: str) -> str:
+    """The `section` field wins over the folder; `section: ""` is none."""
+    if "section" not in fields:
+        return folder_section(relpath)
+    value = fields["section"]
+    line = _key_line(fm_lines, "section")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ArticleError(f"section must be text, not {type(value).__name__}", line)
+    try:
+        return section_path(value, "section")
+    except ArticleError as exc:
+        raise ArticleError(exc.reason, line) from None
+
+
+def _authors_field(fields: dict[str, Any], fm_lines: list[str]) -> tuple[str, ...]:
+    """`author`: one name or a list (co-authors); a name given twice counts once."""
+    value = fields.get("author")
+    line = _key_line(fm_lines, "author")
+    if value is None or value == "" or value == []:
+        return ()
+    names = value if isinstance(value, list) else [value]
+    found: list[str] = []
+    for number, name in enumerate(names, start=1):
+        if isinstance(name, bool) or not isinstance(name, (str, int, float)):
+            raise ArticleError(
+                f"author must be a name or a list of names, not {type(name).__name__}", line
+            )
+        what = f"author {number}" if isinstance(value, list) else "author"
+        try:
+            found.append(_named(str(name), what))
+        except ArticleError as exc:
+            raise ArticleError(exc.reason, line) from None
+    return tuple(_unique(found))
+
+
 def _parse_markdown(relpath: str, source: str, cfg: Config) -> ParsedArticle:
     found = _front_matter(source)
     if found is None:
@@ -442,7 +541,8 @@ def _parse_markdown(relpath: str, source: str, cfg: Config) -> ParsedArticle:
         tags=tuple(_unique(tags)),
         date=when("date"),
         updated=when("updated"),
-        author=text.clean_line(_str_field(fields, "author", fm_lines) or "") or cfg.site.author,
+        authors=_authors_field(fields, fm_lines),
+        section=_section_field(fields, fm_lines, relpath),
         image=text.clean_line(image) if image else None,
         draft=draft,
         explicit_id=explicit_id is not None,
@@ -495,13 +595,14 @@ def _parse_plain(relpath: str, source: str, cfg: Config) -> ParsedArticle:
         body_html=markup.paragraphs_to_html(paragraphs),
         summary=text.summarize(" ".join(paragraphs), cfg.feeds.summary_chars),
         tags=tuple(_unique(tags)),
-        author=cfg.site.author,
+        section=folder_section(relpath),
         related=tuple(related),
     )
 
 
 def _unique(tags: list[str]) -> list[str]:
-    """Drop repeats of one tag (same key) within an article, keeping the first spelling."""
+    """Drop repeats of one tag or name (same key) within an article, keeping the first
+    spelling."""
     seen: set[str] = set()
     out = []
     for tag in tags:

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 def _check(cfg: Config) -> int:
     from .ingest import Library
     from .store import Store
-    from .tags import build_catalog
+    from .topics import build_catalog
 
     logging.getLogger("feedsvc").setLevel(logging.ERROR)
     # Read-only: an in-memory store, and no waiting for files to settle.
@@ -97,11 +97,12 @@ def _check(cfg: Config) -> int:
     for problem in problems:
         print(problem)
     articles = list(library.articles.values())
-    tags = build_catalog(articles, cfg.tags)
-    for message in tags.problems:
+    catalog = build_catalog(articles, cfg)
+    for message in catalog.problems:
         print(message)
     rejected = len(library.rejected)
-    print(f"{len(articles)} articles, {len(tags.by_key)} tags, {rejected} rejected")
+    tags = len(catalog.kind("tag"))
+    print(f"{len(articles)} articles, {tags} tags, {rejected} rejected")
     return 1 if rejected or library.folder_missing else 0
 
 

@@ -79,11 +79,19 @@ class MirrorConfig:
 
 
 @dataclass(frozen=True)
-class TagOverride:
-    """An editor's choice for one tag: its display name and, optionally, an ASCII slug."""
+class TopicOverride:
+    """An editor's choice for one tag, section or author ([tags], [sections],
+    [authors]): its display name and, optionally, an ASCII slug; for an author also
+    the address of a page about them and an e-mail address, for the feeds' author
+    elements."""
 
     name: str | None = None
     slug: str | None = None
+    uri: str | None = None
+    email: str | None = None
+
+
+Overrides = dict[str, TopicOverride]  # keyed by any spelling an editor uses
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,9 @@ class Config:
     state: StateConfig = StateConfig()
     websub: WebsubConfig = WebsubConfig()
     mirror: MirrorConfig = MirrorConfig()
-    tags: dict[str, TagOverride] = field(default_factory=dict)
+    tags: Overrides = field(default_factory=dict)
+    sections: Overrides = field(default_factory=dict)
+    authors: Overrides = field(default_factory=dict)
 
     @property
     def articles_dir(self) -> Path:
@@ -129,7 +139,7 @@ class Config:
         """A copy with some sections' fields changed: replace(site={"base_url": ...})."""
         changes = {
             name: dataclasses.replace(getattr(self, name), **values)
-            if isinstance(values, dict) and name != "tags"
+            if isinstance(values, dict) and name not in _OVERRIDE_TABLES
             else values
             for name, values in sections.items()
         }
@@ -187,20 +197,29 @@ def _section(name: str, cls: type, raw: Any) -> Any:
     return cls(**values)
 
 
-def _tags(raw: Any) -> dict[str, TagOverride]:
+# The tables of editors' choices, and the keys each entry may have besides name, slug.
+_OVERRIDE_TABLES = {"tags": (), "sections": (), "authors": ("uri", "email")}
+
+
+def _overrides(table: str, raw: Any) -> Overrides:
     if not isinstance(raw, dict):
-        raise ConfigError("[tags] must be a table")
+        raise ConfigError(f"[{table}] must be a table")
+    extra = _OVERRIDE_TABLES[table]
+    known = ("name", "slug", *extra)
     out = {}
     for spelling, value in raw.items():
-        where = f"tags.{spelling}"
+        where = f"{table}.{spelling}"
         if isinstance(value, str):
-            out[spelling] = TagOverride(name=value)
+            if not value.strip():
+                raise ConfigError(f"{where} must be a non-empty display name")
+            out[spelling] = TopicOverride(name=value)
             continue
         if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a display name or {{ name = ..., slug = ... }}")
+            fields = " = ..., ".join(known)
+            raise ConfigError(f"{where} must be a display name or {{ {fields} = ... }}")
         for key, item in value.items():
-            if key not in ("name", "slug"):
-                raise ConfigError(f"unknown key {where}.{key} (known: name, slug)")
+            if key not in known:
+                raise ConfigError(f"unknown key {where}.{key} (known: {', '.join(known)})")
             if not isinstance(item, str) or not item.strip():
                 raise ConfigError(f"{where}.{key} must be a non-empty string")
         slug = value.get("slug")
@@ -208,8 +227,20 @@ def _tags(raw: Any) -> dict[str, TagOverride]:
             slug.isascii() and all(c.isalnum() or c == "-" for c in slug) and slug.strip("-")
         ):
             raise ConfigError(f"{where}.slug must be ASCII letters, digits and '-', not {slug!r}")
-        out[spelling] = TagOverride(name=value.get("name"), slug=slug.lower() if slug else None)
+        uri, email = value.get("uri"), value.get("email")
+        if uri is not None and (urlsplit(uri).scheme not in ("http", "https") or not uri.isascii()):
+            raise ConfigError(f"{where}.uri must be an http(s) URL in ASCII, not {uri!r}")
+        if email is not None and not _looks_like_email(email):
+            raise ConfigError(f"{where}.email must be an e-mail address, not {email!r}")
+        out[spelling] = TopicOverride(
+            name=value.get("name"), slug=slug.lower() if slug else None, uri=uri, email=email
+        )
     return out
+
+
+def _looks_like_email(value: str) -> bool:
+    local, at, domain = value.partition("@")
+    return bool(local and at and "." in domain) and not any(c in value for c in ' <>()",;')
 
 
 def _check(cfg: Config) -> None:
@@ -252,12 +283,13 @@ def from_dict(raw: dict[str, Any], root: Path, source: Path | None = None) -> Co
     """Build a Config from parsed TOML; relative paths will resolve against root."""
     sections: dict[str, Any] = {}
     for name, value in raw.items():
-        if name == "tags":
-            sections["tags"] = _tags(value)
+        if name in _OVERRIDE_TABLES:
+            sections[name] = _overrides(name, value)
         elif name in _SECTIONS:
             sections[name] = _section(name, _SECTIONS[name], value)
         else:
-            raise ConfigError(f"unknown section [{name}] (known: {', '.join(_SECTIONS)}, tags)")
+            known = ", ".join([*_SECTIONS, *_OVERRIDE_TABLES])
+            raise ConfigError(f"unknown section [{name}] (known: {known})")
     cfg = Config(root=root, source=source, **sections)
     _check(cfg)
     return cfg

@@ -32,8 +32,8 @@ from lxml import etree
 from . import __version__
 from .articles import EPOCH, Article
 from .config import Config
-from .tags import Catalog
 from .text import html_safe_json
+from .topics import KINDS, Catalog, Ref, Topic
 from .urls import FEED_FORMATS, Urls
 
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -45,22 +45,22 @@ FH_NS = "http://purl.org/syndication/history/1.0"
 
 @dataclass(frozen=True)
 class FeedSpec:
-    slug: str | None  # None: the feed of every article
-    name: str  # display name of the tag, or the site title for `all`
+    topic: Topic  # topics.EVERY: the feed of every article
     archive: int | None = None  # an RFC 5005 archive page of the feed (from 1)
     links: tuple[tuple[str, str], ...] = ()  # (rel, href): prev-archive, current, ...
 
     def title(self, cfg: Config) -> str:
-        title = cfg.site.title if self.slug is None else f"{cfg.site.title} — {self.name}"
+        topic = self.topic
+        title = f"{cfg.site.title} — {topic.heading}" if topic.segment else cfg.site.title
         return title if self.archive is None else f"{title} — संग्रह {self.archive}"
 
     def self_url(self, urls: Urls, fmt: str) -> str:
         if self.archive is None:
-            return urls.feed(self.slug, fmt)
-        return urls.archive(self.slug, self.archive, fmt)
+            return urls.feed(self.topic, fmt)
+        return urls.archive(self.topic, self.archive, fmt)
 
     def feed_id(self, urls: Urls) -> str:
-        base = urls.feed_id(self.slug)
+        base = urls.feed_id(self.topic)
         return base if self.archive is None else f"{base}/archive/{self.archive}"
 
 
@@ -116,7 +116,8 @@ class _EntryExtras(BaseEntryExtension):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.image: Image | None = None
-        self.creator: str | None = None
+        self.creators: list[str] = []  # RSS: one dc:creator per author
+        self.emails: list[str] = []  # Atom: each author's e-mail address, or ""
         self.pub_date: datetime | None = None
 
     def extend_ns(self) -> dict[str, str]:
@@ -127,6 +128,9 @@ class _EntryExtras(BaseEntryExtension):  # type: ignore[misc]
         # comes from the root): a qualified name would come out as ns0:published.
         if self.pub_date:
             etree.SubElement(entry, "published").text = self.pub_date.isoformat()
+        for person, address in zip(entry.findall("author"), self.emails, strict=True):
+            if address:  # here, not through feedgen: it would make an RSS <author> of it
+                etree.SubElement(person, "email").text = address
         if self.image:
             image = self.image
             enclosure = {"href": image.url, "type": image.type, "length": str(image.length)}
@@ -146,8 +150,8 @@ class _EntryExtras(BaseEntryExtension):  # type: ignore[misc]
     def extend_rss(self, item: Any) -> Any:
         if self.pub_date:
             etree.SubElement(item, "pubDate").text = rfc822(self.pub_date)
-        if self.creator:
-            etree.SubElement(item, f"{{{DC_NS}}}creator").text = self.creator
+        for creator in self.creators:
+            etree.SubElement(item, f"{{{DC_NS}}}creator").text = creator
         if self.image:
             image = self.image
             attrib = {"url": image.url, "length": str(image.length), "type": image.type}
@@ -193,7 +197,7 @@ def _generator(
     fg.generator("feedsvc", version=__version__)
     fg.updated(updated)
     fg.ttl(max(1, math.ceil(cfg.schedule.rescan_seconds / 60)))
-    page = urls.page_for_feed(spec.slug)
+    page = urls.page(spec.topic)
     if fmt == "atom":  # first: consumers that take the first <link> take it for the site
         fg.link(href=page, rel="alternate", type="text/html")
     fg.link(href=spec.self_url(urls, fmt), rel="self", type=FEED_FORMATS[fmt].media_type)
@@ -223,13 +227,14 @@ CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 _ITEM_NS = {"dc": DC_NS, "content": CONTENT_NS, "media": MEDIA_NS}
 
 
-Stamp = tuple[Article, tuple[tuple[str, str], ...], "Image | None"]  # all an entry says
+# All an entry says: the article, what it shows of its topics, its image.
+Stamp = tuple[Article, tuple[tuple[str, str, str, str, str], ...], "Image | None"]
 
 
 class Kept:
     """Entries serialized by earlier builds, the last `size`: a rebuild renders the
     feeds one new article touches, whose other entries are the bytes made last time
-    (an entry changes with its article, its tags' slugs and names, and its image)."""
+    (an entry changes with its article, its topics' slugs and names, and its image)."""
 
     def __init__(self, size: int = 3072) -> None:
         self.size = size
@@ -252,7 +257,7 @@ class Kept:
 class Entries:
     """Every article's Atom <entry> and RSS <item>, made by feedgen and serialized once
     per build, then shared by every feed that carries the article (`all` and each of
-    its tags): no entry is rendered twice. With `kept`, nor again in the next build."""
+    its topics): no entry is rendered twice. With `kept`, nor again in the next build."""
 
     def __init__(
         self,
@@ -303,8 +308,18 @@ class Entries:
         return made
 
     def _stamp(self, article: Article) -> Stamp:
-        tags = tuple((tag.slug, tag.name) for tag in self.catalog.tags_of(article))
-        return article, tags, self.images.get(article.id)
+        catalog = self.catalog
+        shown = tuple(topic.shown for kind in KINDS for topic in catalog.of(article, kind))
+        return article, shown, self.images.get(article.id)
+
+    def credits(self, article: Article) -> list[Topic]:
+        """Its authors as the catalog names them (an author with no feed, as written);
+        the site's author when it names none."""
+        named = {topic.ref.key: topic for topic in self.catalog.of(article, "author")}
+        return [
+            named.get(key) or Topic(Ref("author", key), "", name)
+            for name, key in zip(article.authors, article.author_keys, strict=True)
+        ] or [Topic(Ref("author", ""), "", self.cfg.site.author)]
 
     def done_with(self, fmt: str) -> None:
         """Every feed of this format is built: its serialized entries may go."""
@@ -320,14 +335,20 @@ class Entries:
         # Not fe.published(): feedgen would also write an RSS pubDate through a
         # process-wide locale swap. Our extension writes both dates.
         fe.updated(article.updated)
-        fe.author({"name": article.author})
-        for tag in self.catalog.tags_of(article):
+        credits = self.credits(article)
+        fe.author([_person(author) for author in credits])
+        for tag in self.catalog.of(article, "tag"):
             fe.category(term=tag.slug, label=tag.name, scheme=urls.url("/tags/"))
+        sections = self.catalog.of(article, "section")
+        if sections:  # its own section: the deepest level
+            section = sections[-1]
+            fe.category(term=section.slug, label=section.heading, scheme=urls.url("/sections/"))
         fe.summary(article.summary or article.title)
         if not self.cfg.feeds.summary_only:
             fe.content(self.body(article), type="html")
         extras = fe.feedsvc
-        extras.creator = article.author
+        extras.creators = [author.name for author in credits]
+        extras.emails = [author.email for author in credits]
         extras.pub_date = article.date
         extras.image = self.images.get(article.id)
         return fe
@@ -344,8 +365,8 @@ class Entries:
         item["summary"] = article.summary or article.title
         item["date_published"] = article.date.isoformat()
         item["date_modified"] = article.updated.isoformat()
-        item["authors"] = [{"name": article.author}]
-        tags = [tag.name for tag in self.catalog.tags_of(article)]
+        item["authors"] = [_json_person(author) for author in self.credits(article)]
+        tags = [tag.name for tag in self.catalog.of(article, "tag")]
         if tags:
             item["tags"] = tags
         image = self.images.get(article.id)
@@ -367,6 +388,17 @@ class Entries:
         for prefix, uri in _ITEM_NS.items():
             head = head.replace(f' xmlns:{prefix}="{uri}"'.encode(), b"")
         return head + b">" + rest
+
+
+def _person(author: Topic) -> dict[str, str]:
+    """An Atom person; its e-mail address is added by our extension (from one,
+    feedgen would also make an RSS <author>, which beside dc:creator the validator
+    warns of: DuplicateItemSemantics)."""
+    return {"name": author.name, "uri": author.uri} if author.uri else {"name": author.name}
+
+
+def _json_person(author: Topic) -> dict[str, str]:
+    return {"name": author.name, "url": author.uri} if author.uri else {"name": author.name}
 
 
 _HUB_LINK = re.compile(rb'\s*<(?:atom:)?link href="[^"]*" rel="hub"/>')
@@ -465,8 +497,8 @@ def render_json_feed(
     head: dict[str, object] = {
         "version": JSON_FEED_VERSION,
         "title": spec.title(cfg),
-        "home_page_url": urls.page_for_feed(spec.slug),
-        "feed_url": urls.feed(spec.slug, "json"),
+        "home_page_url": urls.page(spec.topic),
+        "feed_url": urls.feed(spec.topic, "json"),
         "description": _subtitle(spec, cfg),
         "language": cfg.site.language,
         "authors": [{"name": cfg.site.author}],
@@ -489,27 +521,46 @@ def render_json_feed(
 
 
 def _subtitle(spec: FeedSpec, cfg: Config) -> str:
-    return f"{spec.name} — ताज़ा समाचार" if spec.slug else f"{cfg.site.title} — सभी समाचार"
+    topic = spec.topic
+    if not topic.segment:
+        return f"{cfg.site.title} — सभी समाचार"
+    return f"{topic.heading} — ताज़ा समाचार"
 
 
-def render_opml(specs: Sequence[FeedSpec], cfg: Config, urls: Urls, updated: datetime) -> bytes:
-    """OPML 2.0 with one outline per topic (all, each tag), not one per format: importing
-    it subscribes once to each. The outline names the Atom feed."""
+def render_opml(topics: Sequence[Topic], cfg: Config, urls: Urls, updated: datetime) -> bytes:
+    """OPML 2.0 with one outline per topic, not one per format: importing it subscribes
+    once to each. `all` first, then a group per kind (sections, tags, authors), a
+    sub-section inside its section. The outline names the Atom feed."""
     opml = etree.Element("opml", version="2.0")
     head = etree.SubElement(opml, "head")
     etree.SubElement(head, "title").text = f"{cfg.site.title} — सभी फ़ीड"
     etree.SubElement(head, "dateModified").text = rfc822(updated)
     etree.SubElement(head, "ownerName").text = cfg.site.author
     body = etree.SubElement(opml, "body")
-    for spec in specs:
-        etree.SubElement(
-            body,
+    placed: dict[Ref, Any] = {}  # each topic's outline: where its sub-sections go
+    groups: dict[str, Any] = {}
+    for topic in topics:
+        kind = topic.kind
+        parent: Any
+        if kind is None:
+            parent = body
+        elif topic.parent in placed:
+            parent = placed[topic.parent]
+        else:
+            parent = groups.get(kind.name)
+            if parent is None:
+                parent = groups[kind.name] = etree.SubElement(
+                    body, "outline", text=kind.label, title=kind.label
+                )
+        title = FeedSpec(topic).title(cfg)
+        placed[topic.ref] = etree.SubElement(
+            parent,
             "outline",
             type="rss",  # OPML's word for any feed; it names versions of RSS only
-            text=spec.title(cfg),
-            title=spec.title(cfg),
+            text=title,
+            title=title,
             language=cfg.site.language,
-            xmlUrl=urls.feed(spec.slug, "atom"),
-            htmlUrl=urls.page_for_feed(spec.slug),
+            xmlUrl=urls.feed(topic, "atom"),
+            htmlUrl=urls.page(topic),
         )
     return etree.tostring(opml, xml_declaration=True, encoding="UTF-8", pretty_print=True)

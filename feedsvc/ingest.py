@@ -30,7 +30,7 @@ from .store import FileRecord, Store
 log = logging.getLogger("feedsvc")
 
 # Bumped when what parsing stores changes shape: every file is parsed again once.
-PARSE_FORMAT = "3"
+PARSE_FORMAT = "4"
 BODY_CACHE = 1024  # bodies read back from the store and kept: a few feeds' worth
 
 
@@ -39,7 +39,6 @@ def fingerprint(cfg: Config) -> str:
     parts = (
         __version__,
         PARSE_FORMAT,
-        cfg.site.author,
         cfg.site.timezone,
         str(cfg.feeds.summary_chars),
     )
@@ -101,7 +100,8 @@ def resolve(parsed: ParsedArticle, seen: Seen, digest: str, tz: tzinfo) -> Artic
         updated=max(updated, published),
         source=digest,
         tags=parsed.tags,
-        author=parsed.author,
+        authors=parsed.authors,
+        section=parsed.section,
         image=parsed.image,
         related=parsed.related,
     )

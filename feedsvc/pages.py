@@ -1,4 +1,5 @@
-"""Hindi HTML pages: the front page, one per tag, one per article, and the 404."""
+"""Hindi HTML pages: the front page, one per feed topic (tag, section, author), one per
+article, and the 404."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from .articles import Article
 from .config import Config
 from .feeds import Image
-from .tags import Catalog, Tag
-from .urls import FEED_FORMATS, Urls, article_path, feed_path, tag_page_path
+from .topics import EVERY, Catalog, Topic
+from .urls import FEED_FORMATS, Urls, article_path, feed_path, page_path
 
 _env = Environment(
     loader=PackageLoader("feedsvc", "templates"),
@@ -51,26 +52,35 @@ class Pages:
         self.urls = urls
         self.tz = cfg.tzinfo
 
-    def _feeds(self, slug: str | None, name: str) -> list[dict[str, str]]:
-        """The page's <link rel="alternate"> feeds, for autodiscovery."""
-        title = self.cfg.site.title if slug is None else f"{self.cfg.site.title} — {name}"
+    def _feeds(self, topic: Topic) -> list[dict[str, str]]:
+        """The page's <link rel="alternate"> feeds of one topic, for autodiscovery."""
+        site = self.cfg.site.title
+        title = f"{site} — {topic.heading}" if topic.segment else site
         return [
             {
                 "type": feed_format.media_type,
                 "title": f"{title} ({feed_format.label})",
-                "href": self.urls.feed(slug, fmt),
+                "href": self.urls.feed(topic, fmt),
             }
             for fmt, feed_format in FEED_FORMATS.items()
         ]
 
-    def _tag(self, tag: Tag) -> dict[str, Any]:
-        return {
-            "name": tag.name,
-            "count": tag.count,
-            "url": tag_page_path(tag.slug),
-            "atom": feed_path(tag.slug, "atom"),
-            "rss": feed_path(tag.slug, "rss"),
+    def _topic(self, topic: Topic, catalog: Catalog | None = None) -> dict[str, Any]:
+        """A topic as a page shows it; with the catalog, its sub-sections too."""
+        kind = topic.kind
+        shown: dict[str, Any] = {
+            "name": topic.name,
+            "heading": topic.heading,
+            "label": kind.label if kind is not None else "",
+            "count": topic.count,
+            "url": page_path(topic),
+            "atom": feed_path(topic, "atom"),
+            "rss": feed_path(topic, "rss"),
+            "uri": topic.uri,
         }
+        if catalog is not None:
+            shown["children"] = [self._topic(c, catalog) for c in catalog.children(topic.ref)]
+        return shown
 
     def _item(self, article: Article) -> dict[str, Any]:
         return {
@@ -87,38 +97,60 @@ class Pages:
         return page.encode("utf-8")
 
     def index(self, articles: Sequence[Article], catalog: Catalog, limit: int) -> bytes:
-        tags = sorted(catalog.by_key.values(), key=lambda t: (-t.count, t.name))
+        """The latest articles, then the sections (sub-sections within), the tags (most
+        used first) and the authors."""
+        sections = [self._topic(t, catalog) for t in catalog.kind("section") if t.parent is None]
+        tags = sorted(catalog.kind("tag"), key=lambda t: (-t.count, t.name))
+        authors = sorted(catalog.kind("author"), key=lambda t: t.name)
         return self._render(
             "index.html",
-            self._feeds(None, ""),
+            self._feeds(EVERY),
             articles=[self._item(a) for a in articles[:limit]],
-            tags=[self._tag(t) for t in tags],
+            sections=sections,
+            tags=[self._topic(t) for t in tags],
+            authors=[self._topic(t) for t in authors],
         )
 
-    def tag(self, tag: Tag, articles: Sequence[Article], limit: int) -> bytes:
+    def topic(self, topic: Topic, articles: Sequence[Article], catalog: Catalog) -> bytes:
+        """A topic's page, from its kind's template: its feeds and newest articles; a
+        section's path and sub-sections."""
+        kind = topic.kind
+        assert kind is not None, "the front page is the page of every article"
         return self._render(
-            "tag.html",
-            self._feeds(tag.slug, tag.name) + self._feeds(None, ""),
-            tag=self._tag(tag),
-            articles=[self._item(a) for a in articles[:limit]],
+            kind.template,
+            self._feeds(topic) + self._feeds(EVERY),
+            topic=self._topic(topic),
+            parents=[self._topic(t) for t in catalog.parents(topic)],
+            children=[self._topic(t) for t in catalog.children(topic.ref)],
+            articles=[self._item(a) for a in articles],
         )
 
     def article(self, article: Article, catalog: Catalog, image: Image | None, body: str) -> bytes:
-        tags = catalog.tags_of(article)
+        tags = catalog.of(article, "tag")
+        sections = catalog.of(article, "section")  # its section's path, the top first
+        named = {t.ref.key: t for t in catalog.of(article, "author")}
+        authors = [
+            {"name": named[key].name, "url": page_path(named[key])}
+            if key in named
+            else {"name": name, "url": ""}
+            for name, key in zip(article.authors, article.author_keys, strict=True)
+        ] or [{"name": self.cfg.site.author, "url": ""}]
         image_url = image.url if image else None
-        feeds = [f for t in tags for f in self._feeds(t.slug, t.name)] + self._feeds(None, "")
+        own = [*sections[-1:], *named.values(), *tags]
+        feeds = [f for t in own for f in self._feeds(t)] + self._feeds(EVERY)
         changed = article.updated > article.date
         return self._render(
             "article.html",
             feeds,
             article={
                 "title": article.title,
-                "author": article.author,
+                "authors": authors,
                 "date_text": hindi_date(article.date, self.tz),
                 "updated_text": hindi_date(article.updated, self.tz) if changed else "",
                 "body_html": body,
                 "image": image_url,
-                "tags": [self._tag(t) for t in tags],
+                "sections": [self._topic(t) for t in sections],
+                "tags": [self._topic(t) for t in tags],
                 "related": article.related,
             },
             og=self._open_graph(article, image),
@@ -146,4 +178,4 @@ class Pages:
         return tags
 
     def not_found(self) -> bytes:
-        return self._render("404.html", self._feeds(None, ""))
+        return self._render("404.html", self._feeds(EVERY))

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from .media import brand_file, local_image
 from .sitemaps import refresh_news
 from .snapshot import Health, Resource, SiteIndex, Snapshot
 from .store import Store
+from .topics import ALL, Ref, refs_of
 from .urls import Urls
 
 if TYPE_CHECKING:
@@ -60,6 +62,19 @@ def _as_built(saved: warmstart.Saved) -> warmstart.Built:
     """What a warm-start file holds, as a save would have put it."""
     inputs = warmstart.Inputs(saved.settings, saved.images, saved.inputs)
     return warmstart.Built(saved.snapshot, saved.published, inputs)
+
+
+@dataclass
+class Touched:
+    """What a change touches: the ids of the articles whose published form changed,
+    and every topic they were in or are in now."""
+
+    ids: set[str] = field(default_factory=set)
+    topics: set[Ref] = field(default_factory=set)
+
+    def add(self, article: Article) -> None:
+        self.ids.add(article.id)
+        self.topics.update(refs_of(article))
 
 
 def _utc_now() -> datetime:
@@ -95,7 +110,7 @@ class Publisher:
         self._scheduled: dict[str, Article] = {}  # by path: to be published (at the last look)
         self._walk = False  # the last build failed: compare every article next time
         self._pending: set[str] = set()
-        self._positions: dict[str, Positions] | None = None  # archives, by feed key
+        self._positions: dict[Ref, Positions] | None = None  # archives, by topic
         self._arrangement = Arrangement()  # the last build's, updated by the next
         self._arranged_for: dict[str, Article] | None = None  # what it holds
         self._entries: Kept | None = None  # feed entries serialized by the last builds
@@ -222,7 +237,7 @@ class Publisher:
 
             try:
                 arranged = self._arrange(self._published, None)
-                self._archive(arranged, (set(), set()))  # loads the positions, gives none
+                self._archive(arranged, Touched())  # loads the positions, gives none
                 now = self._clock()
                 site_maps(self._snapshot.resources, arranged.ordered, self.cfg, self.urls, now)
             except Exception:  # only time is lost: the first rebuild makes them
@@ -247,11 +262,10 @@ class Publisher:
             published, paths = self._split(now), None
         else:
             published, paths = self._advance(outcome, now)
-        tags, ids = self._touched(published, paths)
-        if not ids:  # nothing published changed: the health, the news sitemap
+        touched = self._touched(published, paths)
+        if not touched.ids:  # nothing published changed: the health, the news sitemap
             return self._swap(self._with_news(self._snapshot, published, now), now)
         # A partial build digests its inputs on the save thread, off this path.
-        touched = (tags, ids)
         return self._rebuild(published, now, self._snapshot, touched, None, True, paths)
 
     def _split(self, now: datetime) -> dict[str, Article]:
@@ -304,22 +318,21 @@ class Publisher:
         if saved.settings != inputs.settings:
             return self._rebuild(published, now, saved.snapshot, None, inputs, known=True)
         self._published = saved.published
-        tags, ids = self._touched(published, None)
+        touched = self._touched(published, None)
         for path in inputs.images.keys() | saved.images.keys():
             article = published.get(path)
             if article is not None and inputs.images.get(path) != saved.images.get(path):
-                ids.add(article.id)
-                tags.update(article.tag_keys)
-        log.info("%d articles changed while stopped: building what they touch", len(ids))
+                touched.add(article)
+        log.info("%d articles changed while stopped: building what they touch", len(touched.ids))
         self._on_disk = _as_built(saved)
-        return self._rebuild(published, now, saved.snapshot, (tags, ids), inputs, known=True)
+        return self._rebuild(published, now, saved.snapshot, touched, inputs, known=True)
 
     def _rebuild(
         self,
         published: dict[str, Article],
         now: datetime,
         previous: Snapshot,
-        touched: tuple[set[str], set[str]] | None,  # (tag keys, ids); None: build all
+        touched: Touched | None,  # None: build all
         inputs: warmstart.Inputs | None,
         known: bool,  # False: a first start with an empty state, nothing to compare
         changed: set[str] | None = None,  # the paths that may differ from the last build
@@ -334,7 +347,9 @@ class Publisher:
         if touched is None:
             plan = Plan.full(previous.resources, pages=not later)
         else:
-            plan = Plan.partial(frozenset(touched[0]), frozenset(touched[1]), previous.resources)
+            plan = Plan.partial(
+                frozenset(touched.topics), frozenset(touched.ids), previous.resources
+            )
         started = time.perf_counter()
         try:
             arranged = self._arrange(published, changed)
@@ -376,28 +391,24 @@ class Publisher:
         """Told only what changed when the arrangement holds the last build's articles
         (not after a start that built nothing, nor after a failed build)."""
         if changed is not None and self._arranged_for is self._published:
-            arranged = self._arrangement.rearrange(published, changed, self.cfg.tags)
+            arranged = self._arrangement.rearrange(published, changed, self.cfg)
         else:
-            arranged = self._arrangement.arrange(published.values(), self.cfg.tags)
+            arranged = self._arrangement.arrange(published.values(), self.cfg)
         self._arranged_for = published
         return arranged
 
-    def _touched(
-        self, published: Mapping[str, Article], paths: set[str] | None
-    ) -> tuple[set[str], set[str]]:
-        """Tag keys and article ids whose published form changed since the last build
-        (at these paths; None: at any)."""
-        tags: set[str] = set()
-        ids: set[str] = set()
+    def _touched(self, published: Mapping[str, Article], paths: set[str] | None) -> Touched:
+        """The articles whose published form changed since the last build (at these
+        paths; None: at any), and their topics before and after."""
+        touched = Touched()
         for path in published.keys() | self._published.keys() if paths is None else paths:
             before, after = self._published.get(path), published.get(path)
             if before is after or before == after:  # the library keeps unchanged objects
                 continue
             for article in (before, after):
                 if article is not None:
-                    ids.add(article.id)
-                    tags.update(article.tag_keys)
-        return tags, ids
+                    touched.add(article)
+        return touched
 
     def _install(self, built: Snapshot, published: dict[str, Article], now: datetime) -> Snapshot:
         """Make `built` the served snapshot."""
@@ -408,33 +419,30 @@ class Publisher:
             self.library.built()
         return self._swap(built, now)
 
-    def _archive(
-        self, arranged: Arranged, touched: tuple[set[str], set[str]] | None
-    ) -> dict[str, Positions]:
+    def _archive(self, arranged: Arranged, touched: Touched | None) -> dict[Ref, Positions]:
         """Every feed's archive positions, new members given theirs (and remembered in
-        the state file) before the build: "" is `all`, else a tag key. Only the touched
-        articles can be new members, of `all` and the touched tags (None: look at every
-        member of every feed)."""
+        the state file) before the build. Only the touched articles can be new members,
+        of `all` and the touched topics (None: look at every member of every feed)."""
         if not self.cfg.feeds.archive_size:
             return {}
         if self._positions is None:
             self._positions = {
-                feed: Positions.remembered(of) for feed, of in self.store.positions().items()
+                Ref.from_stored(feed): Positions.remembered(of)
+                for feed, of in self.store.positions().items()
             }
-        members: dict[str, Sequence[Article]]
+        members: dict[Ref, Sequence[Article]]
         if touched is None:
-            members = {"": arranged.ordered, **arranged.by_tag}
+            members = {ALL: arranged.ordered, **arranged.members}
         else:
-            tags, ids = touched
-            changed = [arranged.by_id[i] for i in ids if i in arranged.by_id]
-            members = {"": changed}
-            for key in tags & arranged.by_tag.keys():
-                members[key] = [a for a in changed if key in a.tag_keys]
+            changed = [arranged.by_id[i] for i in touched.ids if i in arranged.by_id]
+            members = {ALL: changed}
+            for ref in touched.topics & arranged.members.keys():
+                members[ref] = [a for a in changed if ref in refs_of(a)]
         rows: list[tuple[str, str, int]] = []
-        for feed, articles in members.items():
-            positions, new = assign(self._positions.get(feed, Positions()), articles)
-            self._positions[feed] = positions
-            rows += [(feed, article_id, position) for article_id, position in new]
+        for ref, articles in members.items():
+            positions, new = assign(self._positions.get(ref, Positions()), articles)
+            self._positions[ref] = positions
+            rows += [(ref.stored, article_id, position) for article_id, position in new]
         if rows:
             self.store.add_positions(rows)
         return dict(self._positions)

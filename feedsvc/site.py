@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import mimetypes
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,24 +37,23 @@ from .feeds import (
 from .media import brand_file, image_size, local_image
 from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
-from .tags import Catalog
-from .text import tag_slug
+from .topics import ALL, EVERY, KINDS, Catalog, Ref, Topic, aliases_of, names_of
 from .urls import (
     FEED_FORMATS,
     Urls,
     archive_path,
     feed_path,
+    page_path,
     served,
     served_article_path,
-    tag_page_path,
 )
 
 INDEX_ITEMS = 30
-TAG_PAGE_ITEMS = 50
+TOPIC_PAGE_ITEMS = 50
 OPML = "text/x-opml; charset=utf-8"
 
-ByTag = Mapping[str, Sequence[Article]]  # tag key -> its articles, newest first
-Names = Mapping[str, tuple[str, str]]  # tag key -> (slug, display name)
+Members = Mapping[Ref, Sequence[Article]]  # topic -> its articles, newest first
+Names = Mapping[str, tuple[str, str]]  # stored topic ref -> (slug, display name)
 
 
 # --- plan ---------------------------------------------------------------------------
@@ -64,7 +64,7 @@ class Plan:
     """Which resources a build renders. Every other one is carried over from the
     previous snapshot; one the previous snapshot lacks is always rendered."""
 
-    tags: frozenset[str] | None = None  # tag keys touched; None: a full build
+    topics: frozenset[Ref] | None = None  # the topics touched; None: a full build
     articles: frozenset[str] = frozenset()  # ids of the articles touched
     previous: Mapping[str, Resource] = field(default_factory=dict)
     # False: no archive pages, article pages or sitemaps yet (a cold start serves its
@@ -78,38 +78,40 @@ class Plan:
 
     @classmethod
     def partial(
-        cls, tags: frozenset[str], articles: frozenset[str], previous: Mapping[str, Resource]
+        cls, topics: frozenset[Ref], articles: frozenset[str], previous: Mapping[str, Resource]
     ) -> Plan:
-        return cls(tags, articles, previous)
+        return cls(topics, articles, previous)
 
     @property
     def is_full(self) -> bool:
-        return self.tags is None
+        return self.topics is None
 
-    def renders_tag(self, key: str | None, path: str) -> bool:
-        """The feed or page of a tag (key None: of every article)."""
-        touched = self.tags is None or key is None or key in self.tags
+    def renders(self, ref: Ref, path: str) -> bool:
+        """The feed or page of a topic (`all` is touched by every change)."""
+        touched = self.topics is None or ref == ALL or ref in self.topics
         return touched or path not in self.previous
 
     def renders_article(self, article_id: str, path: str) -> bool:
-        touched = self.tags is None or article_id in self.articles
+        touched = self.topics is None or article_id in self.articles
         return touched or path not in self.previous
 
-    def widened(self, before: Names, after: Names, by_tag: ByTag) -> Plan:
-        """A tag renamed (its most common spelling changed, or it came or went) shows
-        in every entry that carries it: those entries' feeds and pages are touched too."""
-        if self.tags is None:
+    def widened(self, before: Names, after: Names, members: Members) -> Plan:
+        """A topic renamed (its most common spelling or its slug changed, or it came or
+        went) shows in every entry that carries it, and on its parent's page: those
+        entries' feeds and pages are touched too."""
+        if self.topics is None:
             return self
         renamed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
         if not renamed:
             return self
-        tags, ids = set(self.tags) | renamed, set(self.articles)
-        for key in renamed:
-            ids.update(article.id for article in by_tag.get(key, ()))
-        for key, articles in by_tag.items():
-            if key not in tags and any(a.id in ids for a in articles):
-                tags.add(key)
-        return Plan(frozenset(tags), frozenset(ids), self.previous, self.pages)
+        refs = {Ref.from_stored(stored) for stored in renamed}
+        topics, ids = set(self.topics) | refs, set(self.articles)
+        for ref in refs:
+            ids.update(article.id for article in members.get(ref, ()))
+        for ref, articles in members.items():
+            if ref not in topics and any(a.id in ids for a in articles):
+                topics.add(ref)
+        return Plan(frozenset(topics), frozenset(ids), self.previous, self.pages)
 
 
 # --- what the steps share -------------------------------------------------------------
@@ -134,20 +136,6 @@ class Built:
     snapshot: Snapshot
     feeds_rendered: int
     pages_rendered: int
-
-
-def names_of(catalog: Catalog) -> dict[str, tuple[str, str]]:
-    return {key: (tag.slug, tag.name) for key, tag in catalog.by_key.items()}
-
-
-def aliases_of(catalog: Catalog) -> dict[str, str]:
-    """Every spelling a request may use for a tag (its key, its Devanagari slug, its
-    slug) -> the canonical slug; built once per snapshot, looked up per request."""
-    aliases = {tag.slug: tag.slug for tag in catalog.by_key.values()}  # canonical first
-    for key, tag in catalog.by_key.items():
-        aliases.setdefault(key, tag.slug)
-        aliases.setdefault(tag_slug(key), tag.slug)
-    return aliases
 
 
 # --- media: all the file I/O ------------------------------------------------------------
@@ -234,30 +222,28 @@ def hub_links(hubs: Sequence[str], topic: str) -> str:
     return ", ".join([*(f'<{hub}>; rel="hub"' for hub in hubs), f'<{topic}>; rel="self"'])
 
 
-def feed_topics(arranged: Arranged, cfg: Config, archive: Mapping[str, Positions]) -> list[Feed]:
-    """`all` first, then every tag in catalog order, each with its archive positions
-    (keyed "" for all, else by tag key)."""
-    size, by_tag = cfg.feeds.archive_size, arranged.by_tag
-    every = archive.get("", Positions())
-    spec = FeedSpec(None, cfg.site.title)
-    topics = [Feed(spec, None, arranged.ordered, every, size, arranged.by_id)]
-    for key, tag in arranged.catalog.by_key.items():
-        members, positions = by_tag[key], archive.get(key, Positions())
-        ids = _Members(arranged.by_id, key, members)
-        topics.append(Feed(FeedSpec(tag.slug, tag.name), key, members, positions, size, ids))
-    return topics
+def feed_topics(arranged: Arranged, cfg: Config, archive: Mapping[Ref, Positions]) -> list[Feed]:
+    """`all` first, then every topic in catalog order, each with its archive positions."""
+    size, members = cfg.feeds.archive_size, arranged.members
+    every = archive.get(ALL, Positions())
+    feeds = [Feed(EVERY, arranged.ordered, every, size, arranged.by_id)]
+    for ref, topic in arranged.catalog.topics.items():
+        ids = _Members(arranged.by_id, ref, members[ref])
+        feeds.append(Feed(topic, members[ref], archive.get(ref, Positions()), size, ids))
+    return feeds
 
 
 class _Members(Mapping[str, Article]):
-    """A tag's members by id, looked up among all articles (made per build for 3,000
-    tags, a dict each took 50 ms for the largest at 100,000 articles)."""
+    """A topic's members by id, looked up among all articles (made per build for 3,000
+    topics, a dict each took 50 ms for the largest at 100,000 articles)."""
 
-    def __init__(self, every: Mapping[str, Article], key: str, members: Sequence[Article]):
-        self._every, self._key, self._members = every, key, members
+    def __init__(self, every: Mapping[str, Article], ref: Ref, members: Sequence[Article]):
+        self._every, self._ref, self._members = every, ref, members
+        self._keys = KINDS[ref.kind].keys
 
     def __getitem__(self, article_id: str) -> Article:
         article = self._every[article_id]
-        if self._key not in article.tag_keys:
+        if self._ref.key not in self._keys(article):
             raise KeyError(article_id)
         return article
 
@@ -272,8 +258,7 @@ class _Members(Mapping[str, Article]):
 class Feed:
     """One feed topic with its members (newest first) and its archive state."""
 
-    spec: FeedSpec
-    key: str | None  # tag key; None: all
+    topic: Topic
     members: Sequence[Article]
     positions: Positions
     size: int  # articles per archive page; 0: no archives
@@ -284,10 +269,9 @@ class Feed:
         and the articles it must hold (those no complete page holds)."""
         complete = self.positions.complete_pages(self.size) if fmt != "json" else 0
         if not complete:
-            return self.spec, frozenset()
-        link = ("prev-archive", urls.archive(self.spec.slug, complete, fmt))
-        spec = FeedSpec(self.spec.slug, self.spec.name, links=(link,))
-        return spec, self.open_ids
+            return FeedSpec(self.topic), frozenset()
+        link = ("prev-archive", urls.archive(self.topic, complete, fmt))
+        return FeedSpec(self.topic, links=(link,)), self.open_ids
 
     @functools.cached_property
     def by_id(self) -> Mapping[str, Article]:
@@ -314,21 +298,21 @@ def render_feeds(
     are most of the bytes, never all in memory at once."""
     cfg, urls = entries.cfg, entries.urls
     items: list[Item] = []
-    kept: dict[str | None, list[Article]] = {}  # by slug: what the Atom feed holds
+    kept: dict[Ref, list[Article]] = {}  # what each topic's Atom feed holds
     for fmt, feed_format in FEED_FORMATS.items():
         if fmt != "json" and plan.pages:  # one stream: compressed in batches on every core
             compress(
                 itertools.chain.from_iterable(
                     render_archive_pages(
-                        t, fmt, served(feed_path(t.spec.slug, fmt)), entries, plan, previous, out
+                        t, fmt, served(feed_path(t.topic, fmt)), entries, plan, previous, out
                     )
                     for t in feeds
                     if t.size
                 )
             )
         for topic in feeds:
-            path = served(feed_path(topic.spec.slug, fmt))
-            if not plan.renders_tag(topic.key, path):
+            path = served(feed_path(topic.topic, fmt))
+            if not plan.renders(topic.topic.ref, path):
                 out.carried.append(path)
                 continue
             try:
@@ -337,20 +321,20 @@ def render_feeds(
                 out.problems.append(f"{path}: cannot render: {exc}")
                 continue
             out.windows[path] = tuple(a.id for a in feed.kept)
-            self_url = urls.feed(topic.spec.slug, fmt)
+            self_url = urls.feed(topic.topic, fmt)
             out.topics[path] = (self_url, feed.content)
             link = hub_links(cfg.websub.hubs, self_url)
             items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link))
             out.feeds_rendered += 1
         entries.done_with(fmt)
-    specs = [topic.spec for topic in feeds]
-    items.append(Item("/feeds.opml", render_opml(specs, cfg, urls, newest), OPML, newest))
+    listed = [feed.topic for feed in feeds]
+    items.append(Item("/feeds.opml", render_opml(listed, cfg, urls, newest), OPML, newest))
     out.problems.extend(entries.problems)
     return items
 
 
 def _subscription_document(
-    topic: Feed, fmt: str, entries: Entries, kept: dict[str | None, list[Article]]
+    topic: Feed, fmt: str, entries: Entries, kept: dict[Ref, list[Article]]
 ) -> RenderedFeed:
     """A feed's subscription document; `kept` remembers what each Atom feed holds, for
     the JSON Feed of the same topic."""
@@ -358,9 +342,9 @@ def _subscription_document(
     spec, required = topic.subscription(fmt, urls)
     if fmt != "json":
         feed = render_feed(spec, fmt, topic.members, cfg, urls, entries, required)
-        kept.setdefault(spec.slug, feed.kept)
+        kept.setdefault(topic.topic.ref, feed.kept)
         return feed
-    held = kept.get(spec.slug)  # the same entries as the Atom feed
+    held = kept.get(topic.topic.ref)  # the same entries as the Atom feed
     if held is None:  # the Atom feed was carried over: select again
         atom, required = topic.subscription("atom", urls)
         held = render_feed(atom, "atom", topic.members, cfg, urls, entries, required).kept
@@ -381,18 +365,18 @@ def render_archive_pages(
     links changed, or it is new; else it is carried over (a complete page's bytes are
     stable). A feed no change touched keeps all its pages without looking."""
     before = previous.archives.get(current, {})
-    if not plan.renders_tag(topic.key, current) and before.keys() <= plan.previous.keys():
+    if not plan.renders(topic.topic.ref, current) and before.keys() <= plan.previous.keys():
         out.carried.extend(before)
         out.archives[current] = before  # (never changed: a rendered feed gets a new one)
         return
-    cfg, urls, slug = entries.cfg, entries.urls, topic.spec.slug
+    cfg, urls, place = entries.cfg, entries.urls, topic.topic
     signatures: dict[str, str] = {}
     out.archives[current] = signatures
     only = None  # a full build looks at every page; a partial one at those it can alter
     if not plan.is_full:
         only = affected(topic.positions, topic.size, plan.articles, len(before))
         for number in set(range(1, len(before) + 1)) - only:
-            path = served(archive_path(slug, number, fmt))
+            path = served(archive_path(place, number, fmt))
             if path in before and path in plan.previous:
                 out.carried.append(path)
                 signatures[path] = before[path]
@@ -400,13 +384,13 @@ def render_archive_pages(
                 only.add(number)
     by_id = topic.by_id
     for page in pages(topic.positions, by_id, topic.size, only):
-        path = served(archive_path(slug, page.number, fmt))
-        links = [("current", urls.feed(slug, fmt))]
+        path = served(archive_path(place, page.number, fmt))
+        links = [("current", urls.feed(place, fmt))]
         if page.number > 1:
-            links.append(("prev-archive", urls.archive(slug, page.number - 1, fmt)))
+            links.append(("prev-archive", urls.archive(place, page.number - 1, fmt)))
         if not page.newest:
-            links.append(("next-archive", urls.archive(slug, page.number + 1, fmt)))
-        spec = FeedSpec(slug, topic.spec.name, page.number, tuple(links))
+            links.append(("next-archive", urls.archive(place, page.number + 1, fmt)))
+        spec = FeedSpec(place, page.number, tuple(links))
         signature = digest(repr((spec.title(cfg), page.ids, links)).encode())
         signatures[path] = signature
         changed = plan.is_full or before.get(path) != signature
@@ -427,17 +411,17 @@ def render_archive_pages(
 
 
 def render_pages(arranged: Arranged, pages: Pages, plan: Plan, out: Output) -> list[Item]:
-    """The front page, every tag page the plan needs, and the 404."""
-    ordered, by_tag, catalog = arranged.ordered, arranged.by_tag, arranged.catalog
+    """The front page, every topic page the plan needs, and the 404."""
+    ordered, members, catalog = arranged.ordered, arranged.members, arranged.catalog
     newest = arranged.newest_update
     items = [Item("/", pages.index(ordered, catalog, INDEX_ITEMS), HTML, newest)]
-    for key, tag in catalog.by_key.items():
-        path = served(tag_page_path(tag.slug))
-        if not plan.renders_tag(key, path):
+    for ref, topic in catalog.topics.items():
+        path = served(page_path(topic))
+        if not plan.renders(ref, path):
             out.carried.append(path)
             continue
-        articles = by_tag[key]
-        body = pages.tag(tag, articles, TAG_PAGE_ITEMS)
+        articles = members[ref]
+        body = pages.topic(topic, articles[:TOPIC_PAGE_ITEMS], catalog)
         items.append(Item(path, body, HTML, articles[0].updated))
         out.pages_rendered += 1
     items.append(Item("/404", pages.not_found(), HTML, EPOCH))
@@ -508,14 +492,14 @@ class Job:
     previous: SiteIndex  # of the snapshot the plan's resources come from
     body_of: Callable[[Article], str]  # an article's HTML
     now: datetime
-    archive: Mapping[str, Positions] = field(default_factory=dict)  # by feed key
+    archive: Mapping[Ref, Positions] = field(default_factory=dict)  # by topic
     kept: Kept | None = None  # entries serialized by the builds before
 
 
 def build(job: Job) -> Built:
     """The steps of a build, in order; each reads and writes `out`."""
     arranged, cfg, urls = job.arranged, job.cfg, job.urls
-    plan = job.plan.widened(job.previous.catalog, names_of(arranged.catalog), arranged.by_tag)
+    plan = job.plan.widened(job.previous.catalog, names_of(arranged.catalog), arranged.members)
     out = Output(problems=list(arranged.catalog.problems))
     media = collect_media(arranged.ordered, cfg, urls, plan, out)
     entries = Entries(arranged.catalog, cfg, urls, media.images, job.body_of, media.brand, job.kept)
@@ -604,7 +588,7 @@ def site_index(arranged: Arranged, previous: SiteIndex, out: Output) -> SiteInde
     carried_topics = {p: previous.topics[p] for p in out.carried if p in previous.topics}
     return SiteIndex(
         articles=len(arranged.ordered),
-        tags=len(catalog.by_key),
+        counts=dict(Counter(ref.kind for ref in catalog.topics)),
         catalog=names_of(catalog),
         aliases=aliases_of(catalog),
         windows=carried_windows | out.windows,

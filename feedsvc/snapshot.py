@@ -204,9 +204,11 @@ class SiteIndex:
     """What the site holds besides bytes, for requests and for the next partial build."""
 
     articles: int = 0
-    tags: int = 0
-    catalog: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # key: (slug, name)
-    aliases: Mapping[str, str] = field(default_factory=dict)  # any spelling: canonical slug
+    counts: Mapping[str, int] = field(default_factory=dict)  # topics of each kind, by name
+    # stored topic ref -> (slug, name)
+    catalog: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # kind -> any spelling of a topic's slug -> its canonical slug
+    aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     windows: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # feed: article ids
     # subscription document: (its self URL, the WebSub topic; a digest of its bytes
     # without hub links)
@@ -218,9 +220,9 @@ class SiteIndex:
     def to_json(self) -> dict[str, Any]:
         return {
             "articles": self.articles,
-            "tags": self.tags,
+            "counts": dict(self.counts),
             "catalog": {key: list(value) for key, value in self.catalog.items()},
-            "aliases": dict(self.aliases),
+            "aliases": {kind: dict(found) for kind, found in self.aliases.items()},
             "windows": {path: list(ids) for path, ids in self.windows.items()},
             "topics": {path: list(topic) for path, topic in self.topics.items()},
             "archives": {feed: dict(pages) for feed, pages in self.archives.items()},
@@ -231,9 +233,9 @@ class SiteIndex:
     def from_json(cls, data: Mapping[str, Any]) -> SiteIndex:
         return cls(
             articles=int(data["articles"]),
-            tags=int(data["tags"]),
+            counts={kind: int(count) for kind, count in data["counts"].items()},
             catalog={key: (slug, name) for key, (slug, name) in data["catalog"].items()},
-            aliases=dict(data["aliases"]),
+            aliases={kind: dict(found) for kind, found in data["aliases"].items()},
             windows={path: tuple(ids) for path, ids in data["windows"].items()},
             topics={path: (url, digest) for path, (url, digest) in data["topics"].items()},
             archives={feed: dict(pages) for feed, pages in data["archives"].items()},

@@ -85,6 +85,11 @@ def tag_slug(key: str) -> str:
     return truncate_graphemes(slug, SLUG_MAX).rstrip("-")
 
 
+def path_key(path: str) -> str:
+    """The identity of a section path: each level's key (as a tag's), joined by "/"."""
+    return "/".join(tag_key(level) for level in path.split("/"))
+
+
 def split_tags(value: str) -> list[str]:
     return [part for part in (clean_line(p) for p in value.split(",")) if part]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 ID_DATE = "2026"  # the date part of every tag: URI; changing it would change every id
@@ -39,9 +40,23 @@ def normalize_base(base_url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, path, "", ""))
 
 
-@functools.lru_cache(maxsize=1 << 14)  # every build asks for every tag's paths
-def segment(value: str) -> str:
-    return quote(value, safe="")
+class Place(Protocol):
+    """Where a feed topic's URLs live (topics.Topic is one)."""
+
+    @property
+    def segment(self) -> str: ...  # "tags", "sections", "authors"; "" for every article
+
+    @property
+    def slug(self) -> str: ...  # a sub-section's is a path: "shahar/lucknow"
+
+    @property
+    def id_segment(self) -> str: ...  # in its feed id ("" for tags: ids made before)
+
+
+@functools.lru_cache(maxsize=1 << 14)  # every build asks for every topic's paths
+def quoted(slug: str) -> str:
+    """A slug (or a slug path) on the wire: percent-encoded UTF-8, "/" kept."""
+    return quote(slug, safe="/")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -74,23 +89,22 @@ def served_article_path(article_id: str) -> str:
     return "/articles/" + article_id
 
 
-def tag_page_path(slug: str) -> str:
-    return "/tags/" + segment(slug)
+def page_path(place: Place) -> str:
+    """A topic's page: the front page for every article."""
+    return f"/{place.segment}/{quoted(place.slug)}" if place.segment else "/"
 
 
-def feed_path(slug: str | None, fmt: str) -> str:
-    """The feed of one tag, or of every article for slug None."""
-    return f"/feeds/all.{fmt}" if slug is None else f"/feeds/tags/{segment(slug)}.{fmt}"
+def feed_path(place: Place, fmt: str) -> str:
+    """A topic's subscription document."""
+    if not place.segment:
+        return f"/feeds/all.{fmt}"
+    return f"/feeds/{place.segment}/{quoted(place.slug)}.{fmt}"
 
 
-def archive_path(slug: str | None, number: int, fmt: str) -> str:
-    """An RFC 5005 archive page of a feed (1 is the oldest)."""
-    feed = "all" if slug is None else f"tags/{segment(slug)}"
+def archive_path(place: Place, number: int, fmt: str) -> str:
+    """An RFC 5005 archive page of a topic's feed (1 is the oldest)."""
+    feed = f"{place.segment}/{quoted(place.slug)}" if place.segment else "all"
     return f"/feeds/archive/{feed}/{number}.{fmt}"
-
-
-def page_path_for_feed(slug: str | None) -> str:
-    return "/" if slug is None else tag_page_path(slug)
 
 
 @dataclass(frozen=True)
@@ -103,14 +117,14 @@ class Urls:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def feed(self, slug: str | None, fmt: str) -> str:
-        return self.url(feed_path(slug, fmt))
+    def feed(self, place: Place, fmt: str) -> str:
+        return self.url(feed_path(place, fmt))
 
-    def archive(self, slug: str | None, number: int, fmt: str) -> str:
-        return self.url(archive_path(slug, number, fmt))
+    def archive(self, place: Place, number: int, fmt: str) -> str:
+        return self.url(archive_path(place, number, fmt))
 
-    def page_for_feed(self, slug: str | None) -> str:
-        return self.url(page_path_for_feed(slug))
+    def page(self, place: Place) -> str:
+        return self.url(page_path(place))
 
     def article(self, article_id: str) -> str:
         return self.url(article_path(article_id))
@@ -118,8 +132,11 @@ class Urls:
     def entry_id(self, article_id: str) -> str:
         return f"tag:{self.authority},{ID_DATE}:articles/{quote(article_id, safe='/')}"
 
-    def feed_id(self, slug: str | None) -> str:
-        return f"tag:{self.authority},{ID_DATE}:feeds/{quote(slug or 'all', safe='')}"
+    def feed_id(self, place: Place) -> str:
+        if not place.segment:
+            return f"tag:{self.authority},{ID_DATE}:feeds/all"
+        within = f"{place.id_segment}/" if place.id_segment else ""
+        return f"tag:{self.authority},{ID_DATE}:feeds/{within}{quoted(place.slug)}"
 
     def image(self, image: str) -> str:
         """A remote image's URL made ASCII, or the served URL of a local one."""

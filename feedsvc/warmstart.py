@@ -29,7 +29,7 @@ from .errors import Gone
 from .snapshot import Codings, Held, Resource, SiteIndex, Snapshot
 from .store import open_database
 
-FORMAT = "6"  # bump when the tables or the index's JSON change shape
+FORMAT = "7"  # bump when the tables or the index's JSON change shape
 
 # A resource's bytes are kept by ETag (the same bytes under two paths are kept once);
 # bytes no saved resource uses any more are marked `unused` and deleted an hour

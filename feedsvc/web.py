@@ -8,6 +8,7 @@ from the warm-start file (one indexed read; a 304 reads nothing).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import unicodedata
@@ -28,8 +29,9 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .config import Config
 from .snapshot import Resource, Snapshot
-from .text import html_safe_json, tag_key, tag_slug
-from .urls import FEED_FORMATS, PAGES_AFTER_FEEDS, article_path, feed_path, tag_page_path
+from .text import html_safe_json
+from .topics import KIND_OF_SEGMENT, KINDS, slug_of_key
+from .urls import FEED_FORMATS, PAGES_AFTER_FEEDS, article_path, feed_path, page_path
 
 SnapshotSource = Callable[[], Snapshot]
 ARCHIVE_MAX_AGE = 86_400  # seconds
@@ -127,35 +129,46 @@ class _FromSnapshot:
 
 
 def _canonical(snapshot: Snapshot, path: str) -> str | None:
-    """The canonical URL path for another spelling of a tag slug or article id."""
-    aliases = snapshot.index.aliases
-
-    def slug_for(raw: str) -> str | None:
-        key = tag_key(raw)
-        return aliases.get(key) or aliases.get(tag_slug(key))
-
-    if path.startswith("/tags/"):
-        slug = slug_for(path[len("/tags/") :])
-        return tag_page_path(slug) if slug else None
-    if path.startswith("/feeds/tags/"):
-        stem, _, fmt = path[len("/feeds/tags/") :].rpartition(".")
-        slug = slug_for(stem) if fmt in FEED_FORMATS else None
-        return feed_path(slug, fmt) if slug else None
+    """The canonical URL path for another spelling of a topic's slug or an article id."""
     if path.startswith("/articles/"):
         wanted = unicodedata.normalize("NFC", path[len("/articles/") :]).strip("/")
         if "/articles/" + wanted in snapshot.resources:
             return article_path(wanted)
-    return None
+        return None
+    feed = path.startswith("/feeds/")
+    segment, _, rest = path[len("/feeds/") if feed else 1 :].partition("/")
+    kind = KIND_OF_SEGMENT.get(segment)
+    if kind is None or not rest:
+        return None
+    stem, fmt = rest, ""
+    if feed:
+        stem, _, fmt = rest.rpartition(".")
+        if fmt not in FEED_FORMATS:
+            return None
+    aliases = snapshot.index.aliases.get(kind.name, {})
+    key = kind.key_of(stem.strip("/"))
+    slug = aliases.get(key) or aliases.get(slug_of_key(key))
+    if slug is None:
+        return None
+    place = _Place(kind.segment, slug)
+    return feed_path(place, fmt) if feed else page_path(place)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Place:
+    segment: str
+    slug: str
+    id_segment: str = ""
 
 
 def _health(
     snapshot: Snapshot, hubs: list[dict[str, object]], mirror: dict[str, object] | None
 ) -> Response:
     health = snapshot.health
-    body = {
+    body: dict[str, object] = {
         "status": "ok",
         "articles": snapshot.index.articles,
-        "tags": snapshot.index.tags,
+        **{kind.segment: snapshot.index.counts.get(name, 0) for name, kind in KINDS.items()},
         "last_scan": health.last_scan.isoformat() if health.last_scan else None,
         "last_build_seconds": health.last_build_seconds,
         "scheduled": [{"path": p, "at": at.isoformat()} for p, at in health.scheduled],

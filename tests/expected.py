@@ -31,9 +31,14 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 def export_samples(work: Path) -> Path:
     """Build the samples with the repository's config.toml; the export folder."""
     shutil.copytree(ROOT / "articles", work / "articles")
-    for folder, _, files in os.walk(work / "articles"):
-        for name in files:
-            os.utime(Path(folder) / name, (FILE_TIME, FILE_TIME))
+    # A plain-text file is published at its file's time: each a minute older than the
+    # one before, in path order (the seed first), so no two share a moment.
+    copied = sorted(
+        Path(folder) / name for folder, _, names in os.walk(work / "articles") for name in names
+    )
+    for order, path in enumerate(copied):
+        stamp = FILE_TIME - 60 * order
+        os.utime(path, (stamp, stamp))
     shutil.copyfile(ROOT / "config.toml", work / "config.toml")
     cfg = load_config(work / "config.toml")
     publisher = Publisher(cfg.replace(schedule={"settle_ms": 0}), clock=lambda: NOW)

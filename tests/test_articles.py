@@ -54,7 +54,7 @@ def test_seed_field_by_field(seeded: Path, make_config) -> None:
     assert len(article.summary) <= cfg.feeds.summary_chars
     assert article.summary.endswith("।…")  # cut at a sentence end, and marked as cut
     assert article.date is None  # the file gives none: the store remembers first sight
-    assert article.author == cfg.site.author
+    assert article.authors == () and article.section == ""  # the site's author; no section
     assert not article.draft
 
 
@@ -85,7 +85,8 @@ def test_markdown_with_yaml(make_config) -> None:
     assert article.title == "ट्रंप का बयान"
     assert article.tags == ("TRUMP", "उत्तर कोरिया")
     assert article.date is not None and article.date.isoformat() == "2025-07-12T00:00:00+05:30"
-    assert article.author == "डेस्क"
+    assert article.authors == ("डेस्क",)
+    assert article.section == "world"  # its folder
     assert article.image == "https://img.example/a.jpg"
     assert "<strong>अनुच्छेद</strong>" in article.body_html
     lowered = article.body_html.lower()

@@ -19,6 +19,8 @@ def test_shipped_config_is_valid_and_lists_every_section() -> None:
     assert cfg.feeds.max_items == 50 and cfg.feeds.max_bytes == 524288
     assert cfg.tags["TRUMP"].name == "ट्रंप"
     assert cfg.tags["राजनीति"].slug == "politics"
+    assert cfg.sections["शहर"].slug == "shahar" and cfg.sections["desh"].name == "देश"
+    assert cfg.authors["रीना शर्मा"].email == "reena@feedsvc.example"
 
 
 def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,6 +50,13 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ({"tags": {"x": {"name": "a", "colour": "b"}}}, "tags.x.colour"),
         ({"tags": {"x": {"slug": "राजनीति"}}}, "tags.x.slug"),
         ({"tags": {"x": 3}}, "tags.x"),
+        ({"tags": {"x": {"uri": "https://a.example"}}}, "tags.x.uri"),  # authors only
+        ({"sections": {"desh": {"slug": "देश"}}}, "sections.desh.slug"),
+        ({"sections": {"desh": ""}}, "sections.desh"),
+        ({"sections": []}, "[sections]"),
+        ({"authors": {"रीना": {"uri": "javascript:alert(1)"}}}, "authors.रीना.uri"),
+        ({"authors": {"रीना": {"email": "not an address"}}}, "authors.रीना.email"),
+        ({"authors": {"रीना": {"name": "रीना", "twitter": "x"}}}, "authors.रीना.twitter"),
     ],
 )
 def test_invalid_config_names_the_key(raw: dict, named: str, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from feedsvc.ingest import Seen, identify, resolve
 from feedsvc.site import Plan
 from feedsvc.snapshot import Resource
 from feedsvc.store import FileRecord
+from feedsvc.topics import ALL, Ref
 
 IST = ZoneInfo("Asia/Kolkata")
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC).timestamp()
@@ -111,27 +112,38 @@ def _article(article_id: str, tags: tuple[str, ...]) -> Article:
 def test_a_full_plan_renders_everything() -> None:
     plan = Plan.full({"/tags/क": _resource()})
     assert plan.is_full
-    assert plan.renders_tag("क", "/tags/क") and plan.renders_article("a", "/articles/a")
+    assert plan.renders(Ref("tag", "क"), "/tags/क") and plan.renders_article("a", "/articles/a")
 
 
 def test_a_partial_plan_renders_what_was_touched_or_is_missing() -> None:
     previous = {"/tags/क": _resource(), "/tags/ख": _resource(), "/articles/a": _resource()}
-    plan = Plan.partial(frozenset({"क"}), frozenset({"b"}), previous)
+    plan = Plan.partial(frozenset({Ref("tag", "क")}), frozenset({"b"}), previous)
     assert not plan.is_full
-    assert plan.renders_tag("क", "/tags/क")
-    assert not plan.renders_tag("ख", "/tags/ख")  # carried over
-    assert plan.renders_tag("ग", "/tags/ग")  # new: nothing to carry
-    assert plan.renders_tag(None, "/feeds/all.atom")  # `all` holds every change
+    assert plan.renders(Ref("tag", "क"), "/tags/क")
+    assert not plan.renders(Ref("tag", "ख"), "/tags/ख")  # carried over
+    assert plan.renders(Ref("tag", "ग"), "/tags/ग")  # new: nothing to carry
+    assert plan.renders(ALL, "/feeds/all.atom")  # `all` holds every change
     assert not plan.renders_article("a", "/articles/a")
     assert plan.renders_article("b", "/articles/b")
 
 
 def test_a_renamed_tag_widens_the_plan_to_every_feed_of_its_articles() -> None:
     a, b = _article("a", ("क", "ख")), _article("b", ("ग",))
-    by_tag = {"क": [a], "ख": [a], "ग": [b]}
+    k, kh, g = Ref("tag", "क"), Ref("tag", "ख"), Ref("tag", "ग")
+    members = {k: [a], kh: [a], g: [b]}
     plan = Plan.partial(frozenset(), frozenset(), {})
-    before = {"क": ("k", "क"), "ख": ("kh", "ख"), "ग": ("g", "ग")}
+    before = {"क": ("k", "क"), "ख": ("kh", "ख"), "ग": ("g", "ग")}  # stored refs
     after = before | {"क": ("k", "नया नाम")}
-    wider = plan.widened(before, after, by_tag)
-    assert wider.tags == frozenset({"क", "ख"}) and wider.articles == frozenset({"a"})
-    assert plan.widened(before, before, by_tag) is plan
+    wider = plan.widened(before, after, members)
+    assert wider.topics == frozenset({k, kh}) and wider.articles == frozenset({"a"})
+    assert plan.widened(before, before, members) is plan
+
+
+def test_a_renamed_section_widens_the_plan_to_its_sub_sections_and_articles() -> None:
+    a = _article("a", ("क",))
+    top, sub = Ref("section", "shahar"), Ref("section", "shahar/lucknow")
+    members = {top: [a], sub: [a], Ref("tag", "क"): [a]}
+    before = {top.stored: ("shahar", "शहर"), sub.stored: ("shahar/lucknow", "लखनऊ")}
+    after = {top.stored: ("city", "शहर"), sub.stored: ("city/lucknow", "लखनऊ")}
+    wider = Plan.partial(frozenset(), frozenset(), {}).widened(before, after, members)
+    assert wider.topics == frozenset(members) and wider.articles == frozenset({"a"})

@@ -432,7 +432,7 @@ def test_an_entry_that_cannot_be_serialized_is_left_out_not_the_feed(make_config
     bodies = {"good.md": "<p>ठीक</p>", "bad.md": "<p>x</p>"}
     built = build(
         Job(
-            Arrangement().arrange([good, bad], cfg.tags),
+            Arrangement().arrange([good, bad], cfg),
             cfg,
             Urls(cfg.base_url, "news.example"),
             Plan.full({}),

@@ -20,14 +20,19 @@ from feedsvc.snapshot import Snapshot
 
 from .conftest import md
 
-# Spellings of three keys (a change of majority renames a tag everywhere).
+# Spellings of three keys (a change of majority renames a tag everywhere); sections
+# and authors likewise, a sub-section among them.
 SPELLINGS = ["खेल", "Cricket", "cricket", "राजनीति"]
+SECTIONS = ["", "देश", "Desh", "शहर", "शहर/लखनऊ", "SHAHAR/लखनऊ"]
+AUTHORS = ["रीना", "Reena", "reena", "अमित"]
 change = st.one_of(
     st.tuples(
         st.just("write"),
         st.integers(0, 7),
         st.lists(st.sampled_from(SPELLINGS), max_size=2),
         st.booleans(),  # dated in 2030: scheduled until the clock gets there
+        st.sampled_from(SECTIONS),
+        st.lists(st.sampled_from(AUTHORS), max_size=2),
     ),
     st.tuples(st.just("delete"), st.integers(0, 7)),
     st.tuples(st.just("time passes")),
@@ -57,13 +62,25 @@ def _config(root: Path, state: str, max_items: int) -> Config:
     )
 
 
-def _write(root: Path, n: int, tags: list[str], version: int, later: bool = False) -> None:
+def _write(
+    root: Path,
+    n: int,
+    tags: list[str],
+    version: int,
+    later: bool = False,
+    section: str = "",
+    authors: tuple[str, ...] = (),
+) -> None:
     path = root / "articles" / f"{n}.md"
     day = f"{2030 if later else 2025}-01-0{1 + n % 5}"
     # Its own `updated`: the store's (first seen, last changed) is history a fresh
     # process does not have.
     updated = f"{day}T10:{version:02d}:00+05:30"
-    path.write_text(md(f"लेख {n} ({version})", tags, day, updated=updated), encoding="utf-8")
+    byline = "[" + ", ".join(f'"{a}"' for a in authors) + "]"
+    text = md(
+        f"लेख {n} ({version})", tags, day, updated=updated, section=f'"{section}"', author=byline
+    )
+    path.write_text(text, encoding="utf-8")
     stamp = 1_700_000_000 + version  # settled, and moved by every write
     os.utime(path, (stamp, stamp))
 
@@ -89,7 +106,7 @@ def test_a_live_site_equals_a_fresh_build(max_items: int, changes: list[tuple[An
     try:
         (root / "articles").mkdir()
         for n in range(4):
-            _write(root, n, [SPELLINGS[n % 4]], 0)
+            _write(root, n, [SPELLINGS[n % 4]], 0, section=SECTIONS[n], authors=(AUTHORS[n],))
         clock = Clock()
         live = Publisher(_config(root, "live.sqlite3", max_items), workers=1, clock=clock)
         try:
@@ -105,7 +122,7 @@ def test_a_live_site_equals_a_fresh_build(max_items: int, changes: list[tuple[An
                     )
                     snapshot = live.rescan()
                 elif step[0] == "write":
-                    _write(root, step[1], step[2], version, later=step[3])
+                    _write(root, step[1], step[2], version, step[3], step[4], tuple(step[5]))
                     snapshot = live.refresh({f"{step[1]}.md"})
                 else:
                     (root / "articles" / f"{step[1]}.md").unlink(missing_ok=True)
