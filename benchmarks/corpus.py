@@ -3,7 +3,10 @@
     python benchmarks/corpus.py --articles 10000 --tags 300 --out /tmp/corpus
 
 Same seed, same corpus. Most files are Markdown with YAML front matter; every
-tenth is in the seed's plain-text layout. Bodies are 400–800 words.
+tenth is in the seed's plain-text layout. Bodies are 400–800 words. Files are filed
+in a newsroom's folders: 12 desks, four of them with sub-sections (cities, states,
+sports), in Latin and Devanagari names; each Markdown article names 1–3 authors from
+a pool of 200 (Zipf-like: a few write most).
 """
 
 from __future__ import annotations
@@ -26,6 +29,34 @@ WORDS = (
     "ने को से में पर और की के का है हैं था थे गया गई कहा बताया रहा रही होगा"
 ).split()
 PLACES = "नई दिल्ली मुंबई लखनऊ पटना जयपुर वॉशिंगटन लंदन बीजिंग".split()
+# 12 desks; four have sub-sections (2 levels in all)
+DESKS = {
+    "desh": [],
+    "videsh": [],
+    "खेल": ["cricket", "hockey", "फ़ुटबॉल"],
+    "शहर": ["लखनऊ", "पटना", "जयपुर", "भोपाल", "kanpur"],
+    "rajya": ["up", "bihar", "mp"],
+    "arthvyavastha": [],
+    "manoranjan": ["film", "sangeet"],
+    "vigyan": [],
+    "shiksha": [],
+    "swasthya": [],
+    "mausam": [],
+    "takneek": [],
+}
+FOLDERS = [f"{desk}/{sub}" for desk, subs in DESKS.items() for sub in subs] + [
+    desk for desk, subs in DESKS.items() if not subs
+]
+FIRST = "रीना अमित सुनीता राजेश प्रिया विकास अनीता संजय पूजा राहुल नेहा अजय कविता मनोज सीमा दीपक ममता आलोक".split()
+LAST = "शर्मा वर्मा सिंह यादव गुप्ता मिश्रा पांडेय तिवारी चौहान".split()
+
+
+def author_names(count: int = 200) -> list[str]:
+    """A pool of distinct names, first and last (and a middle initial past 162)."""
+    names = [f"{first} {last}" for first in FIRST for last in LAST]
+    initials = "कखगघचछजझटठडढतथदधनपफबभमयरलवसह"
+    names += [f"{f} {i}. {last}" for i in initials for f in FIRST for last in LAST]
+    return names[:count]
 
 
 def tag_names(count: int) -> list[str]:
@@ -66,12 +97,15 @@ def records(articles: int, tags: int, seed: int = 1) -> Iterator[dict]:
     rng = random.Random(seed)
     names = tag_names(tags)
     weights = [1 / (rank + 1) for rank in range(tags)]  # Zipf, s = 1
+    writers = author_names()
+    writer_weights = [1 / (rank + 1) for rank in range(len(writers))]
     start = datetime(2024, 1, 1, tzinfo=UTC)
     # 67 minutes apart, closer for a large corpus so that every article is in the past
     # (at 67 minutes, 100,000 articles ran to 2036: two thirds of them were scheduled).
     step = min(67, int((CORPUS_END - start).total_seconds() // 60) // max(articles, 1))
     for n in range(articles):
         chosen = list(dict.fromkeys(rng.choices(names, weights, k=rng.randint(1, 5))))
+        byline = list(dict.fromkeys(rng.choices(writers, writer_weights, k=rng.randint(1, 3))))
         title = " ".join(rng.choice(WORDS[:90]) for _ in range(rng.randint(5, 10))) + f" {n}"
         paragraphs = body(rng)
         paragraphs[0] = rng.choice(PLACES) + "। " + paragraphs[0]
@@ -79,9 +113,10 @@ def records(articles: int, tags: int, seed: int = 1) -> Iterator[dict]:
             "n": n,
             "title": title,
             "tags": chosen,
+            "authors": byline,
             "paragraphs": paragraphs,
             "date": start + timedelta(minutes=step * n),
-            "folder": f"{2024 + n * 2 // max(articles, 1)}/{n % 12 + 1:02d}",
+            "folder": FOLDERS[n % len(FOLDERS)],
         }
 
 
@@ -100,9 +135,10 @@ def write_feedsvc(record: dict, out: Path) -> Path:
         text = "\n\n".join([record["title"], *record["paragraphs"], ", ".join(record["tags"])])
         return _write(folder / f"{n:06d}.txt", text, record["date"])
     tag_list = ", ".join(f'"{t}"' for t in record["tags"])
+    authors = ", ".join(f'"{a}"' for a in record["authors"])
     front = (
         f'---\ntitle: "{record["title"]}"\ndate: {record["date"].isoformat()}\n'
-        f"tags: [{tag_list}]\n---\n"
+        f"tags: [{tag_list}]\nauthor: [{authors}]\n---\n"
     )
     return _write(folder / f"{n:06d}.md", front + "\n\n".join(record["paragraphs"]) + "\n")
 
@@ -110,7 +146,8 @@ def write_feedsvc(record: dict, out: Path) -> Path:
 def write_pelican(record: dict, out: Path) -> Path:
     head = (
         f"Title: {record['title']}\nDate: {record['date']:%Y-%m-%d %H:%M}\n"
-        f"Tags: {', '.join(record['tags'])}\nSlug: a{record['n']:06d}\n\n"
+        f"Tags: {', '.join(record['tags'])}\nAuthors: {', '.join(record['authors'])}\n"
+        f"Slug: a{record['n']:06d}\n\n"
     )
     return _write(
         out / record["folder"] / f"{record['n']:06d}.md",
@@ -122,7 +159,8 @@ def write_hugo(record: dict, out: Path) -> Path:
     tag_list = ", ".join(f'"{t}"' for t in record["tags"])
     front = (
         f'---\ntitle: "{record["title"]}"\ndate: {record["date"].isoformat()}\n'
-        f"tags: [{tag_list}]\nslug: a{record['n']:06d}\n---\n"
+        f"tags: [{tag_list}]\nauthors: [{', '.join(repr(a) for a in record['authors'])}]\n"
+        f"slug: a{record['n']:06d}\n---\n"
     )
     return _write(
         out / "posts" / record["folder"] / f"{record['n']:06d}.md",
