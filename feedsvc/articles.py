@@ -31,6 +31,21 @@ _PARTIAL = ("~", ".swp", ".swo", ".swx", ".tmp", ".part", ".crdownload", ".bak")
 
 
 @dataclass(frozen=True)
+class Correction:
+    """A correction an editor made to a published article, shown to its readers."""
+
+    date: datetime
+    text: str
+
+    def to_json(self) -> list[str]:
+        return [self.date.isoformat(), self.text]
+
+    @classmethod
+    def from_json(cls, data: list[str]) -> Correction:
+        return cls(datetime.fromisoformat(data[0]), data[1])
+
+
+@dataclass(frozen=True)
 class ParsedArticle:
     """What one file says, cleaned and normalized. Times the file does not give are
     None: the state store fills them in (ingest.resolve) to make an Article."""
@@ -49,12 +64,15 @@ class ParsedArticle:
     draft: bool = False
     related: tuple[str, ...] = ()
     explicit_id: bool = False  # the id came from front matter, not from the path
+    withdrawn: str | None = None  # `withdrawn`: why it was taken back ("" for no reason)
+    corrections: tuple[Correction, ...] = ()  # newest first
 
     def to_json(self) -> dict[str, Any]:
         # Shallow: asdict's deep copy took 1.4 s of a 10,000-article cold build.
         data = {name: getattr(self, name) for name in _PARSED_FIELDS}
         for key in ("date", "updated"):
             data[key] = data[key].isoformat() if data[key] else None
+        data["corrections"] = [c.to_json() for c in self.corrections]
         return data
 
     @classmethod
@@ -67,6 +85,7 @@ class ParsedArticle:
             data[key] = datetime.fromisoformat(data[key]) if data[key] else None
         for key in ("tags", "related", "authors"):
             data[key] = tuple(data.get(key, ()))
+        data["corrections"] = tuple(Correction.from_json(c) for c in data.get("corrections", ()))
         return cls(**data)
 
 
@@ -94,6 +113,7 @@ class Article:
     section: str = ""  # section path as spelled, levels joined by "/"; "": none
     image: str | None = None
     related: tuple[str, ...] = ()
+    corrections: tuple[Correction, ...] = ()  # newest first
 
     @functools.cached_property
     def order(self) -> tuple[int, int, str]:
@@ -126,6 +146,7 @@ class Article:
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _ARTICLE_FIELDS}
         data["date"], data["updated"] = self.date.isoformat(), self.updated.isoformat()
+        data["corrections"] = [c.to_json() for c in self.corrections]
         return data
 
     @classmethod
@@ -135,6 +156,7 @@ class Article:
         data["updated"] = datetime.fromisoformat(data["updated"])
         for key in ("tags", "related", "authors"):
             data[key] = tuple(data[key])
+        data["corrections"] = tuple(Correction.from_json(c) for c in data["corrections"])
         return cls(**data)
 
 
@@ -495,6 +517,95 @@ def _authors_field(fields: dict[str, Any], fm_lines: list[str]) -> tuple[str, ..
     return tuple(_unique(found))
 
 
+REASON_MAX = 500  # characters of a withdrawal's reason: details belong on a page
+NOTE_MAX = 2000  # characters of one correction
+CORRECTIONS_MAX = 100  # per article: past that, merge them into one
+FUTURE_SLACK = timedelta(minutes=5)  # clocks differ a little between machines
+
+
+def _withdrawn_field(fields: dict[str, Any], fm_lines: list[str]) -> str | None:
+    """`withdrawn: "कारण"` (or `true`, no reason given): None when not withdrawn."""
+    value = fields.get("withdrawn")
+    line = _key_line(fm_lines, "withdrawn")
+    if value is None or value is False:
+        return None
+    if value is True:
+        return ""
+    if not isinstance(value, str):
+        raise ArticleError(
+            f"withdrawn must be the reason, as text (or true), not {type(value).__name__}", line
+        )
+    reason = text.clean_line(value)
+    if len(reason) > REASON_MAX:
+        raise ArticleError(
+            f"withdrawn reason is {len(reason)} characters; at most {REASON_MAX} "
+            "(give the details on a page and link it)",
+            line,
+        )
+    return reason
+
+
+def _corrections_field(
+    fields: dict[str, Any], fm_lines: list[str], cfg: Config, published: datetime | None
+) -> tuple[Correction, ...]:
+    """`corrections:`, a list of {date, text}: newest first."""
+    value = fields.get("corrections")
+    line = _key_line(fm_lines, "corrections")
+    if value is None or value == []:
+        return ()
+    if not isinstance(value, list):
+        raise ArticleError(
+            f"corrections must be a list of {{date, text}}, not {type(value).__name__}", line
+        )
+    found = []
+    for number, item in enumerate(value, start=1):
+        if not isinstance(item, dict) or set(item) != {"date", "text"}:
+            raise ArticleError(f"correction {number} must have a date and a text, no more", line)
+        if not isinstance(item["text"], str):
+            raise ArticleError(f"correction {number}: text must be text", line)
+        try:
+            found.append(_correction(item["date"], item["text"], cfg, number))
+        except ArticleError as exc:
+            raise ArticleError(exc.reason, line) from None
+    try:
+        return checked_corrections(found, published)
+    except ArticleError as exc:
+        raise ArticleError(exc.reason, line) from None
+
+
+def _correction(date: object, note: str, cfg: Config, number: int) -> Correction:
+    when = text.parse_date(date, cfg.tzinfo)
+    cleaned = text.clean_line(note)
+    if not cleaned:
+        raise ArticleError(f"correction {number} has no text")
+    if len(cleaned) > NOTE_MAX:
+        raise ArticleError(f"correction {number} is {len(cleaned)} characters; at most {NOTE_MAX}")
+    return Correction(when, cleaned)
+
+
+def checked_corrections(
+    found: list[Correction], published: datetime | None, now: datetime | None = None
+) -> tuple[Correction, ...]:
+    """Newest first; none dated before the article's publication or in the future."""
+    if len(found) > CORRECTIONS_MAX:
+        raise ArticleError(
+            f"{len(found)} corrections; at most {CORRECTIONS_MAX} (merge the older ones)"
+        )
+    latest = (now or datetime.now(UTC)) + FUTURE_SLACK
+    for correction in found:
+        if published is not None and correction.date < published:
+            raise ArticleError(
+                f"correction dated {correction.date.isoformat()} is before the article's "
+                f"publication ({published.isoformat()})"
+            )
+        if correction.date > latest:
+            raise ArticleError(
+                f"correction dated {correction.date.isoformat()} is in the future: "
+                "date it when it is made"
+            )
+    return tuple(sorted(found, key=lambda c: c.date, reverse=True))
+
+
 def _parse_markdown(relpath: str, source: str, cfg: Config) -> ParsedArticle:
     found = _front_matter(source)
     if found is None:
@@ -543,6 +654,8 @@ def _parse_markdown(relpath: str, source: str, cfg: Config) -> ParsedArticle:
         updated=when("updated"),
         authors=_authors_field(fields, fm_lines),
         section=_section_field(fields, fm_lines, relpath),
+        withdrawn=_withdrawn_field(fields, fm_lines),
+        corrections=_corrections_field(fields, fm_lines, cfg, when("date")),
         image=text.clean_line(image) if image else None,
         draft=draft,
         explicit_id=explicit_id is not None,
@@ -583,11 +696,13 @@ def _parse_plain(relpath: str, source: str, cfg: Config) -> ParsedArticle:
     paragraphs = [p.strip() for p in "\n".join(body_lines).split("\n\n")]
     paragraphs = [p for p in paragraphs if p]
     tags = text.split_tags(lines[tag_at]) if tag_at is not None else []
-    related = (
-        [text.clean_line(line) for line in lines[tag_at + 1 :] if line.strip()]
-        if tag_at is not None
-        else []
-    )
+    after = [] if tag_at is None else [(n, lines[n]) for n in range(tag_at + 1, len(lines))]
+    related = [
+        text.clean_line(line)
+        for _, line in after
+        if line.strip() and not line.strip().startswith(CORRECTION_MARK)
+    ]
+    corrections = _correction_lines(after, cfg)
     return ParsedArticle(
         id=default_id(relpath),
         path=relpath,
@@ -597,7 +712,30 @@ def _parse_plain(relpath: str, source: str, cfg: Config) -> ParsedArticle:
         tags=tuple(_unique(tags)),
         section=folder_section(relpath),
         related=tuple(related),
+        corrections=corrections,
     )
+
+
+CORRECTION_MARK = "सुधार:"
+_CORRECTION_LINE = regex.compile(r"सुधार:\s*(.+?)\s+[—–-]\s+(.+)")
+
+
+def _correction_lines(lines: list[tuple[int, str]], cfg: Config) -> tuple[Correction, ...]:
+    """`सुधार: <date> — <text>` lines after the tag line (numbered from 0)."""
+    found: list[Correction] = []
+    for number, line in lines:
+        stripped = text.clean_line(line)
+        if not stripped.startswith(CORRECTION_MARK):
+            continue
+        match = _CORRECTION_LINE.fullmatch(stripped)
+        if match is None:
+            raise ArticleError("a correction line reads `सुधार: <date> — <text>`", number + 1)
+        try:
+            found.append(_correction(match[1], match[2], cfg, len(found) + 1))
+        except ArticleError as exc:
+            raise ArticleError(exc.reason, number + 1) from None
+    # the publication time of a plain-text file is known only once the store has seen it
+    return checked_corrections(found, None)
 
 
 def _unique(tags: list[str]) -> list[str]:

@@ -135,7 +135,7 @@ def _build(cfg: Config, out: Path, ping: bool) -> int:
         url
         for path, (url, _) in snapshot.index.topics.items()
         if (resource := snapshot.get(path)) is not None
-        and before.get(file_name(path, resource.content_type)) != resource.etag
+        and before.get(file_name(path, resource)) != resource.etag
     )
     undelivered = tell_hubs(cfg.websub.hubs, changed, cfg.websub.timeout_seconds)
     for hub, topic, error in undelivered:
@@ -248,7 +248,10 @@ class _Live:
         self.schedule.stop()
 
     def _after_change(self) -> set[str]:
-        self.schedule.sync([moment for moment, _ in self.publisher.scheduled()])
+        """Date jobs for what is due later (articles, tombstones' ends); the paths to
+        look at again."""
+        due = [moment for moment, _ in self.publisher.scheduled()]
+        self.schedule.sync(due + self.publisher.expiries())
         return self.publisher.pending()
 
     def _look_again(self, paths: set[str]) -> None:

@@ -41,6 +41,7 @@ class FeedsConfig:
     summary_only: bool = False
     summary_chars: int = 280
     archive_page_size: int = 0  # RFC 5005 pages; 0: min(25, max_items // 2)
+    tombstone_days: float = 7.0  # how long a withdrawn article's tombstone stays in feeds
 
     @property
     def archive_size(self) -> int:
@@ -185,6 +186,8 @@ def _section(name: str, cls: type, raw: Any) -> Any:
                 raise ConfigError(f"{where} must be a list of strings, not {value!r}")
             values[key] = tuple(v.strip() for v in value)
             continue
+        if want is float and type(value) is int:  # TOML writes 7 for 7.0
+            value = float(value)
         # bool is an int in Python; neither may stand for the other here.
         if type(value) is not want:
             raise ConfigError(
@@ -258,6 +261,10 @@ def _check(cfg: Config) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"site.timezone: unknown time zone {cfg.site.timezone!r}") from None
     feeds = cfg.feeds
+    if not 0 < feeds.tombstone_days < 36_500:
+        raise ConfigError(
+            f"feeds.tombstone_days must be a positive number of days, not {feeds.tombstone_days}"
+        )
     if feeds.archive_page_size > feeds.max_items // 2:
         raise ConfigError(
             f"feeds.archive_page_size must be at most feeds.max_items / 2 "

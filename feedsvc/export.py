@@ -1,7 +1,9 @@
 """The snapshot as static files for nginx (`gzip_static on`) or a CDN origin.
 
 Feeds and feeds.opml keep their served paths; pages become `index.html`,
-`tags/<slug>.html`, `articles/<id>.html` (nginx: `try_files $uri $uri.html`).
+`tags/<slug>.html`, `articles/<id>.html` (nginx: `try_files $uri $uri.html`); a
+withdrawn article's notice `withdrawn/articles/<id>.html`, which nginx answers with
+410 (docs/nginx.conf).
 Every file gets a `.gz` sibling, and its resource's Last-Modified as mtime.
 
 A folder of ours holds a manifest: for each file, the ETag of the bytes we put there
@@ -32,13 +34,18 @@ _FORMAT = 1
 _GZ_TAG = f"-gz{GZIP_LEVEL}-{zlib.ZLIB_RUNTIME_VERSION}"
 
 
-def file_name(path: str, content_type: str) -> str:
+WITHDRAWN = "withdrawn"  # the notices of withdrawn articles: nginx answers 410 with them
+
+
+def file_name(path: str, resource: Resource) -> str:
     if path == "/":
         return "index.html"
     if path == "/404":
         return "404.html"
     name = path.lstrip("/")
-    return name + ".html" if content_type == HTML else name
+    if resource.status == 410:  # not where nginx would serve it as a page (200)
+        return f"{WITHDRAWN}/{name}.html"
+    return name + ".html" if resource.content_type == HTML else name
 
 
 class StaticFile(NamedTuple):
@@ -56,7 +63,7 @@ class StaticFile(NamedTuple):
 
 
 def files_of(path: str, resource: Resource) -> tuple[StaticFile, StaticFile]:
-    name = file_name(path, resource.content_type)
+    name = file_name(path, resource)
     parts = name.split("/")
     if ".." in parts or "" in parts or name.startswith(MANIFEST):
         raise FeedsvcError(f"refusing to write {path} outside the export folder")

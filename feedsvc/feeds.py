@@ -32,6 +32,7 @@ from lxml import etree
 from . import __version__
 from .articles import EPOCH, Article
 from .config import Config
+from .notices import correction_notice
 from .text import html_safe_json
 from .topics import KINDS, Catalog, Ref, Topic
 from .urls import FEED_FORMATS, Urls
@@ -41,6 +42,16 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 WEBFEEDS_NS = "http://webfeeds.org/rss/1.0"
 FH_NS = "http://purl.org/syndication/history/1.0"
+AT_NS = "http://purl.org/atompub/tombstones/1.0"
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """An RFC 6721 deleted-entry: an entry the feed held, withdrawn."""
+
+    ref: str  # the entry's id
+    when: datetime
+    comment: str  # the reason, when one was given
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class FeedSpec:
     topic: Topic  # topics.EVERY: the feed of every article
     archive: int | None = None  # an RFC 5005 archive page of the feed (from 1)
     links: tuple[tuple[str, str], ...] = ()  # (rel, href): prev-archive, current, ...
+    tombstones: tuple[Tombstone, ...] = ()  # Atom subscription documents only
 
     def title(self, cfg: Config) -> str:
         topic = self.topic
@@ -81,6 +93,7 @@ class _Extras(BaseExtension):  # type: ignore[misc]
         self.brand = Brand()
         self.rss = False
         self.archive = False
+        self.tombstones: tuple[Tombstone, ...] = ()
 
     def extend_ns(self) -> dict[str, str]:
         spaces = {"dc": DC_NS, "media": MEDIA_NS}
@@ -88,11 +101,22 @@ class _Extras(BaseExtension):  # type: ignore[misc]
             spaces["webfeeds"] = WEBFEEDS_NS
         if self.archive:
             spaces["fh"] = FH_NS
+        if self.tombstones and not self.rss:
+            spaces["at"] = AT_NS
         return spaces
 
     def extend_atom(self, feed: Any) -> Any:
         if self.archive:
             etree.SubElement(feed, f"{{{FH_NS}}}archive")
+        for tombstone in self.tombstones:  # RFC 6721: among the entries, in any order
+            when = tombstone.when.isoformat()
+            deleted = etree.SubElement(
+                feed, f"{{{AT_NS}}}deleted-entry", attrib={"ref": tombstone.ref, "when": when}
+            )
+            if tombstone.comment:
+                comment = etree.SubElement(deleted, f"{{{AT_NS}}}comment")
+                comment.set("{http://www.w3.org/XML/1998/namespace}lang", "hi")
+                comment.text = tombstone.comment
         return feed
 
     def extend_rss(self, rss: Any) -> Any:
@@ -209,6 +233,7 @@ def _generator(
         fg.link(href=href, rel=rel, type=FEED_FORMATS[fmt].media_type)
     fg.feedsvc.links = [*hubs, *spec.links]
     fg.feedsvc.archive = spec.archive is not None
+    fg.feedsvc.tombstones = spec.tombstones
     fg.feedsvc.brand, fg.feedsvc.rss = brand, fmt == "rss"
     if fmt == "atom":
         if brand.icon:
@@ -312,6 +337,10 @@ class Entries:
         shown = tuple(topic.shown for kind in KINDS for topic in catalog.of(article, kind))
         return article, shown, self.images.get(article.id)
 
+    def content(self, article: Article) -> str:
+        """Its HTML as feeds carry it: its corrections first, clearly marked."""
+        return correction_notice(article.corrections, self.cfg.tzinfo) + self.body(article)
+
     def credits(self, article: Article) -> list[Topic]:
         """Its authors as the catalog names them (an author with no feed, as written);
         the site's author when it names none."""
@@ -345,7 +374,7 @@ class Entries:
             fe.category(term=section.slug, label=section.heading, scheme=urls.url("/sections/"))
         fe.summary(article.summary or article.title)
         if not self.cfg.feeds.summary_only:
-            fe.content(self.body(article), type="html")
+            fe.content(self.content(article), type="html")
         extras = fe.feedsvc
         extras.creators = [author.name for author in credits]
         extras.emails = [author.email for author in credits]
@@ -361,7 +390,7 @@ class Entries:
             "title": article.title,
         }
         if not self.cfg.feeds.summary_only:
-            item["content_html"] = self.body(article)
+            item["content_html"] = self.content(article)
         item["summary"] = article.summary or article.title
         item["date_published"] = article.date.isoformat()
         item["date_modified"] = article.updated.isoformat()
@@ -434,9 +463,10 @@ def render_feed(
     close = b"</feed>" if fmt == "atom" else b"</channel>"
     chosen = _chosen(articles, cfg.feeds.max_items, required)
     pairs = [(a, part) for a in chosen if (part := entries.get(a, fmt)) is not None]
+    withdrawn = max((t.when for t in spec.tombstones), default=EPOCH)
     while True:
         kept = [a for a, _ in pairs]
-        updated = max((a.updated for a in kept), default=EPOCH)
+        updated = max(withdrawn, max((a.updated for a in kept), default=EPOCH))
         head, _, tail = _skeleton(spec, cfg, urls, fmt, updated, entries.brand).rpartition(close)
         room = cfg.feeds.max_bytes - len(head) - len(close) - len(tail)
         room -= sum(len(part) for a, part in pairs if a.id in required)

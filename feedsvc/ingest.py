@@ -30,7 +30,7 @@ from .store import FileRecord, Store
 log = logging.getLogger("feedsvc")
 
 # Bumped when what parsing stores changes shape: every file is parsed again once.
-PARSE_FORMAT = "4"
+PARSE_FORMAT = "5"
 BODY_CACHE = 1024  # bodies read back from the store and kept: a few feeds' worth
 
 
@@ -83,9 +83,14 @@ def identify(
 def resolve(parsed: ParsedArticle, seen: Seen, digest: str, tz: tzinfo) -> Article:
     """The publishable Article: the file's own id and dates where it gives them, else
     the store's. Without `updated`, an article changed since first seen was updated
-    then; one never changed was updated when published."""
+    then; one never changed was updated when published. A corrected article was
+    updated at its newest correction (adding one changes the file too: that is not
+    its update)."""
     published = parsed.date or datetime.fromtimestamp(seen.first_seen, tz)
     updated = parsed.updated
+    if parsed.corrections:
+        newest = parsed.corrections[0].date
+        updated = newest if updated is None else max(updated, newest)
     if updated is None:
         changed = seen.changed_at > seen.first_seen
         updated = (
@@ -104,6 +109,7 @@ def resolve(parsed: ParsedArticle, seen: Seen, digest: str, tz: tzinfo) -> Artic
         section=parsed.section,
         image=parsed.image,
         related=parsed.related,
+        corrections=parsed.corrections,
     )
 
 
@@ -161,12 +167,21 @@ def read_all(root: Path, paths: list[str], cfg: Config, workers: int) -> list[Lo
 # --- the library ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Withdrawn:
+    """A file whose front matter withdraws its article: the article it would be, and why."""
+
+    article: Article
+    reason: str
+
+
 @dataclass
 class Outcome:
     """What one scan or refresh changed: old and new Article per path (None: absent)."""
 
     changed: dict[str, tuple[Article | None, Article | None]] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)  # still being written: look again soon
+    deleted: set[str] = field(default_factory=set)  # files gone from the folder
 
 
 class Library:
@@ -188,6 +203,7 @@ class Library:
             lambda path, source: store.body(path)
         )
         self.rejected: dict[str, ArticleError] = {}
+        self.withdrawn: dict[str, Withdrawn] = {}  # by path: files whose field withdraws them
         self._owners: dict[str, str] = {}  # article id -> the path that has it
         self.notices: list[ArticleError] = []  # skipped with a reason, e.g. symlinks out
         self.last_scan: datetime | None = None
@@ -235,10 +251,10 @@ class Library:
         """`busy`: paths known to be open for writing right now (from the watcher)."""
         self.busy = busy
         outcome = Outcome()
-        if self.folder_missing:
+        if self.folder_missing:  # unmounted, maybe: its files are not withdrawn
             self.notices = []
             for path in list(self._articles):
-                self._forget(path, outcome)
+                self._forget(path, outcome, deleted=False)
             return outcome
         found = discover(self.root)
         self.notices = found.problems
@@ -293,10 +309,13 @@ class Library:
         self._forget(path, outcome)
         self.store.mark_gone([path])
 
-    def _forget(self, path: str, outcome: Outcome) -> None:
+    def _forget(self, path: str, outcome: Outcome, deleted: bool = True) -> None:
         old = self._articles.pop(path, None)
         self._bodies.pop(path, None)
         self.rejected.pop(path, None)
+        self.withdrawn.pop(path, None)
+        if deleted:
+            outcome.deleted.add(path)
         if old is not None:
             outcome.changed[path] = (old, None)
 
@@ -351,7 +370,19 @@ class Library:
             self._set(path, None, outcome)
             return
         seen = Seen(record.id, record.first_seen, record.changed_at)
-        self._set(path, resolve(parsed, seen, record.hash, self.cfg.tzinfo), outcome)
+        self._publish(path, parsed, resolve(parsed, seen, record.hash, self.cfg.tzinfo), outcome)
+
+    def _publish(
+        self, path: str, parsed: ParsedArticle, article: Article, outcome: Outcome
+    ) -> None:
+        """A readable article: published, unless its front matter withdraws it."""
+        if parsed.withdrawn is None:
+            self.withdrawn.pop(path, None)
+            self._set(path, article, outcome)
+            return
+        self.withdrawn[path] = Withdrawn(article, parsed.withdrawn)
+        self._bodies.pop(path, None)
+        self._set(path, None, outcome)
 
     def _moved_from(self, path: str, digest: str) -> FileRecord | None:
         """The row of a file with these bytes that is no longer there: a tombstone, or a
@@ -404,10 +435,11 @@ class Library:
         )
         self.rejected.pop(path, None)
         if parsed.draft:
+            self.withdrawn.pop(path, None)
             self._set(path, None, outcome)
             return
         self._bodies[path] = parsed.body_html
-        self._set(path, resolve(parsed, seen, loaded.digest, self.cfg.tzinfo), outcome)
+        self._publish(path, parsed, resolve(parsed, seen, loaded.digest, self.cfg.tzinfo), outcome)
 
     def _remember_error(
         self, path: str, info: os.stat_result, record: FileRecord | None, error: ArticleError
@@ -432,6 +464,7 @@ class Library:
         if path not in self.rejected or str(self.rejected[path]) != str(error):
             log.warning("skipped %s", error)
         self.rejected[path] = error
+        self.withdrawn.pop(path, None)
         self._set(path, None, outcome)
 
     def _check_ids(self, outcome: Outcome) -> None:

@@ -92,7 +92,14 @@ class Mirror:
             if stale():
                 self._unsaved = True
                 return None
-            written += sum(self._put(file) for file in self._files(path, resources[path]))
+            files = self._files(path, resources[path])
+            written += sum(self._put(file) for file in files)
+            before = self._synced.get(path)
+            if before is not None:  # its files moved (an article withdrawn, or back)
+                names = {file.name for file in files}
+                for file in self._files(path, before):
+                    if file.name not in names:
+                        self._remove(file.name)
             self._synced[path] = resources[path]
         gone = [path for path in self._synced if path not in resources]
         for path in gone:

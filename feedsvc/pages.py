@@ -3,18 +3,17 @@ article, and the 404."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from datetime import date, datetime, time
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .articles import Article
 from .config import Config
 from .feeds import Image
+from .notices import correction_notice, hindi_date
+from .store import Withdrawal
 from .topics import EVERY, Catalog, Topic
 from .urls import FEED_FORMATS, Urls, article_path, feed_path, page_path
 
@@ -23,27 +22,6 @@ _env = Environment(
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
 )
-
-
-def hindi_date(moment: datetime, tz: ZoneInfo) -> str:
-    """`27 नवंबर 2026, 3:04 pm` (or just the date at midnight), in the site's zone,
-    whatever the process locale. Babel is asked once per distinct day and minute of
-    the day: a full build dates tens of thousands of list items and pages."""
-    local = moment.astimezone(tz)
-    day = _hindi_day(local.date())
-    if local.time() == datetime.min.time():
-        return day
-    return f"{day}, {_hindi_clock(local.hour, local.minute)}"
-
-
-@functools.lru_cache(maxsize=8192)
-def _hindi_day(day: date) -> str:
-    return format_date(day, "d MMMM y", locale="hi")
-
-
-@functools.lru_cache(maxsize=24 * 60)
-def _hindi_clock(hour: int, minute: int) -> str:
-    return format_time(time(hour, minute), "h:mm a", locale="hi")
 
 
 class Pages:
@@ -147,6 +125,7 @@ class Pages:
                 "authors": authors,
                 "date_text": hindi_date(article.date, self.tz),
                 "updated_text": hindi_date(article.updated, self.tz) if changed else "",
+                "corrections_html": correction_notice(article.corrections, self.tz),
                 "body_html": body,
                 "image": image_url,
                 "sections": [self._topic(t) for t in sections],
@@ -176,6 +155,17 @@ class Pages:
         tags.append(("article:published_time", article.date.isoformat()))
         tags.append(("article:modified_time", article.updated.isoformat()))
         return tags
+
+    def withdrawn(self, withdrawal: Withdrawal) -> bytes:
+        """The notice a withdrawn article's address answers with (410 Gone)."""
+        when = datetime.fromtimestamp(withdrawal.at, self.tz)
+        return self._render(
+            "withdrawn.html",
+            self._feeds(EVERY),
+            title=withdrawal.title,
+            reason=withdrawal.reason,
+            date_text=hindi_date(when, self.tz),
+        )
 
     def not_found(self) -> bytes:
         return self._render("404.html", self._feeds(EVERY))

@@ -32,9 +32,9 @@ from .ingest import Library, Outcome
 from .media import brand_file, local_image
 from .sitemaps import refresh_news
 from .snapshot import Health, Resource, SiteIndex, Snapshot
-from .store import Store
-from .topics import ALL, Ref, refs_of
-from .urls import Urls
+from .store import Store, Withdrawal
+from .topics import ALL, Ref, Topic, refs_of
+from .urls import Urls, feed_path, served
 
 if TYPE_CHECKING:
     from .feeds import Kept
@@ -75,6 +75,10 @@ class Touched:
     def add(self, article: Article) -> None:
         self.ids.add(article.id)
         self.topics.update(refs_of(article))
+
+    def merge(self, other: Touched) -> None:
+        self.ids |= other.ids
+        self.topics |= other.topics
 
 
 def _utc_now() -> datetime:
@@ -125,6 +129,8 @@ class Publisher:
         # What the warm-start file holds: set by the first build, then by the save thread.
         self._on_disk: warmstart.Built | None = None
         self._closing = threading.Event()
+        # Articles taken back and not published again, by id (from the state file).
+        self._withdrawals: dict[str, Withdrawal] = self.store.withdrawals()
 
     def _pin_authority(self) -> str:
         """Entry ids must survive a change of base_url: the tag: authority is kept
@@ -257,13 +263,14 @@ class Publisher:
         self._pending = (self._pending | outcome.pending) - set(outcome.changed)
         now = self._clock()
         if full:
-            return self._first(self._split(now), now, saved)
+            return self._first(self._split(now), now, saved, outcome)
         if walk or self._walk:
             published, paths = self._split(now), None
         else:
             published, paths = self._advance(outcome, now)
         touched = self._touched(published, paths)
-        if not touched.ids:  # nothing published changed: the health, the news sitemap
+        touched.merge(self._withdraw(published, paths, outcome, now, self._snapshot.index))
+        if not touched.ids and not touched.topics:  # the health, the news sitemap
             return self._swap(self._with_news(self._snapshot, published, now), now)
         # A partial build digests its inputs on the save thread, off this path.
         return self._rebuild(published, now, self._snapshot, touched, None, True, paths)
@@ -301,10 +308,19 @@ class Publisher:
         return published, paths
 
     def _first(
-        self, published: dict[str, Article], now: datetime, saved: warmstart.Saved | None
+        self,
+        published: dict[str, Article],
+        now: datetime,
+        saved: warmstart.Saved | None,
+        outcome: Outcome,
     ) -> Snapshot:
         """This process's first build: the saved site as it is when nothing changed;
         only what changed while stopped when the settings are the same; else all."""
+        if saved is not None:  # what was withdrawn while stopped
+            self._published = saved.published
+        touched = self._withdraw(
+            published, None, outcome, now, saved.snapshot.index if saved else None
+        )
         inputs = self._inputs(published)
         if saved is None:
             return self._rebuild(published, now, self._snapshot, None, inputs, known=False)
@@ -317,8 +333,7 @@ class Publisher:
             return self._install(self._with_news(saved.snapshot, published, now), published, now)
         if saved.settings != inputs.settings:
             return self._rebuild(published, now, saved.snapshot, None, inputs, known=True)
-        self._published = saved.published
-        touched = self._touched(published, None)
+        touched.merge(self._touched(published, None))
         for path in inputs.images.keys() | saved.images.keys():
             article = published.get(path)
             if article is not None and inputs.images.get(path) != saved.images.get(path):
@@ -363,6 +378,7 @@ class Publisher:
                 now=now,
                 archive=self._archive(arranged, touched),
                 kept=self._entries,
+                withdrawals=dict(self._withdrawals),
             )
             built = build(job)
         except Exception:
@@ -409,6 +425,77 @@ class Publisher:
                 if article is not None:
                     touched.add(article)
         return touched
+
+    def _withdraw(
+        self,
+        published: Mapping[str, Article],
+        paths: set[str] | None,
+        outcome: Outcome,
+        now: datetime,
+        previous: SiteIndex | None,
+    ) -> Touched:
+        """Articles taken back since the last build (a file deleted, not moved; a
+        `withdrawn` field) and articles published again, remembered in the state file;
+        and what that touches: their pages (410, or back), the topics they were in, and
+        those whose tombstones came or went with time (`previous`: the index of the
+        site the next build starts from)."""
+        touched, stamp = Touched(), now.timestamp()
+        candidates = published.values() if paths is None else map(published.get, paths)
+        live = {a.id: a for a in candidates if a is not None}  # (a move: the new path)
+        gone = [a for p in outcome.deleted if (a := self._published.get(p)) and a.id not in live]
+        taken = [(a, "") for a in gone] + [
+            (w.article, w.reason) for w in self.library.withdrawn.values()
+        ]
+        new = []
+        for article, reason in taken:
+            known = self._withdrawals.get(article.id)
+            if known is not None and known.reason == reason:
+                continue
+            held = self._held(article, previous) if known is None else known.feeds
+            at = known.at if known is not None else float(int(stamp))  # whole seconds
+            topics = (ALL.stored, *(ref.stored for ref in refs_of(article)))
+            new.append(Withdrawal(article.id, article.title, at, reason, topics, held))
+        back = list(live.keys() & self._withdrawals.keys())
+        for withdrawal in new:
+            self._withdrawals[withdrawal.id] = withdrawal
+        changed = new + [self._withdrawals.pop(i) for i in back]
+        if new:
+            self.store.withdraw(new)
+        if back:
+            self.store.restore(back)
+        days = self.cfg.feeds.tombstone_days
+        was = set(previous.tombstoned) if previous is not None else set()
+        now_shown = {i for i, w in self._withdrawals.items() if w.shows_tombstone(stamp, days)}
+        changed += [self._withdrawals[i] for i in was ^ now_shown if i in self._withdrawals]
+        for withdrawal in changed:
+            touched.ids.add(withdrawal.id)
+            touched.topics.update(Ref.from_stored(stored) for stored in withdrawal.topics)
+        return touched
+
+    def _held(self, article: Article, previous: SiteIndex | None) -> tuple[str, ...]:
+        """The Atom subscription documents whose entries held the article: those its
+        tombstone goes in (none without a previous site: no history)."""
+        if previous is None:
+            return ()
+        held = []
+        for ref in (ALL, *refs_of(article)):
+            named = previous.catalog.get(ref.stored)
+            if ref != ALL and named is None:
+                continue
+            path = served(feed_path(Topic(ref, named[0] if named else "", ""), "atom"))
+            if article.id in previous.windows.get(path, ()):
+                held.append(path)
+        return tuple(held)
+
+    def expiries(self) -> list[datetime]:
+        """When tombstones shown now leave the feeds: a look then rebuilds them."""
+        with self._lock:
+            days, now = self.cfg.feeds.tombstone_days, self._clock().timestamp()
+            return sorted(
+                datetime.fromtimestamp(w.at + days * 86_400, UTC)
+                for w in self._withdrawals.values()
+                if w.shows_tombstone(now, days)
+            )
 
     def _install(self, built: Snapshot, published: dict[str, Article], now: datetime) -> Snapshot:
         """Make `built` the served snapshot."""
@@ -547,4 +634,9 @@ class Publisher:
                 images[path] = f"{info.st_size}\0{info.st_mtime_ns}"
                 digest.update(f"{image}\0{images[path]}\n".encode())
         self._lines = lines
+        now, days = self._clock().timestamp(), self.cfg.feeds.tombstone_days
+        for article_id in sorted(self._withdrawals):  # their pages, and tombstones shown
+            w = self._withdrawals[article_id]
+            shown = w.shows_tombstone(now, days)
+            digest.update(f"{w.id}\0{w.at}\0{w.reason}\0{w.feeds}\0{shown}\n".encode())
         return warmstart.Inputs(settings, images, digest.hexdigest())

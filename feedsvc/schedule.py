@@ -37,7 +37,8 @@ class Schedule:
             self._scheduler.shutdown(wait=True)
 
     def sync(self, moments: list[datetime]) -> None:
-        """One date job per distinct future publication time; stale ones removed."""
+        """One date job per distinct moment something is due (an article's publication,
+        a tombstone's end); stale ones removed."""
         wanted = {f"due:{m.isoformat()}": m for m in moments}
         for job in self._scheduler.get_jobs():
             if job.id.startswith("due:") and job.id not in wanted:

@@ -9,6 +9,7 @@ bytes, same ETag, same Last-Modified).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import mimetypes
@@ -30,6 +31,7 @@ from .feeds import (
     Image,
     Kept,
     RenderedFeed,
+    Tombstone,
     render_feed,
     render_json_feed,
     render_opml,
@@ -37,6 +39,7 @@ from .feeds import (
 from .media import brand_file, image_size, local_image
 from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
+from .store import Withdrawal
 from .topics import ALL, EVERY, KINDS, Catalog, Ref, Topic, aliases_of, names_of
 from .urls import (
     FEED_FORMATS,
@@ -222,15 +225,38 @@ def hub_links(hubs: Sequence[str], topic: str) -> str:
     return ", ".join([*(f'<{hub}>; rel="hub"' for hub in hubs), f'<{topic}>; rel="self"'])
 
 
-def feed_topics(arranged: Arranged, cfg: Config, archive: Mapping[Ref, Positions]) -> list[Feed]:
-    """`all` first, then every topic in catalog order, each with its archive positions."""
-    size, members = cfg.feeds.archive_size, arranged.members
-    every = archive.get(ALL, Positions())
-    feeds = [Feed(EVERY, arranged.ordered, every, size, arranged.by_id)]
+def feed_topics(arranged: Arranged, job: Job) -> list[Feed]:
+    """`all` first, then every topic in catalog order, each with its archive positions
+    and the tombstones of the withdrawn articles its Atom document held."""
+    size, members, archive = job.cfg.feeds.archive_size, arranged.members, job.archive
+    tombstones = active_tombstones(job)
+    feeds = [Feed(EVERY, arranged.ordered, archive.get(ALL, Positions()), size, arranged.by_id)]
     for ref, topic in arranged.catalog.topics.items():
         ids = _Members(arranged.by_id, ref, members[ref])
         feeds.append(Feed(topic, members[ref], archive.get(ref, Positions()), size, ids))
-    return feeds
+    if not tombstones:
+        return feeds
+    return [
+        dataclasses.replace(
+            feed, tombstones=tombstones.get(served(feed_path(feed.topic, "atom")), ())
+        )
+        for feed in feeds
+    ]
+
+
+def active_tombstones(job: Job) -> dict[str, tuple[Tombstone, ...]]:
+    """By Atom subscription document: the withdrawn articles it held, for
+    `feeds.tombstone_days` after their withdrawal, the latest first."""
+    now, days = job.now.timestamp(), job.cfg.feeds.tombstone_days
+    found: dict[str, list[Tombstone]] = {}
+    for withdrawal in sorted(job.withdrawals.values(), key=lambda w: (-w.at, w.id)):
+        if not withdrawal.shows_tombstone(now, days):
+            continue
+        when = datetime.fromtimestamp(withdrawal.at, job.cfg.tzinfo)
+        tombstone = Tombstone(job.urls.entry_id(withdrawal.id), when, withdrawal.reason)
+        for path in withdrawal.feeds:
+            found.setdefault(path, []).append(tombstone)
+    return {path: tuple(stones) for path, stones in found.items()}
 
 
 class _Members(Mapping[str, Article]):
@@ -263,15 +289,18 @@ class Feed:
     positions: Positions
     size: int  # articles per archive page; 0: no archives
     ids: Mapping[str, Article] | None = None  # the members by id, when known already
+    tombstones: tuple[Tombstone, ...] = ()  # for its Atom subscription document
 
     def subscription(self, fmt: str, urls: Urls) -> tuple[FeedSpec, frozenset[str]]:
-        """The subscription document's spec (linking the newest complete archive page)
-        and the articles it must hold (those no complete page holds)."""
+        """The subscription document's spec (linking the newest complete archive page,
+        and in Atom its tombstones) and the articles it must hold (those no complete
+        page holds)."""
+        tombstones = self.tombstones if fmt == "atom" else ()
         complete = self.positions.complete_pages(self.size) if fmt != "json" else 0
         if not complete:
-            return FeedSpec(self.topic), frozenset()
+            return FeedSpec(self.topic, tombstones=tombstones), frozenset()
         link = ("prev-archive", urls.archive(self.topic, complete, fmt))
-        return FeedSpec(self.topic, links=(link,)), self.open_ids
+        return FeedSpec(self.topic, links=(link,), tombstones=tombstones), self.open_ids
 
     @functools.cached_property
     def by_id(self) -> Mapping[str, Article]:
@@ -450,6 +479,20 @@ def article_pages(
         yield Item(path, body, HTML, article.updated)
 
 
+def withdrawn_pages(
+    withdrawals: Mapping[str, Withdrawal], pages: Pages, plan: Plan, out: Output
+) -> Iterator[Item]:
+    """A withdrawn article's page answers 410 Gone with a Hindi notice, from then on."""
+    for withdrawal in withdrawals.values():
+        path = served_article_path(withdrawal.id)
+        if not plan.renders_article(withdrawal.id, path):
+            out.carried_pages.append(path)
+            continue
+        out.pages_rendered += 1
+        since = datetime.fromtimestamp(withdrawal.at, UTC)
+        yield Item(path, pages.withdrawn(withdrawal), HTML, since, status=410)
+
+
 # --- sitemaps: made from the pages' own Last-Modified ------------------------------------
 
 
@@ -465,7 +508,7 @@ def site_maps(
     pages = sorted(
         (path, resource.last_modified)
         for path, resource in resources.items()
-        if resource.content_type == HTML and path != "/404"
+        if resource.content_type == HTML and resource.status == 200 and path != "/404"
     )
     items = [
         Item(path, body, sitemaps.XML, newest)
@@ -494,6 +537,7 @@ class Job:
     now: datetime
     archive: Mapping[Ref, Positions] = field(default_factory=dict)  # by topic
     kept: Kept | None = None  # entries serialized by the builds before
+    withdrawals: Mapping[str, Withdrawal] = field(default_factory=dict)  # by article id
 
 
 def build(job: Job) -> Built:
@@ -512,7 +556,7 @@ def build(job: Job) -> Built:
     resources |= carried_over(plan, out)
     if plan.pages:
         resources |= sitemap_resources(resources, arranged.ordered, plan, job)
-    index = site_index(arranged, job.previous, out)
+    index = site_index(arranged, job, out)
     return Built(Snapshot(resources, index), out.feeds_rendered, out.pages_rendered)
 
 
@@ -536,7 +580,7 @@ def feed_resources(
     def compress(items: Iterable[Item]) -> None:
         archived.update(make_resources(items, plan.previous, job.now, compact=_gzip_only))
 
-    topics = feed_topics(arranged, job.cfg, job.archive)
+    topics = feed_topics(arranged, job)
     made = render_feeds(topics, entries, plan, job.previous, out, compress, arranged.newest_update)
     return make_resources(made, plan.previous, job.now, lazy=_lazy(plan)) | archived
 
@@ -557,10 +601,12 @@ def article_resources(
     job: Job,
     out: Output,
 ) -> dict[str, Resource]:
-    """Rendered and compressed a batch at a time: never all in memory at once."""
+    """Rendered and compressed a batch at a time: never all in memory at once; then
+    the notices of withdrawn articles (410)."""
     catalog = arranged.catalog
     made = article_pages(arranged.ordered, catalog, pages, images, job.body_of, plan, out)
-    return make_resources(made, plan.previous, job.now, compact=_gzip_only)
+    gone = withdrawn_pages(job.withdrawals, pages, plan, out)
+    return make_resources(itertools.chain(made, gone), plan.previous, job.now, compact=_gzip_only)
 
 
 def carried_over(plan: Plan, out: Output) -> dict[str, Resource]:
@@ -580,10 +626,12 @@ def sitemap_resources(
     return make_resources(maps, plan.previous, job.now, lazy=_lazy(plan))
 
 
-def site_index(arranged: Arranged, previous: SiteIndex, out: Output) -> SiteIndex:
+def site_index(arranged: Arranged, job: Job, out: Output) -> SiteIndex:
     """What the new snapshot holds besides bytes; the carried feeds keep their windows
     and topics."""
-    catalog = arranged.catalog
+    catalog, previous = arranged.catalog, job.previous
+    now, days = job.now.timestamp(), job.cfg.feeds.tombstone_days
+    shown = sorted(i for i, w in job.withdrawals.items() if w.shows_tombstone(now, days))
     carried_windows = {p: previous.windows[p] for p in out.carried if p in previous.windows}
     carried_topics = {p: previous.topics[p] for p in out.carried if p in previous.topics}
     return SiteIndex(
@@ -595,4 +643,5 @@ def site_index(arranged: Arranged, previous: SiteIndex, out: Output) -> SiteInde
         topics=carried_topics | out.topics,
         archives=out.archives,
         problems=tuple(out.problems),
+        tombstoned=tuple(shown),
     )

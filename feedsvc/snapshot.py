@@ -130,6 +130,7 @@ class Resource:
     compact: bool  # only the gzip bytes kept (identity is decompressed when asked)
     has_br: bool
     held: Held = field(compare=False, repr=False)
+    status: int = 200  # 410: a withdrawn article's notice
 
     @classmethod
     def make(
@@ -140,6 +141,7 @@ class Resource:
         compact: bool = False,
         link: str = "",
         lazy: bool = False,
+        status: int = 200,
     ) -> Resource:
         """compact: keep only the gzip bytes. For the thousands of article and archive
         pages, which clients fetch gzipped. lazy (not compact): compress when asked."""
@@ -158,6 +160,7 @@ class Resource:
             compact=compact,
             has_br=has_br,
             held=Held(codings, polled=not compact),
+            status=status,
         )
 
     def _coding(self, coding: str) -> bytes:
@@ -216,6 +219,7 @@ class SiteIndex:
     # subscription document -> its archive pages -> each page's signature
     archives: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # found while building (tags dropped, entries left out)
+    tombstoned: tuple[str, ...] = ()  # the withdrawn articles whose tombstones its feeds show
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -227,6 +231,7 @@ class SiteIndex:
             "topics": {path: list(topic) for path, topic in self.topics.items()},
             "archives": {feed: dict(pages) for feed, pages in self.archives.items()},
             "problems": list(self.problems),
+            "tombstoned": list(self.tombstoned),
         }
 
     @classmethod
@@ -240,6 +245,7 @@ class SiteIndex:
             topics={path: (url, digest) for path, (url, digest) in data["topics"].items()},
             archives={feed: dict(pages) for feed, pages in data["archives"].items()},
             problems=tuple(data["problems"]),
+            tombstoned=tuple(data["tombstoned"]),
         )
 
 
@@ -281,6 +287,7 @@ class Item:
     content_type: str
     newest: datetime  # its newest content's time: the least its Last-Modified may be
     link: str = ""  # its HTTP Link header
+    status: int = 200
 
 
 def last_modified(newest: datetime, old: Resource | None, changed: bool, now: datetime) -> datetime:
@@ -320,6 +327,7 @@ def make_resources(
             compact=compact(item.path),
             link=item.link,
             lazy=lazy,
+            status=item.status,
         )
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -332,6 +340,7 @@ def make_resources(
                     and old.etag == digest(item.body)
                     and old.content_type == item.content_type
                     and old.link == item.link
+                    and old.status == item.status
                 ):
                     when = last_modified(item.newest, old, False, now)
                     out[item.path] = old if when == old.last_modified else _moved(old, when)

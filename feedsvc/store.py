@@ -58,6 +58,13 @@ CREATE TABLE IF NOT EXISTS positions (
 CREATE TABLE IF NOT EXISTS hubs (
     hub TEXT PRIMARY KEY, last_delivery REAL, last_error TEXT
 );
+-- Articles taken back (file deleted, or `withdrawn`): their pages answer 410 from then
+-- on, and the Atom feeds that held them carry a tombstone for a while
+CREATE TABLE IF NOT EXISTS withdrawals (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, at REAL NOT NULL, reason TEXT NOT NULL,
+    topics TEXT NOT NULL,   -- JSON list: the stored refs of the topics it was in
+    feeds TEXT NOT NULL     -- JSON list: the Atom subscription documents that held it
+);
 """
 
 
@@ -238,6 +245,32 @@ class Store:
         with self._write():
             self._db.executemany("INSERT OR IGNORE INTO positions VALUES (?, ?, ?)", rows)
 
+    def withdrawals(self) -> dict[str, Withdrawal]:
+        """Every article taken back and not published again, by id."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM withdrawals").fetchall()
+        return {
+            row[0]: Withdrawal(
+                row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), tuple(json.loads(row[5]))
+            )
+            for row in rows
+        }
+
+    def withdraw(self, withdrawals: list[Withdrawal]) -> None:
+        with self._write():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO withdrawals VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (w.id, w.title, w.at, w.reason, json.dumps(w.topics), json.dumps(w.feeds))
+                    for w in withdrawals
+                ],
+            )
+
+    def restore(self, ids: list[str]) -> None:
+        """Published again: no longer withdrawn."""
+        with self._write():
+            self._db.executemany("DELETE FROM withdrawals WHERE id = ?", [(i,) for i in ids])
+
     def meta(self, key: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -246,6 +279,23 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """An article taken back: what its page tells readers, and which feeds tell
+    aggregators (RFC 6721 tombstones) until `feeds.tombstone_days` have passed."""
+
+    id: str  # the article's id
+    title: str
+    at: float  # epoch seconds: when it was withdrawn
+    reason: str  # "" when none was given
+    topics: tuple[str, ...]  # stored refs of the topics it was in (their feeds re-render)
+    feeds: tuple[str, ...]  # paths of the Atom subscription documents that held it
+
+    def shows_tombstone(self, now: float, days: float) -> bool:
+        """Its tombstone is in the feeds that held it for `days` after it was withdrawn."""
+        return bool(self.feeds) and now < self.at + days * 86_400
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from .errors import Gone
 from .snapshot import Codings, Held, Resource, SiteIndex, Snapshot
 from .store import open_database
 
-FORMAT = "7"  # bump when the tables or the index's JSON change shape
+FORMAT = "8"  # bump when the tables or the index's JSON change shape
 
 # A resource's bytes are kept by ETag (the same bytes under two paths are kept once);
 # bytes no saved resource uses any more are marked `unused` and deleted an hour
@@ -38,7 +38,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
     path TEXT PRIMARY KEY, content_type TEXT NOT NULL, etag TEXT NOT NULL,
     last_modified REAL NOT NULL, http_date TEXT NOT NULL, link TEXT NOT NULL,
-    compact INTEGER NOT NULL, has_br INTEGER NOT NULL
+    compact INTEGER NOT NULL, has_br INTEGER NOT NULL, status INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS resources_etag ON resources (etag);
 CREATE TABLE IF NOT EXISTS blobs (
@@ -183,7 +183,7 @@ def _save_resources(
         gone = [(p,) for p in old.keys() - snapshot.resources.keys()]
         db.executemany("DELETE FROM resources WHERE path = ?", gone)
     db.executemany(
-        "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?,?)",
         [
             (
                 p,
@@ -194,6 +194,7 @@ def _save_resources(
                 r.link,
                 r.compact,
                 r.has_br,
+                r.status,
             )
             for p, r in changed
         ],
@@ -293,8 +294,9 @@ def load(path: Path, source: SavedBytes | None = None) -> Saved | None:
                 bool(compact),
                 bool(has_br),
                 Held(None, source, polled=not compact),
+                status,
             )
-            for p, kind, etag, stamp, date, link, compact, has_br in db.execute(
+            for p, kind, etag, stamp, date, link, compact, has_br, status in db.execute(
                 "SELECT * FROM resources"
             )
         }

@@ -85,6 +85,9 @@ def _respond(resource: Resource, environ: dict[str, Any], max_age: int) -> BaseR
         headers.append(("Content-Encoding", encoding))
     if resource.link:
         headers.append(("Link", resource.link))
+    if resource.status != 200:  # a withdrawn article's notice: no representation to match
+        body = resource.encoded(encoding)
+        return Response(body, resource.status, headers, content_type=resource.content_type)
     if "HTTP_IF_MATCH" in environ or "HTTP_IF_UNMODIFIED_SINCE" in environ:
         if _precondition_failed(environ, etag, resource):
             return Response(status=412, headers=headers)

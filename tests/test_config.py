@@ -51,6 +51,9 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ({"tags": {"x": {"slug": "राजनीति"}}}, "tags.x.slug"),
         ({"tags": {"x": 3}}, "tags.x"),
         ({"tags": {"x": {"uri": "https://a.example"}}}, "tags.x.uri"),  # authors only
+        ({"feeds": {"tombstone_days": 0}}, "feeds.tombstone_days"),
+        ({"feeds": {"tombstone_days": -1.5}}, "feeds.tombstone_days"),
+        ({"feeds": {"tombstone_days": "7"}}, "feeds.tombstone_days"),
         ({"sections": {"desh": {"slug": "देश"}}}, "sections.desh.slug"),
         ({"sections": {"desh": ""}}, "sections.desh"),
         ({"sections": []}, "[sections]"),
@@ -63,6 +66,11 @@ def test_invalid_config_names_the_key(raw: dict, named: str, tmp_path: Path) -> 
     with pytest.raises(ConfigError) as caught:
         from_dict(raw, tmp_path)
     assert named in str(caught.value)
+
+
+def test_tombstone_days_take_whole_days_and_fractions(tmp_path: Path) -> None:
+    assert from_dict({"feeds": {"tombstone_days": 7}}, tmp_path).feeds.tombstone_days == 7.0
+    assert from_dict({"feeds": {"tombstone_days": 0.25}}, tmp_path).feeds.tombstone_days == 0.25
 
 
 def test_relative_paths_resolve_against_the_config_folder(

@@ -45,7 +45,7 @@ def check_mirror(folder: Path, snapshot: Snapshot) -> None:
     """Every resource as a file and a .gz, mtime its Last-Modified; nothing else."""
     expected = {MANIFEST}
     for path, resource in snapshot.resources.items():
-        name = file_name(path, resource.content_type)
+        name = file_name(path, resource)
         expected |= {name, name + ".gz"}
         target = folder / name
         assert target.read_bytes() == resource.body, path
@@ -93,7 +93,7 @@ def test_only_what_changed_is_written(site, tmp_path: Path) -> None:
     check_mirror(mirror.folder, new)
     after = stats(mirror.folder)
     rewritten = {name for name in before if after.get(name) != before[name]}
-    names = {file_name(p, new.resources[p].content_type) for p in changed}
+    names = {file_name(p, new.resources[p]) for p in changed}
     assert rewritten == names | {name + ".gz" for name in names}
 
 
@@ -107,7 +107,7 @@ def test_a_newer_snapshot_cuts_a_sync_short_and_feeds_go_first(site, tmp_path: P
     present = {
         path
         for path, resource in snapshot.resources.items()
-        if (mirror.folder / file_name(path, resource.content_type)).is_file()
+        if (mirror.folder / file_name(path, resource)).is_file()
     }
     assert present == feeds  # every subscription document first, nothing else yet
     assert mirror.sync(snapshot) == 2 * (len(snapshot.resources) - len(feeds))
@@ -229,6 +229,12 @@ def live(tmp_path: Path) -> Iterator[tuple[Path, Path, Server, Nginx]]:
         server.stop()
 
 
+def server_body(server: Server, path: str) -> bytes:
+    reply = server.request(path)
+    assert reply.status in (200, 410), (path, reply.status)
+    return reply.body
+
+
 def same_document(nginx: Nginx, server: Server, path: str) -> bool:
     return nginx.request(path).body == server.request(path).body
 
@@ -288,7 +294,12 @@ def test_changes_reach_nginx_and_validators_stay(live, tmp_path: Path) -> None:
         assert stats(mirror) == before
         assert nginx.request(tag, validators).status == 304
         (folder / "c.md").unlink()
-        wait_for(lambda: nginx.request(urlsplit(entry.link).path).status == 404, timeout=10)
+        gone = urlsplit(entry.link).path
+        wait_for(lambda: nginx.request(gone).status == 410, timeout=10)  # withdrawn
+        notice = nginx.request(gone)
+        assert notice.body == server_body(again, gone) and "वापस ले लिया गया".encode() in notice.body
+        assert notice.headers["content-type"] == "text/html; charset=utf-8"
+        assert nginx.request("/withdrawn" + gone + ".html").status == 404  # never directly
         assert [
             e.title for e in feedparser.parse(nginx.request("/feeds/all.atom").body).entries
         ] == [

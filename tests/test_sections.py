@@ -411,3 +411,31 @@ def test_an_emptied_section_is_gone_through_nginx_on_the_mirror(live, tmp_path: 
         assert nginx.request("/feeds/sections/शहर.atom").status == 200  # its parent stays
     finally:
         nginx.stop()
+
+
+def test_the_reader_library_reads_section_and_author_feeds(live, tmp_path: Path) -> None:
+    reader_lib = pytest.importorskip("reader", reason="the reader library is not installed")
+    _, _, server = live
+    base = f"http://127.0.0.1:{server.port}"
+    section = base + quote("/feeds/sections/शहर/लखनऊ.atom")
+    byline = base + "/feeds/authors/reena.json"
+    reader = reader_lib.make_reader(str(tmp_path / "reader.sqlite"))
+    try:
+        for url in (section, byline):
+            reader.add_feed(url)
+        reader.update_feeds()
+        assert reader.get_feed(section).title == "हिंदी समाचार — शहर › लखनऊ"
+        assert reader.get_feed(byline).title == "हिंदी समाचार — रीना शर्मा"
+        for url in (section, byline):
+            assert reader.get_feed(url).last_exception is None, url
+        [metro] = reader.get_entries(feed=section)
+        assert (metro.title, metro.authors_str) == ("लखनऊ मेट्रो", "संपादक")
+        assert metro.id == "tag:news.example,2026:articles/शहर/लखनऊ/metro".replace(
+            "शहर/लखनऊ", quote("शहर/लखनऊ")
+        )
+        titles = sorted(e.title for e in reader.get_entries(feed=byline))
+        assert titles == sorted(["नेपाल चुनाव", "रेल किराया"])
+        nepal = next(e for e in reader.get_entries(feed=byline) if e.title == "नेपाल चुनाव")
+        assert "रीना शर्मा" in (nepal.authors_str or "")
+    finally:
+        reader.close()
