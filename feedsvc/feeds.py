@@ -304,6 +304,7 @@ class Entries:
         self._entries: dict[str, Any] = {}  # article id -> FeedEntry, for both formats
         self._made: dict[tuple[str, str], bytes] = {}
         self._failed: dict[str, str] = {}  # article id -> why it cannot be an entry
+        self._stamps: dict[str, Stamp] = {}
         self.problems: list[str] = []
 
     def get(self, article: Article, fmt: str) -> bytes | None:
@@ -333,9 +334,13 @@ class Entries:
         return made
 
     def _stamp(self, article: Article) -> Stamp:
-        catalog = self.catalog
-        shown = tuple(topic.shown for kind in KINDS for topic in catalog.of(article, kind))
-        return article, shown, self.images.get(article.id)
+        """Made once per article and build: every feed of the article asks for it."""
+        stamp = self._stamps.get(article.id)
+        if stamp is None or stamp[0] is not article:
+            catalog = self.catalog
+            shown = tuple(topic.shown for kind in KINDS for topic in catalog.of(article, kind))
+            stamp = self._stamps[article.id] = (article, shown, self.images.get(article.id))
+        return stamp
 
     def content(self, article: Article) -> str:
         """Its HTML as feeds carry it: its corrections first, clearly marked."""

@@ -17,6 +17,8 @@ from .store import Withdrawal
 from .topics import EVERY, Catalog, Topic
 from .urls import FEED_FORMATS, Urls, article_path, feed_path, page_path
 
+FRONT_AUTHORS = 20
+
 _env = Environment(
     loader=PackageLoader("feedsvc", "templates"),
     autoescape=select_autoescape(default=True),
@@ -76,10 +78,11 @@ class Pages:
 
     def index(self, articles: Sequence[Article], catalog: Catalog, limit: int) -> bytes:
         """The latest articles, then the sections (sub-sections within), the tags (most
-        used first) and the authors."""
+        used first) and the most prolific authors."""
         sections = [self._topic(t, catalog) for t in catalog.kind("section") if t.parent is None]
         tags = sorted(catalog.kind("tag"), key=lambda t: (-t.count, t.name))
-        authors = sorted(catalog.kind("author"), key=lambda t: t.name)
+        # the most prolific: a newsroom has hundreds (each has its page and feeds)
+        authors = sorted(catalog.kind("author"), key=lambda t: (-t.count, t.name))[:FRONT_AUTHORS]
         return self._render(
             "index.html",
             self._feeds(EVERY),

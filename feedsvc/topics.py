@@ -116,21 +116,19 @@ class Topic:
     parent: Ref | None = None  # a sub-section's section
     uri: str = ""  # an author's page ([authors])
     email: str = ""  # an author's address ([authors])
+    # from its kind, set once: every build asks every topic's paths
+    segment: str = field(init=False, default="")  # where its URLs live ("" for all)
+    id_segment: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        kind = self.kind
+        if kind is not None:
+            object.__setattr__(self, "segment", kind.segment)
+            object.__setattr__(self, "id_segment", kind.id_segment)
 
     @property
     def kind(self) -> Kind | None:
         return KINDS.get(self.ref.kind)
-
-    @property
-    def segment(self) -> str:
-        """Where its URLs live ("" for all)."""
-        kind = self.kind
-        return kind.segment if kind is not None else ""
-
-    @property
-    def id_segment(self) -> str:
-        kind = self.kind
-        return kind.id_segment if kind is not None else ""
 
     @property
     def shown(self) -> tuple[str, str, str, str, str]:
@@ -172,8 +170,10 @@ class Catalog:
 
     def of(self, article: Article, kind: str) -> list[Topic]:
         """The article's topics of one kind (a section's levels: the top first)."""
-        found = (self.topics.get(Ref(kind, key)) for key in KINDS[kind].keys(article))
-        return [topic for topic in found if topic is not None]
+        topics = self.topics
+        return [
+            topics[ref] for key in KINDS[kind].keys(article) if (ref := Ref(kind, key)) in topics
+        ]
 
     def kind(self, name: str) -> list[Topic]:
         return [topic for ref, topic in self.topics.items() if ref.kind == name]
