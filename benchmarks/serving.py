@@ -1,5 +1,6 @@
 """Requests per second for a 304 and a gzip 200 of a 50-entry tag feed, 64 connections
-on loopback, for our app and a minimal Flask app with the same bytes, on waitress,
+on loopback, for our app (without and with subscriber counting and metrics, as
+`feedsvc serve` runs it) and a minimal Flask app with the same bytes, on waitress,
 gunicorn and granian, and for nginx serving the live mirror (docs/nginx.conf), in the
 same run.
 
@@ -135,7 +136,7 @@ def main() -> None:
         results: dict[tuple[str, str], tuple[float, float]] = {}
         port = 18_700
         for server in args.servers.split(","):
-            for app in ("minimal", "ours"):
+            for app in ("minimal", "ours", "counted"):
                 port += 1
                 process = subprocess.Popen(
                     servers(app, port)[server],
@@ -183,9 +184,11 @@ def main() -> None:
         print()
         for server in args.servers.split(","):
             mine, ceiling = results[(server, "ours")], results[(server, "minimal")]
+            counted = results[(server, "counted")]
             print(
                 f"{server}: ours / minimal = {mine[0] / ceiling[0]:.0%} (304), "
-                f"{mine[1] / ceiling[1]:.0%} (gzip 200)"
+                f"{mine[1] / ceiling[1]:.0%} (gzip 200); counting on / off = "
+                f"{counted[0] / mine[0]:.1%} (304), {counted[1] / mine[1]:.1%} (gzip 200)"
             )
         if ("nginx", "mirror") in results and ("waitress", "ours") in results:
             edge, ours = results[("nginx", "mirror")], results[("waitress", "ours")]

@@ -1,23 +1,31 @@
 """WSGI apps for benchmarks/serving.py, built from $FEEDSVC_CONFIG and $BENCH_PATH.
 
-`ours` is the real feedsvc app over a published snapshot; `minimal` is the least a
+`ours` is the real feedsvc app over a published snapshot; `counted` the same app as
+`feedsvc serve` runs it, counting subscribers and metrics; `minimal` is the least a
 Flask app can do to answer the same request with the same bytes (the ceiling).
 """
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 from flask import Flask, Response, request
 
 from feedsvc.config import load_config
+from feedsvc.metrics import Measured, Metrics
 from feedsvc.publisher import Publisher
+from feedsvc.stats import Counts, Recorder, counts_path
 from feedsvc.web import create_app
 
 _cfg = load_config()
 _publisher = Publisher(_cfg.replace(schedule={"settle_ms": 0}))
 _snapshot = _publisher.rescan()
 ours = create_app(_cfg, lambda: _publisher.snapshot)
+_recorder = Recorder(Counts(counts_path(_cfg.state_path), _cfg.tzinfo), lambda: datetime.now(UTC))
+_recorder.start()
+counted = create_app(_cfg, lambda: _publisher.snapshot, recorder=_recorder)
+counted.wsgi_app = Measured(counted.wsgi_app, Metrics())  # type: ignore[method-assign]
 
 _resource = _snapshot.get(os.environ["BENCH_PATH"])
 assert _resource is not None

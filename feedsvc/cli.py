@@ -1,4 +1,4 @@
-"""The `feedsvc` command: serve, build, check."""
+"""The `feedsvc` command: serve, build, check, stats."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from .metrics import SiteState
     from .snapshot import SiteIndex
     from .websub import Notifier
 
@@ -46,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default: server.port)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
+        "--dashboard-port",
+        type=int,
+        metavar="P",
+        help="the dashboard's and /metrics' port (default: dashboard.port; 0: off)",
+    )
+    serve.add_argument(
         "--mirror",
         metavar="DIR",
         help="keep DIR a live static copy for nginx or a CDN (default: mirror.dir)",
@@ -58,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
         help="then tell the WebSub hubs (websub.hubs) of every feed that changed",
     )
     command("check", "list every article file that cannot be published, and why")
+    stats = command("stats", "subscribers per feed: today, 7 and 30 days ago, by aggregator")
+    stats.add_argument(
+        "--access-log",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="first read these nginx access logs (combined format), from where the last read ended",
+    )
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
@@ -73,8 +90,12 @@ def main(argv: list[str] | None = None) -> int:
             return _check(cfg)
         if args.command == "build":
             return _build(cfg, Path(args.out), args.ping)
+        if args.command == "stats":
+            return _stats(cfg, [Path(f) for f in args.access_log], args.json)
         if args.mirror:  # against the working directory, as a shell user expects
             cfg = cfg.replace(mirror={"dir": str(Path(args.mirror).resolve())})
+        if args.dashboard_port is not None:
+            cfg = cfg.replace(dashboard={"port": args.dashboard_port})
         return _serve(cfg, args.host, args.port, args.access_log)
     except ConfigError as exc:  # also a state file that cannot be used
         print(f"feedsvc: configuration error: {exc}", file=sys.stderr)
@@ -104,6 +125,43 @@ def _check(cfg: Config) -> int:
     tags = len(catalog.kind("tag"))
     print(f"{len(articles)} articles, {tags} tags, {rejected} rejected")
     return 1 if rejected or library.folder_missing else 0
+
+
+def _stats(cfg: Config, logs: list[Path], as_json: bool) -> int:
+    import json
+
+    from .stats import Counts, counts_path
+
+    counts = Counts(counts_path(cfg.state_path), cfg.tzinfo, cfg.stats.keep_days)
+    try:
+        for path in logs:
+            read = counts.read_log(path)
+            if read.problem:
+                print(f"{path}: cannot read: {read.problem}", file=sys.stderr)
+            else:
+                print(
+                    f"{path}: {read.lines} new lines, {read.counted} feed polls counted, "
+                    f"{read.skipped} not in nginx's combined format (skipped)",
+                    file=sys.stderr,
+                )
+        today = datetime.now(UTC).astimezone(cfg.tzinfo).date()
+        counts.prune(today)
+        report = counts.report(today)
+    finally:
+        counts.close()
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+        return 0
+    print(f"{'topic':40} {'today':>8} {'7 days ago':>11} {'30 days ago':>12}  aggregators")
+    for topic in report.topics:
+        largest = ", ".join(f"{a.name} {a.subscribers}" for a in topic.aggregators)
+        print(
+            f"{topic.topic:40} {topic.today:>8} {topic.days_7_ago:>11} "
+            f"{topic.days_30_ago:>12}  {largest}"
+        )
+    if not report.topics:
+        print("no feed polls counted in the last 30 days")
+    return 0
 
 
 def _build(cfg: Config, out: Path, ping: bool) -> int:
@@ -168,19 +226,27 @@ class _Live:
     """The publisher kept fresh: file events and scheduled jobs lead to it."""
 
     def __init__(self, cfg: Config) -> None:
+        from .metrics import Metrics
         from .publisher import Publisher
         from .schedule import Schedule
+        from .stats import Counts, Recorder, counts_path
         from .watch import Watcher
         from .websub import Notifier
 
         self.cfg = cfg
+        self.metrics = Metrics(self.state)
         self.mirror: Keeper | None = None
         if cfg.mirror_dir is not None:  # claimed first: a folder not ours stops it here
             from .mirror import Keeper, Mirror
 
             mirror = Mirror(cfg.mirror_dir)
             self.mirror = Keeper(mirror, lambda: self.publisher.snapshot)
-        self.publisher = Publisher(cfg, listener=self._announce, pages_later=True)
+        self.publisher = Publisher(
+            cfg, listener=self._announce, pages_later=True, observer=self._built
+        )
+        # beside the state file, opened after it: an unusable state.path is named first
+        self.counts = Counts(counts_path(cfg.state_path), cfg.tzinfo, cfg.stats.keep_days)
+        self.recorder = Recorder(self.counts, _now)
         self.notifier: Notifier | None = None
         if cfg.websub.hubs:
             outbox = self.publisher.store.outbox
@@ -206,6 +272,7 @@ class _Live:
             # is there to fetch.
             self.notifier.start()
         self.schedule.start()
+        self.recorder.start()
         for moment, path in self.publisher.scheduled():
             log.info("scheduled: %s at %s", path, moment.isoformat())
         self._look_again(self._after_change())
@@ -228,7 +295,30 @@ class _Live:
             self.notifier.stop()
         if self.mirror is not None:
             self.mirror.stop()
+        self.recorder.stop()
+        self.counts.close()
         self.publisher.close(abandon_save=True)
+
+    def _built(self, seconds: float, latencies: list[float]) -> None:
+        self.metrics.build_seconds.observe(seconds)
+        for latency in latencies:
+            self.metrics.file_to_feed.observe(latency)
+
+    def state(self) -> SiteState:
+        """What the metrics read when scraped."""
+        from .metrics import SiteState
+
+        snapshot = self.publisher.snapshot
+        pending = {h["url"]: h["pending"] for h in self.hubs()}
+        return SiteState(
+            articles=snapshot.index.articles,
+            topics=dict(snapshot.index.counts),
+            scheduled=len(snapshot.health.scheduled),
+            rejected=len(snapshot.health.rejected),
+            websub_pending={str(hub): int(str(n)) for hub, n in pending.items()},
+            websub_failures=dict(self.notifier.failures) if self.notifier else {},
+            mirror_errors=self.mirror.errors if self.mirror is not None else None,
+        )
 
     def hubs(self) -> list[dict[str, object]]:
         from .websub import hub_health
@@ -273,6 +363,7 @@ class _Live:
 def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) -> int:
     from waitress.server import create_server
 
+    from .metrics import Measured
     from .web import create_app
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -280,9 +371,13 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
         # (and SystemExit) through its handlers, then shuts its workers down.
         raise KeyboardInterrupt
 
+    if cfg.dashboard.port:
+        from .dashboard import credentials
+
+        credentials(cfg)  # off loopback without user and password: refused, naming them
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     live = _Live(cfg)
-    server = None
+    server = desk = None
     try:
         live.start()
         mirror = live.mirror
@@ -291,7 +386,9 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
             lambda: live.publisher.snapshot,
             live.hubs,
             (lambda: None) if mirror is None else mirror.status,
+            live.recorder,
         )
+        app.wsgi_app = Measured(app.wsgi_app, live.metrics)  # type: ignore[method-assign]
         if access_log:
             app.wsgi_app = _AccessLog(app.wsgi_app)  # type: ignore[method-assign]
         server = create_server(
@@ -304,6 +401,7 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
             channel_timeout=30,
         )
         server.print_listen("feedsvc serving on http://{}:{}/")
+        desk = _desk(cfg, live)
         sys.stdout.flush()
         threading.Thread(target=live.finish, name="feedsvc-pages", daemon=True).start()
         server.run()  # returns on SIGINT/SIGTERM
@@ -316,10 +414,41 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
         log.info("stopping")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if server is not None:
-            server.close()
+        for listening in (server, desk):
+            if listening is not None:
+                listening.close()
         live.stop()
     return 0
+
+
+def _desk(cfg: Config, live: _Live) -> Any:
+    """The dashboard's own listener, on a thread of its own; None when it is off."""
+    if not cfg.dashboard.port:
+        return None
+    from waitress.server import create_server
+
+    from .dashboard import Sources, create_dashboard
+
+    mirror = live.mirror
+    sources = Sources(
+        snapshot=lambda: live.publisher.snapshot,
+        hubs=live.hubs,
+        mirror=(lambda: None) if mirror is None else mirror.status,
+        counts=live.counts,
+        clock=_now,
+        metrics=live.metrics,
+    )
+    app = create_dashboard(cfg, sources)
+    desk = create_server(
+        app, host=cfg.dashboard.host, port=cfg.dashboard.port, threads=2, ident="feedsvc-desk"
+    )
+    desk.print_listen("feedsvc dashboard on http://{}:{}/")
+    threading.Thread(target=desk.run, name="feedsvc-desk", daemon=True).start()
+    return desk
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 if __name__ == "__main__":

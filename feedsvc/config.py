@@ -80,6 +80,18 @@ class MirrorConfig:
 
 
 @dataclass(frozen=True)
+class DashboardConfig:
+    host: str = "127.0.0.1"  # its own listener, never the public one
+    port: int = 8001  # 0: off
+    user: str = ""  # Basic auth, required off loopback (password: FEEDSVC_DASHBOARD_PASSWORD)
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    keep_days: int = 400  # per-day subscriber counts are kept this long
+
+
+@dataclass(frozen=True)
 class TopicOverride:
     """An editor's choice for one tag, section or author ([tags], [sections],
     [authors]): its display name and, optionally, an ASCII slug; for an author also
@@ -107,6 +119,8 @@ class Config:
     state: StateConfig = StateConfig()
     websub: WebsubConfig = WebsubConfig()
     mirror: MirrorConfig = MirrorConfig()
+    dashboard: DashboardConfig = DashboardConfig()
+    stats: StatsConfig = StatsConfig()
     tags: Overrides = field(default_factory=dict)
     sections: Overrides = field(default_factory=dict)
     authors: Overrides = field(default_factory=dict)
@@ -156,6 +170,8 @@ _SECTIONS: dict[str, type] = {
     "state": StateConfig,
     "websub": WebsubConfig,
     "mirror": MirrorConfig,
+    "dashboard": DashboardConfig,
+    "stats": StatsConfig,
 }
 
 _MINIMUM = {
@@ -168,6 +184,8 @@ _MINIMUM = {
     "server.port": 0,
     "websub.timeout_seconds": 1,
     "feeds.archive_page_size": 0,
+    "dashboard.port": 0,
+    "stats.keep_days": 31,
 }
 
 

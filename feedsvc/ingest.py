@@ -204,6 +204,7 @@ class Library:
         )
         self.rejected: dict[str, ArticleError] = {}
         self.withdrawn: dict[str, Withdrawn] = {}  # by path: files whose field withdraws them
+        self.drafts: set[str] = set()  # paths of drafts (`draft: true`)
         self._owners: dict[str, str] = {}  # article id -> the path that has it
         self.notices: list[ArticleError] = []  # skipped with a reason, e.g. symlinks out
         self.last_scan: datetime | None = None
@@ -314,6 +315,7 @@ class Library:
         self._bodies.pop(path, None)
         self.rejected.pop(path, None)
         self.withdrawn.pop(path, None)
+        self.drafts.discard(path)
         if deleted:
             outcome.deleted.add(path)
         if old is not None:
@@ -367,15 +369,21 @@ class Library:
             return  # in memory already, the same
         parsed = record.article or (self.store.get(path) or record).article
         if parsed is None or parsed.draft:
-            self._set(path, None, outcome)
+            self._draft(path, outcome)
             return
         seen = Seen(record.id, record.first_seen, record.changed_at)
         self._publish(path, parsed, resolve(parsed, seen, record.hash, self.cfg.tzinfo), outcome)
+
+    def _draft(self, path: str, outcome: Outcome) -> None:
+        self.drafts.add(path)
+        self.withdrawn.pop(path, None)
+        self._set(path, None, outcome)
 
     def _publish(
         self, path: str, parsed: ParsedArticle, article: Article, outcome: Outcome
     ) -> None:
         """A readable article: published, unless its front matter withdraws it."""
+        self.drafts.discard(path)
         if parsed.withdrawn is None:
             self.withdrawn.pop(path, None)
             self._set(path, article, outcome)
@@ -435,8 +443,7 @@ class Library:
         )
         self.rejected.pop(path, None)
         if parsed.draft:
-            self.withdrawn.pop(path, None)
-            self._set(path, None, outcome)
+            self._draft(path, outcome)
             return
         self._bodies[path] = parsed.body_html
         self._publish(path, parsed, resolve(parsed, seen, loaded.digest, self.cfg.tzinfo), outcome)
@@ -465,6 +472,7 @@ class Library:
             log.warning("skipped %s", error)
         self.rejected[path] = error
         self.withdrawn.pop(path, None)
+        self.drafts.discard(path)
         self._set(path, None, outcome)
 
     def _check_ids(self, outcome: Outcome) -> None:

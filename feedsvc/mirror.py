@@ -192,6 +192,7 @@ class Keeper:
         self._thread = threading.Thread(target=self._run, name="mirror", daemon=True)
         self.synced_at: datetime | None = None
         self.error: str | None = None
+        self.errors = 0  # syncs that failed, since start
 
     def status(self) -> dict[str, object]:
         """For /healthz: where, when last whole, and the last error if it failed since."""
@@ -242,6 +243,7 @@ class Keeper:
                 written = self.mirror.sync(snapshot, self._newer_than(snapshot))
             except Exception as exc:  # a full disk, say: try again at the next look
                 self.error = str(exc)
+                self.errors += 1
                 log.exception("mirror %s: could not write; trying again", self.mirror.folder)
                 continue
             if written is None:  # a newer snapshot came: go on with it at once

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,13 +32,14 @@ from .errors import FeedsvcError
 from .ingest import Library, Outcome
 from .media import brand_file, local_image
 from .sitemaps import refresh_news
-from .snapshot import Health, Resource, SiteIndex, Snapshot
+from .snapshot import Change, Health, Resource, SiteIndex, Snapshot
 from .store import Store, Withdrawal
 from .topics import ALL, Ref, Topic, refs_of
 from .urls import Urls, feed_path, served
 
 if TYPE_CHECKING:
     from .feeds import Kept
+    from .site import Built
 
 log = logging.getLogger("feedsvc")
 
@@ -71,6 +73,8 @@ class Touched:
 
     ids: set[str] = field(default_factory=set)
     topics: set[Ref] = field(default_factory=set)
+    # (path, before, after) of each article whose published form changed
+    moved: list[tuple[str, Article | None, Article | None]] = field(default_factory=list)
 
     def add(self, article: Article) -> None:
         self.ids.add(article.id)
@@ -79,6 +83,12 @@ class Touched:
     def merge(self, other: Touched) -> None:
         self.ids |= other.ids
         self.topics |= other.topics
+        self.moved += other.moved
+
+
+# Told after each build: how long it took, and each change's file-to-feed seconds.
+BuildObserver = Callable[[float, list[float]], None]
+CHANGES_KEPT = 50
 
 
 def _utc_now() -> datetime:
@@ -94,6 +104,7 @@ class Publisher:
         clock: Clock = _utc_now,
         listener: Listener | None = None,
         pages_later: bool = False,
+        observer: BuildObserver | None = None,
     ) -> None:
         """pages_later: a first build of everything makes only the subscription feeds
         and list pages; `finish_pages` builds the rest (a server serves its feeds
@@ -131,6 +142,8 @@ class Publisher:
         self._closing = threading.Event()
         # Articles taken back and not published again, by id (from the state file).
         self._withdrawals: dict[str, Withdrawal] = self.store.withdrawals()
+        self._changes: deque[Change] = deque(maxlen=CHANGES_KEPT)
+        self._observer = observer
 
     def _pin_authority(self) -> str:
         """Entry ids must survive a change of base_url: the tag: authority is kept
@@ -275,6 +288,39 @@ class Publisher:
         # A partial build digests its inputs on the save thread, off this path.
         return self._rebuild(published, now, self._snapshot, touched, None, True, paths)
 
+    def _note_changes(self, touched: Touched, served: datetime) -> list[float]:
+        """What readers now see changed, for the desk's view; each change's seconds
+        from its file's last write, for the metrics."""
+        latencies = []
+        for path, before, after in touched.moved:
+            if after is None:
+                withdrawn = before is not None and before.id in self._withdrawals
+                kind, article = ("withdrawn" if withdrawn else "removed"), before
+            elif before is None:
+                kind, article = "published", after
+            else:
+                kind = "corrected" if after.corrections != before.corrections else "updated"
+                article = after
+            assert article is not None
+            latency = self._latency(path, article, after is not None, served)
+            if latency is not None:
+                latencies.append(latency)
+            self._changes.appendleft(Change(kind, article.title, path, served, latency))
+        return latencies
+
+    def _latency(self, path: str, article: Article, shown: bool, served: datetime) -> float | None:
+        """From the file's last write (or the scheduled moment that made it due)."""
+        due = article.date.timestamp()
+        mtime_ns = self.store.mtime_ns(path) if shown else None
+        written = mtime_ns / 1e9 if mtime_ns is not None else None
+        start = due if shown and (written is None or due > written) else written
+        return None if start is None else max(0.0, served.timestamp() - start)
+
+    def changes(self) -> list[Change]:
+        """The last changes, the newest first."""
+        with self._lock:
+            return list(self._changes)
+
     def _split(self, now: datetime) -> dict[str, Article]:
         """The published articles by path, from every article; those still to come
         are remembered apart."""
@@ -386,6 +432,20 @@ class Publisher:
             self._walk = True  # _published unchanged: the next look compares everything
             return self._snapshot
         self._last_build_seconds = time.perf_counter() - started
+        self._log_build(built)
+        self._pages_due = previous.resources if later else None
+        latencies = self._note_changes(touched, self._clock()) if touched is not None else []
+        snapshot = self._install(built.snapshot, published, now)
+        # Listeners first (the mirror, the hubs), then the save, in the background and
+        # in order: readers have the new snapshot already.
+        self._tell(previous.index if known else None, snapshot.index)
+        if self._observer is not None:
+            self._observer(self._last_build_seconds, latencies)
+        if not later:
+            self._saver.submit(self._save, snapshot, published, inputs, touched is not None)
+        return snapshot
+
+    def _log_build(self, built: Built) -> None:
         for problem in built.snapshot.index.problems:
             log.warning("%s", problem)
         log.info(
@@ -394,14 +454,6 @@ class Publisher:
             built.pages_rendered,
             self._last_build_seconds,
         )
-        self._pages_due = previous.resources if later else None
-        snapshot = self._install(built.snapshot, published, now)
-        # Listeners first (the mirror, the hubs), then the save, in the background and
-        # in order: readers have the new snapshot already.
-        self._tell(previous.index if known else None, snapshot.index)
-        if not later:
-            self._saver.submit(self._save, snapshot, published, inputs, touched is not None)
-        return snapshot
 
     def _arrange(self, published: dict[str, Article], changed: set[str] | None) -> Arranged:
         """Told only what changed when the arrangement holds the last build's articles
@@ -421,6 +473,7 @@ class Publisher:
             before, after = self._published.get(path), published.get(path)
             if before is after or before == after:  # the library keeps unchanged objects
                 continue
+            touched.moved.append((path, before, after))
             for article in (before, after):
                 if article is not None:
                     touched.add(article)
@@ -560,6 +613,8 @@ class Publisher:
             scheduled,
             tuple(rejected),
             pages_pending=self._pages_due is not None,
+            drafts=len(self.library.drafts),
+            changes=tuple(self._changes),
         )
         self._snapshot = Snapshot(built.resources, built.index, health)
         return self._snapshot

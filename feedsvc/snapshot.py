@@ -250,6 +250,17 @@ class SiteIndex:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One change readers saw, as the desk's view lists it."""
+
+    kind: str  # published, updated, corrected, withdrawn, removed (rejected, a draft)
+    title: str
+    path: str
+    at: datetime  # when the feeds showing it were served
+    latency: float | None  # seconds from the file's last write (or its due time) to then
+
+
+@dataclass(frozen=True)
 class Health:
     """The publisher's state as /healthz shows it; not part of what a build makes."""
 
@@ -258,6 +269,8 @@ class Health:
     scheduled: tuple[tuple[str, datetime], ...] = ()  # (path, publication time)
     rejected: tuple[str, ...] = ()  # files skipped, build problems, a missing folder
     pages_pending: bool = False  # a cold start's archive and article pages still to come
+    drafts: int = 0
+    changes: tuple[Change, ...] = ()  # the last ones, the newest first
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,14 @@ class Store:
         rows = self._rows(f"SELECT {_RECORD} FROM files WHERE path = ?", path)
         return rows[0] if rows else None
 
+    def mtime_ns(self, path: str) -> int | None:
+        """A present file's modification time as last read (no parse cache decoded)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT mtime_ns FROM files WHERE path = ? AND present", (path,)
+            ).fetchone()
+        return int(row[0]) if row else None
+
     def with_hash(self, digest: str) -> list[FileRecord]:
         """Every row, present or tombstone, of a file with these exact bytes, the most
         recently changed first: a new file among them may be one of them, moved."""

@@ -34,6 +34,9 @@ from .topics import KIND_OF_SEGMENT, KINDS, slug_of_key
 from .urls import FEED_FORMATS, PAGES_AFTER_FEEDS, article_path, feed_path, page_path
 
 SnapshotSource = Callable[[], Snapshot]
+# Told of each answer to a subscription document: (path, status, user agent, address).
+# Called on the request path: it must only queue (stats.Recorder).
+PollRecorder = Callable[[str, int, str, str], None]
 ARCHIVE_MAX_AGE = 86_400  # seconds
 
 
@@ -112,10 +115,17 @@ class _FromSnapshot:
     """WSGI middleware: a GET or HEAD for a path the snapshot holds is answered from it
     directly; everything else (redirects, 404s, /healthz) goes on to Flask."""
 
-    def __init__(self, app: Any, snapshots: SnapshotSource, max_age: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        snapshots: SnapshotSource,
+        max_age: int,
+        recorder: PollRecorder | None = None,
+    ) -> None:
         self.app = app
         self.snapshots = snapshots
         self.max_age = max_age
+        self.recorder = recorder
         # A complete archive page changes only when one of its own articles does.
         self.archive_max_age = max(max_age, ARCHIVE_MAX_AGE)
 
@@ -123,11 +133,17 @@ class _FromSnapshot:
         if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             # PEP 3333 strings are latin-1; URLs are UTF-8 (as Werkzeug decodes them).
             path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-            resource = self.snapshots().get(path or "/") if path != "/404" else None
+            snapshot = self.snapshots()
+            resource = snapshot.get(path or "/") if path != "/404" else None
             if resource is not None:
                 archived = path.startswith("/feeds/archive/")
                 max_age = self.archive_max_age if archived else self.max_age
-                return _respond(resource, environ, max_age)(environ, start_response)
+                response = _respond(resource, environ, max_age)
+                if self.recorder is not None and path in snapshot.index.topics:
+                    agent = environ.get("HTTP_USER_AGENT", "")
+                    address = environ.get("REMOTE_ADDR", "")
+                    self.recorder(path, response.status_code, agent, address)
+                return response(environ, start_response)
         return self.app(environ, start_response)
 
 
@@ -194,9 +210,11 @@ def create_app(
     snapshots: SnapshotSource,
     hubs: Callable[[], list[dict[str, object]]] = list,
     mirror: Callable[[], dict[str, object] | None] = lambda: None,
+    recorder: PollRecorder | None = None,
 ) -> Flask:
     """The WSGI app; `snapshots` returns the current snapshot (the publisher's); `hubs`
-    the state of each WebSub hub and `mirror` the live mirror's, for /healthz."""
+    the state of each WebSub hub and `mirror` the live mirror's, for /healthz;
+    `recorder` is told of every answer to a subscription document."""
     app = Flask("feedsvc")
     app.extensions["feedsvc"] = {"config": cfg, "snapshots": snapshots}
     max_age = cfg.schedule.rescan_seconds
@@ -241,5 +259,5 @@ def create_app(
         return response
 
     # Hits on the snapshot never reach Flask's routing; the rest does.
-    app.wsgi_app = _FromSnapshot(app.wsgi_app, snapshots, max_age)  # type: ignore[method-assign]
+    app.wsgi_app = _FromSnapshot(app.wsgi_app, snapshots, max_age, recorder)  # type: ignore[method-assign]
     return app

@@ -30,6 +30,10 @@ class Nginx:
     def request(self, path: str, headers: dict[str, str] | None = None) -> Reply:
         return request(self.port, path, headers=headers)
 
+    def reopen_logs(self) -> None:
+        """As logrotate asks after moving the log: nginx opens a new file."""
+        self.process.send_signal(signal.SIGUSR1)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGQUIT)
@@ -40,9 +44,12 @@ class Nginx:
                 self.process.wait()
 
 
-def start_nginx(binary: str, root: Path, work: Path, workers: str = "1") -> Nginx:
+def start_nginx(
+    binary: str, root: Path, work: Path, workers: str = "1", access_log: Path | None = None
+) -> Nginx:
     """nginx in the foreground; everything it writes stays under `work`. `workers`:
-    worker_processes (benchmarks use "auto", one per core)."""
+    worker_processes (benchmarks use "auto", one per core); `access_log`: where nginx
+    logs every request in its combined format (off without)."""
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     block = SERVER_BLOCK.read_text()
@@ -57,7 +64,7 @@ def start_nginx(binary: str, root: Path, work: Path, workers: str = "1") -> Ngin
     (work / "nginx.conf").write_text(
         f"{user}daemon off;\nworker_processes {workers};\npid {work / 'nginx.pid'};\n"
         f"error_log {work / 'error.log'};\nevents {{ worker_connections 256; }}\n"
-        f"http {{\n    access_log off;\n{temporary}\n{block}\n}}\n"
+        f"http {{\n    access_log {access_log or 'off'};\n{temporary}\n{block}\n}}\n"
     )
     log = work / "stderr.log"
     process = subprocess.Popen(

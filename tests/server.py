@@ -87,6 +87,8 @@ def start(
     `whole`: wait for the article pages too (a cold start serves its feeds first)."""
     port = port or free_port()
     log = config.parent / f"serve-{port}.log"
+    if "[dashboard]" not in config.read_text() and "--dashboard-port" not in args:
+        args = (*args, "--dashboard-port", "0")  # tests run servers side by side
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [*(command or feedsvc()), "serve", "--config", str(config), "--port", str(port), *args],

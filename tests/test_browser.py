@@ -135,3 +135,73 @@ def test_devanagari_renders_with_a_devanagari_font(
     image.write_bytes(base64.b64decode(shot))
     assert image.stat().st_size > 5_000
     print(f"screenshot: {image}")
+
+
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots kept for a reviewer (not committed)
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory):
+    from .conftest import write
+    from .server import free_port, request
+
+    root = tmp_path_factory.mktemp("desk-site")
+    shutil.copytree(ROOT / "articles", root / "articles")
+    write(root / "articles", "तारीख़-ग़लत.md", "---\ntitle: x\ndate: कल सुबह\n---\nपाठ\n")
+    port = free_port()
+    config = root / "config.toml"
+    config.write_text(f"[dashboard]\nport = {port}\n")
+    server = start(config)
+    feedly = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; {} subscribers; )"
+    for path, agent in (
+        ("/feeds/all.atom", feedly.format(131)),
+        (
+            "/feeds/all.rss",
+            "Inoreader/1.0 (+http://www.inoreader.com/feed-fetcher; 12 subscribers; )",
+        ),
+        ("/feeds/tags/trump.atom", feedly.format(9)),
+        ("/feeds/all.atom", "NetNewsWire/6.1"),
+    ):
+        request(server.port, path, headers={"User-Agent": agent})
+    wait_for(lambda: "Feedly: 131" in request(port, "/").body.decode(), timeout=10)
+    yield port
+    server.stop()
+
+
+@pytest.mark.parametrize("width", [360, 1440])
+def test_the_dashboard_reads_well_at_phone_and_desktop_widths(
+    browser: int, desk: int, width: int
+) -> None:
+    page = _page(browser)
+    page.call("Page.enable")
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=width < 600,
+    )
+    page.call("Page.navigate", url=f"http://127.0.0.1:{desk}/")
+    page.wait_event("Page.loadEventFired")
+
+    def evaluate(expression: str) -> Any:
+        return page.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"][
+            "value"
+        ]
+
+    text = evaluate("document.body.innerText")
+    assert "budget-2027.md" in text  # the scheduled article
+    assert "तारीख़-ग़लत.md:3: cannot read date" in text  # a rejected file with its reason
+    assert evaluate("document.querySelectorAll('svg.chart').length") >= 2
+    assert evaluate("document.scripts.length") == 0
+    overflow = evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{overflow} px wider than the {width} px window"
+    import base64
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+    image = ARTIFACTS / f"dashboard-{width}.png"
+    image.write_bytes(base64.b64decode(shot))
+    assert image.stat().st_size > 10_000

@@ -52,6 +52,9 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ({"tags": {"x": 3}}, "tags.x"),
         ({"tags": {"x": {"uri": "https://a.example"}}}, "tags.x.uri"),  # authors only
         ({"feeds": {"tombstone_days": 0}}, "feeds.tombstone_days"),
+        ({"dashboard": {"port": "8001"}}, "dashboard.port"),
+        ({"dashboard": {"password": "x"}}, "dashboard.password"),  # from the environment
+        ({"stats": {"keep_days": 7}}, "stats.keep_days"),
         ({"feeds": {"tombstone_days": -1.5}}, "feeds.tombstone_days"),
         ({"feeds": {"tombstone_days": "7"}}, "feeds.tombstone_days"),
         ({"sections": {"desh": {"slug": "देश"}}}, "sections.desh.slug"),

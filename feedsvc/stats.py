@@ -1,0 +1,550 @@
+"""Subscriber counts per feed topic and day (SPEC §14), from feedsvc's own feed
+responses and from nginx access logs, kept in a SQLite file of their own beside the
+state file.
+
+The estimate for a topic and a day: for each aggregator fetcher (its User-Agent with
+the number taken out) the largest count it stated that day, summed; plus one for each
+distinct (client address, User-Agent) pair that polled without stating one. Crawlers
+and link previewers are counted apart. No address is stored: a pair is kept as a
+keyed hash whose key is made for its day and dropped two days later, so pairs of
+different days cannot be linked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import queue
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote
+
+from .store import open_database
+from .topics import KIND_OF_SEGMENT
+from .urls import FEED_FORMATS
+
+log = logging.getLogger("feedsvc")
+
+COUNT_MAX = 10_000_000  # a stated count above this is not believed
+AGENT_MAX = 300  # characters of a User-Agent kept as a fetcher's name
+KEY_DAYS = 2  # a day's hash key is kept this long after it (logs arrive late)
+_COUNT = re.compile(r"(\d{1,40})\s*(?:subscribers?|readers?)\b", re.IGNORECASE)
+_CRAWLERS = re.compile(
+    r"bot\b|bot/|crawl|spider|slurp|facebookexternalhit|facebot|embedly|iframely|"
+    r"preview|whatsapp|telegram|discord|skypeuri|pinterest|bingpreview|"
+    r"google-inspectiontool|headlesschrome|curl/|wget/|python-requests|go-http-client",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"[^\s/;()]+")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (day TEXT PRIMARY KEY, key BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS fetchers (
+    day TEXT NOT NULL, topic TEXT NOT NULL, fetcher TEXT NOT NULL, name TEXT NOT NULL,
+    subscribers INTEGER NOT NULL, PRIMARY KEY (day, topic, fetcher)
+);
+CREATE TABLE IF NOT EXISTS readers (
+    day TEXT NOT NULL, topic TEXT NOT NULL, pair BLOB NOT NULL,
+    PRIMARY KEY (day, topic, pair)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS crawlers (
+    day TEXT NOT NULL, topic TEXT NOT NULL, name TEXT NOT NULL, polls INTEGER NOT NULL,
+    PRIMARY KEY (day, topic, name)
+);
+CREATE TABLE IF NOT EXISTS polls (
+    hour INTEGER NOT NULL, topic TEXT NOT NULL, fresh INTEGER NOT NULL,
+    unchanged INTEGER NOT NULL, PRIMARY KEY (hour, topic)
+);
+CREATE TABLE IF NOT EXISTS logs (
+    device INTEGER NOT NULL, inode INTEGER NOT NULL, offset INTEGER NOT NULL,
+    skipped INTEGER NOT NULL, PRIMARY KEY (device, inode)
+);
+"""
+
+
+# --- decisions: pure ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Client:
+    """What a User-Agent says of the client behind it."""
+
+    kind: str  # "aggregator" (states a count), "crawler", or "reader"
+    name: str  # its product token: "Feedly"
+    fetcher: str = ""  # an aggregator's User-Agent with its number taken out
+    subscribers: int = 0
+
+
+@functools.lru_cache(maxsize=4096)  # a few distinct agents poll a site
+def classify(user_agent: str) -> Client:
+    """An aggregator states `<N> subscribers` (or readers): its fetcher is the agent
+    with the number taken out; a count past COUNT_MAX is not believed (the client is
+    then a reader). Known crawlers and link previewers are counted apart."""
+    agent = user_agent[:AGENT_MAX]
+    token = _TOKEN.search(agent)
+    name = token.group(0)[:60] if token else "?"
+    found = _COUNT.search(agent)
+    if found is not None and int(found.group(1)) <= COUNT_MAX:
+        fetcher = agent[: found.start(1)] + "N" + agent[found.end(1) :]
+        return Client("aggregator", name, fetcher, int(found.group(1)))
+    if _CRAWLERS.search(agent):
+        return Client("crawler", name)
+    return Client("reader", name)
+
+
+@functools.lru_cache(maxsize=16_384)
+def topic_of(path: str) -> str | None:
+    """The feed topic of a subscription document's path ("all", "tags/<slug>",
+    "sections/<slug-path>", "authors/<slug>"); None for anything else (archives too)."""
+    if not path.startswith("/feeds/") or path.startswith("/feeds/archive/"):
+        return None
+    stem, dot, fmt = path[len("/feeds/") :].rpartition(".")
+    if not dot or fmt not in FEED_FORMATS:
+        return None
+    if stem == "all":
+        return "all"
+    segment, _, slug = stem.partition("/")
+    if segment not in KIND_OF_SEGMENT or not slug or slug.strip("/") != slug:
+        return None
+    return stem
+
+
+@dataclass(frozen=True)
+class Poll:
+    """One feed response: when, which document, its status, who asked."""
+
+    when: datetime  # aware
+    path: str  # as served (decoded)
+    status: int
+    user_agent: str
+    address: str
+
+
+@dataclass
+class Tally:
+    """Polls counted, before they are written: the same shape as the tables."""
+
+    fetchers: dict[tuple[str, str, str], tuple[str, int]] = field(default_factory=dict)
+    readers: set[tuple[str, str, bytes]] = field(default_factory=set)
+    crawlers: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    polls: dict[tuple[int, str], list[int]] = field(default_factory=dict)  # [200s, 304s]
+    counted: int = 0
+
+    def add(self, poll: Poll, tz: tzinfo, key: Callable[[str], bytes]) -> bool:
+        """Count one poll; False when it is not a counted one (another path, status)."""
+        topic = topic_of(poll.path)
+        if topic is None or poll.status not in (200, 304):
+            return False
+        local = poll.when.astimezone(tz)
+        day = local.date().isoformat()
+        hour = int(poll.when.timestamp()) // 3600
+        shares = self.polls.setdefault((hour, topic), [0, 0])
+        shares[poll.status == 304] += 1
+        client = classify(poll.user_agent)
+        if client.kind == "aggregator":
+            known = self.fetchers.get((day, topic, client.fetcher))
+            if known is None or known[1] < client.subscribers:
+                self.fetchers[(day, topic, client.fetcher)] = (client.name, client.subscribers)
+        elif client.kind == "crawler":
+            self.crawlers[(day, topic, client.name)] += 1
+        else:
+            pair = f"{poll.address}\0{poll.user_agent}".encode("utf-8", "replace")
+            digest = hashlib.blake2b(pair, key=key(day), digest_size=8).digest()
+            self.readers.add((day, topic, digest))
+        self.counted += 1
+        return True
+
+
+# --- nginx access logs -----------------------------------------------------------------
+
+# combined: $remote_addr - $remote_user [$time_local] "$request" $status
+# $body_bytes_sent "$http_referer" "$http_user_agent" (nginx escapes " in them)
+_LINE = re.compile(
+    r'(?P<address>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>[A-Z]+) (?P<target>\S+)'
+    r'[^"]*" (?P<status>\d{3}) \S+ "[^"]*" "(?P<agent>[^"]*)"'
+)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _log_time(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%d/%b/%Y:%H:%M:%S %z")
+
+
+def parse_line(line: str) -> Poll | None:
+    """A GET or HEAD in nginx's combined format; None for a line it is not."""
+    found = _LINE.match(line)
+    if found is None or found["method"] not in ("GET", "HEAD"):
+        return None
+    try:
+        when = _log_time(found["time"])
+    except ValueError:
+        return None
+    target = found["target"].split("?", 1)[0]
+    path = unquote(target, errors="replace") if "%" in target else target
+    return Poll(when, path, int(found["status"]), found["agent"], found["address"])
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """What reading one access log gave."""
+
+    path: Path
+    lines: int = 0  # read this time (complete lines)
+    counted: int = 0  # feed polls among them
+    skipped: int = 0  # lines that were not nginx's combined format
+    problem: str = ""  # the file could not be read (vanished, say)
+
+
+CHUNK = 4 << 20  # bytes read at a time: memory stays flat whatever the log's size
+
+
+# --- the counts file ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Aggregator:
+    name: str
+    subscribers: int
+
+
+@dataclass(frozen=True)
+class TopicCounts:
+    """A topic's estimates: today, 7 and 30 days before, the largest aggregators."""
+
+    topic: str
+    today: int
+    days_7_ago: int
+    days_30_ago: int
+    aggregators: tuple[Aggregator, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    day: date
+    topics: tuple[TopicCounts, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "day": self.day.isoformat(),
+            "topics": [
+                {
+                    "topic": t.topic,
+                    "today": t.today,
+                    "days_7_ago": t.days_7_ago,
+                    "days_30_ago": t.days_30_ago,
+                    "aggregators": [
+                        {"name": a.name, "subscribers": a.subscribers} for a in t.aggregators
+                    ],
+                }
+                for t in self.topics
+            ],
+        }
+
+
+class Counts:
+    """The counts file. One connection, used under a lock: the recorder's thread
+    writes, the dashboard's threads read."""
+
+    def __init__(self, path: Path | None, tz: tzinfo, keep_days: int = 400) -> None:
+        self.path = path
+        self.tz = tz
+        self.keep_days = keep_days
+        self._db = open_database(path, _SCHEMA)
+        self._lock = threading.Lock()
+        self._keys: dict[str, bytes] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock: what it counts is written whole or not at
+        all (a log's counts with its new offset)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def key(self, day: str) -> bytes:
+        """The day's hash key, made when first needed (under the lock)."""
+        found = self._keys.get(day)
+        if found is None:
+            row = self._db.execute("SELECT key FROM keys WHERE day = ?", (day,)).fetchone()
+            found = row[0] if row else secrets.token_bytes(32)
+            if row is None:
+                self._db.execute("INSERT INTO keys VALUES (?, ?)", (day, found))
+            self._keys[day] = found
+        return found
+
+    def record(self, polls: Iterable[Poll]) -> int:
+        """Count these polls; the number counted."""
+        with self._writing():
+            tally = Tally()
+            for poll in polls:
+                tally.add(poll, self.tz, self.key)
+            self._write(tally)
+            return tally.counted
+
+    def _write(self, tally: Tally) -> None:
+        db = self._db
+        db.executemany(
+            "INSERT INTO fetchers VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+            " subscribers = max(subscribers, excluded.subscribers)",
+            [(d, t, f, name, n) for (d, t, f), (name, n) in tally.fetchers.items()],
+        )
+        db.executemany("INSERT OR IGNORE INTO readers VALUES (?, ?, ?)", list(tally.readers))
+        db.executemany(
+            "INSERT INTO crawlers VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+            " polls = polls + excluded.polls",
+            [(d, t, n, c) for (d, t, n), c in tally.crawlers.items()],
+        )
+        db.executemany(
+            "INSERT INTO polls VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+            " fresh = fresh + excluded.fresh, unchanged = unchanged + excluded.unchanged",
+            [(h, t, fresh, same) for (h, t), (fresh, same) in tally.polls.items()],
+        )
+
+    def prune(self, today: date) -> None:
+        """Counts older than keep_days go; keys older than KEY_DAYS go."""
+        oldest = (today - timedelta(days=self.keep_days)).isoformat()
+        hours = int(datetime.combine(today, datetime.min.time(), self.tz).timestamp()) // 3600
+        with self._writing():
+            for table in ("fetchers", "readers", "crawlers"):
+                self._db.execute(f"DELETE FROM {table} WHERE day < ?", (oldest,))
+            self._db.execute("DELETE FROM polls WHERE hour < ?", (hours - 24 * self.keep_days,))
+            old_keys = (today - timedelta(days=KEY_DAYS)).isoformat()
+            self._db.execute("DELETE FROM keys WHERE day < ?", (old_keys,))
+            self._keys = {d: k for d, k in self._keys.items() if d >= old_keys}
+
+    # -- reading logs -------------------------------------------------------------------
+
+    def read_log(self, path: Path) -> LogRead:
+        """The lines added since the last read (by inode: a rotated file is another
+        file; a file shorter than what was read was truncated: read from its start).
+        Each chunk's counts and the new offset are written together: every line is
+        counted once, even when reading stops halfway."""
+        try:
+            with path.open("rb") as fh:
+                info = os.fstat(fh.fileno())
+                where = (info.st_dev, info.st_ino)
+                offset, skipped_before = self._offset(where)
+                if info.st_size < offset:
+                    offset = skipped_before = 0  # truncated
+                fh.seek(offset)
+                return self._read_from(fh, path, where, offset, skipped_before)
+        except OSError as exc:
+            return LogRead(path, problem=exc.strerror or str(exc))
+
+    def _offset(self, where: tuple[int, int]) -> tuple[int, int]:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT offset, skipped FROM logs WHERE device = ? AND inode = ?", where
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def _read_from(
+        self, fh: BinaryIO, path: Path, where: tuple[int, int], offset: int, skipped: int
+    ) -> LogRead:
+        lines = counted = bad = 0
+        for chunk_lines, consumed in _complete_lines(fh):
+            polls = []
+            for raw in chunk_lines:
+                poll = parse_line(raw.decode("utf-8", "replace"))
+                if poll is None:
+                    bad += 1 if raw.strip() else 0
+                else:
+                    polls.append(poll)
+            lines += len(chunk_lines)
+            offset += consumed
+            with self._writing():
+                tally = Tally()
+                for poll in polls:
+                    tally.add(poll, self.tz, self.key)
+                self._write(tally)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO logs VALUES (?, ?, ?, ?)",
+                    (*where, offset, skipped + bad),
+                )
+            counted += tally.counted
+        return LogRead(path, lines, counted, bad)
+
+    # -- estimates ----------------------------------------------------------------------
+
+    def estimates(self, topic: str, first: date, last: date) -> dict[date, int]:
+        """The estimate of every day from `first` to `last` (0 for a day with none)."""
+        span = (first.isoformat(), last.isoformat())
+        found: dict[date, int] = {}
+        with self._lock:
+            for day, total in self._db.execute(
+                "SELECT day, sum(subscribers) FROM fetchers WHERE topic = ? AND day BETWEEN ? AND ?"
+                " GROUP BY day",
+                (topic, *span),
+            ):
+                found[date.fromisoformat(day)] = int(total)
+            for day, total in self._db.execute(
+                "SELECT day, count(*) FROM readers WHERE topic = ? AND day BETWEEN ? AND ?"
+                " GROUP BY day",
+                (topic, *span),
+            ):
+                key = date.fromisoformat(day)
+                found[key] = found.get(key, 0) + int(total)
+        days = (last - first).days + 1
+        return {first + timedelta(n): found.get(first + timedelta(n), 0) for n in range(days)}
+
+    def aggregators(self, topic: str, day: date, most: int = 5) -> tuple[Aggregator, ...]:
+        """The largest aggregators of a topic on a day, by name (their fetchers summed)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, sum(subscribers) AS n FROM fetchers WHERE topic = ? AND day = ?"
+                " GROUP BY name ORDER BY n DESC, name LIMIT ?",
+                (topic, day.isoformat(), most),
+            ).fetchall()
+        return tuple(Aggregator(name, int(n)) for name, n in rows)
+
+    def topics(self, since: date) -> list[str]:
+        """Every topic counted since that day."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT topic FROM fetchers WHERE day >= ?1 UNION"
+                " SELECT topic FROM readers WHERE day >= ?1",
+                (since.isoformat(),),
+            ).fetchall()
+        return sorted(row[0] for row in rows)
+
+    def hourly(self, topic: str, first_hour: int, last_hour: int) -> dict[int, tuple[int, int]]:
+        """(200s, 304s) of each hour (epoch hours) in the span that had any."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT hour, fresh, unchanged FROM polls WHERE topic = ? AND hour BETWEEN ? AND ?",
+                (topic, first_hour, last_hour),
+            ).fetchall()
+        return {int(h): (int(f), int(u)) for h, f, u in rows}
+
+    def crawler_polls(self, topic: str, day: date) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT coalesce(sum(polls), 0) FROM crawlers WHERE topic = ? AND day = ?",
+                (topic, day.isoformat()),
+            ).fetchone()
+        return int(row[0])
+
+    def report(self, today: date) -> Report:
+        """Per topic counted in the last 30 days: today's estimate, the ones 7 and 30
+        days before, the five largest aggregators; the largest first."""
+        found = []
+        for topic in self.topics(today - timedelta(days=30)):
+            series = self.estimates(topic, today - timedelta(days=30), today)
+            found.append(
+                TopicCounts(
+                    topic,
+                    series[today],
+                    series[today - timedelta(days=7)],
+                    series[today - timedelta(days=30)],
+                    self.aggregators(topic, today),
+                )
+            )
+        found.sort(key=lambda t: (-t.today, t.topic))
+        return Report(today, tuple(found))
+
+
+def _complete_lines(fh: BinaryIO) -> Iterator[tuple[list[bytes], int]]:
+    """Chunks of complete lines and the bytes they take; a line cut at the end (still
+    being written) is left for the next read."""
+    rest = b""
+    while True:
+        data = fh.read(CHUNK)
+        if not data:
+            return
+        data = rest + data
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        if cut:
+            yield data[:cut].split(b"\n")[:-1], cut
+
+
+# --- feedsvc serve's own responses -------------------------------------------------------
+
+
+Seen = tuple[float, str, int, str, str]  # (time, path, status, user agent, address)
+
+
+class Recorder:
+    """Counts the feed responses of `feedsvc serve` off the request path: a request
+    only puts one tuple on a queue; this thread counts them a batch at a time."""
+
+    BATCH_SECONDS = 1.0
+
+    def __init__(self, counts: Counts, clock: Callable[[], datetime]) -> None:
+        self.counts = counts
+        self._clock = clock
+        # a poll seen; an Event to set once all before it are counted; None: stop
+        self._queue: queue.SimpleQueue[Seen | threading.Event | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="feedsvc-stats", daemon=True)
+        self._pruned: date | None = None
+
+    def __call__(self, path: str, status: int, user_agent: str, address: str) -> None:
+        self._queue.put((time.time(), path, status, user_agent, address))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def flush(self, timeout: float = 10) -> None:
+        """Until the polls put before are counted."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def _run(self) -> None:
+        running = True
+        while running:
+            batch = [self._queue.get()]
+            deadline = time.monotonic() + self.BATCH_SECONDS
+            while batch[-1] is not None and time.monotonic() < deadline:
+                try:
+                    batch.append(self._queue.get(timeout=deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+            running = batch[-1] is not None
+            self._count([entry for entry in batch if isinstance(entry, tuple)])
+            for entry in batch:
+                if isinstance(entry, threading.Event):
+                    entry.set()
+
+    def _count(self, batch: list[Seen]) -> None:
+        tz = self.counts.tz
+        polls = [Poll(datetime.fromtimestamp(s[0], tz), *s[1:]) for s in batch]
+        try:
+            if polls:
+                self.counts.record(polls)
+            today = self._clock().astimezone(tz).date()
+            if self._pruned != today:
+                self.counts.prune(today)
+                self._pruned = today
+        except sqlite3.Error as exc:  # counting must never stop serving
+            log.warning("could not count feed polls: %s", exc)
+
+
+def counts_path(state_path: Path) -> Path:
+    """The counts file beside the state file."""
+    return state_path.with_name(state_path.stem + "-stats.sqlite3")
