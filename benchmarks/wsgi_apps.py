@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from flask import Flask, Response, request
 
 from feedsvc.config import load_config
-from feedsvc.metrics import Measured, Metrics
+from feedsvc.metrics import Metrics
 from feedsvc.publisher import Publisher
 from feedsvc.stats import Counts, Recorder, counts_path
 from feedsvc.web import create_app
@@ -24,8 +24,9 @@ _snapshot = _publisher.rescan()
 ours = create_app(_cfg, lambda: _publisher.snapshot)
 _recorder = Recorder(Counts(counts_path(_cfg.state_path), _cfg.tzinfo), lambda: datetime.now(UTC))
 _recorder.start()
-counted = create_app(_cfg, lambda: _publisher.snapshot, recorder=_recorder)
-counted.wsgi_app = Measured(counted.wsgi_app, Metrics())  # type: ignore[method-assign]
+_metrics = Metrics()
+_metrics.start()
+counted = create_app(_cfg, lambda: _publisher.snapshot, recorder=_recorder, metrics=_metrics)
 
 _resource = _snapshot.get(os.environ["BENCH_PATH"])
 assert _resource is not None

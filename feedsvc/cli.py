@@ -273,6 +273,7 @@ class _Live:
             self.notifier.start()
         self.schedule.start()
         self.recorder.start()
+        self.metrics.start()
         for moment, path in self.publisher.scheduled():
             log.info("scheduled: %s at %s", path, moment.isoformat())
         self._look_again(self._after_change())
@@ -296,6 +297,7 @@ class _Live:
         if self.mirror is not None:
             self.mirror.stop()
         self.recorder.stop()
+        self.metrics.stop()
         self.counts.close()
         self.publisher.close(abandon_save=True)
 
@@ -363,7 +365,6 @@ class _Live:
 def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) -> int:
     from waitress.server import create_server
 
-    from .metrics import Measured
     from .web import create_app
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -387,8 +388,8 @@ def _serve(cfg: Config, host: str | None, port: int | None, access_log: bool) ->
             live.hubs,
             (lambda: None) if mirror is None else mirror.status,
             live.recorder,
+            live.metrics,
         )
-        app.wsgi_app = Measured(app.wsgi_app, live.metrics)  # type: ignore[method-assign]
         if access_log:
             app.wsgi_app = _AccessLog(app.wsgi_app)  # type: ignore[method-assign]
         server = create_server(

@@ -2,8 +2,8 @@
 bytes by route kind and status, build and file-to-feed histograms, and the state of
 the site, the hubs and the mirror, read when scraped.
 
-The request path pays one dictionary look-up and two additions; the state is read
-only when Prometheus asks.
+The request path pays one queue put (a thread counts a second's worth at a time); the
+state is read only when Prometheus asks.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .batches import Batched
 from .urls import FEED_FORMATS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -93,24 +94,32 @@ class Metrics:
             registry=registry,
         )
         registry.register(_StateCollector(self.state))
-        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._batches: Batched[tuple[str, str, int]] = Batched(self._count, "feedsvc-metrics")
+        self.response = self._batches.put  # (path, status, length): on the request path
         self._lock = threading.Lock()
 
-    def response(self, path: str, status: str, length: int) -> None:
-        """Count one response (on the request path: cheap)."""
-        route = route_kind(path)
-        children = self._children.get((route, status))
-        if children is None:
-            with self._lock:
-                children = self._children.setdefault(
-                    (route, status),
-                    (self.requests.labels(route, status), self.response_bytes.labels(route)),
-                )
-        children[0].inc()
-        if length:
-            children[1].inc(length)
+    def start(self) -> None:
+        self._batches.start()
+
+    def stop(self) -> None:
+        self._batches.stop()
+
+    def _count(self, responses: list[tuple[str, str, int]]) -> None:
+        """A second's worth of responses, by route kind and status."""
+        counted: dict[tuple[str, str], list[int]] = {}
+        for path, status, length in responses:
+            found = counted.setdefault((route_kind(path), status), [0, 0])
+            found[0] += 1
+            found[1] += length
+        with self._lock:
+            for (route, status), (number, length) in counted.items():
+                self.requests.labels(route, status).inc(number)
+                if length:
+                    self.response_bytes.labels(route).inc(length)
 
     def exposition(self) -> bytes:
+        """What Prometheus reads; the responses of the last second counted first."""
+        self._batches.flush(timeout=2)
         return bytes(generate_latest(self.registry))
 
 
@@ -154,7 +163,9 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 
 
 class Measured:
-    """WSGI middleware: every response of the app counted by route kind and status."""
+    """WSGI middleware counting the responses of an app by route kind and status: the
+    Flask app's (404s, redirects, /healthz); the snapshot's hits are counted where
+    they are answered (web._FromSnapshot), without wrapping start_response."""
 
     def __init__(self, app: Any, metrics: Metrics) -> None:
         self.app = app
@@ -170,7 +181,7 @@ class Measured:
                 for name, value in headers:
                     if name.lower() == "content-length" and value.isdigit():
                         length = int(value)
-            self.metrics.response(path, status[:3], length)
+            self.metrics.response((path, status[:3], length))
             return start_response(status, headers, *rest)
 
         result: Iterator[bytes] = self.app(environ, counted)

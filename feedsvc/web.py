@@ -28,6 +28,7 @@ from werkzeug.http import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from .config import Config
+from .metrics import Measured, Metrics
 from .snapshot import Resource, Snapshot
 from .text import html_safe_json
 from .topics import KIND_OF_SEGMENT, KINDS, slug_of_key
@@ -37,6 +38,8 @@ SnapshotSource = Callable[[], Snapshot]
 # Told of each answer to a subscription document: (path, status, user agent, address).
 # Called on the request path: it must only queue (stats.Recorder).
 PollRecorder = Callable[[str, int, str, str], None]
+# Told of every answer: (path, status, body bytes); on the request path too.
+ResponseCounter = Callable[[tuple[str, str, int]], None]
 ARCHIVE_MAX_AGE = 86_400  # seconds
 
 
@@ -121,11 +124,13 @@ class _FromSnapshot:
         snapshots: SnapshotSource,
         max_age: int,
         recorder: PollRecorder | None = None,
+        counter: ResponseCounter | None = None,
     ) -> None:
         self.app = app
         self.snapshots = snapshots
         self.max_age = max_age
         self.recorder = recorder
+        self.counter = counter
         # A complete archive page changes only when one of its own articles does.
         self.archive_max_age = max(max_age, ARCHIVE_MAX_AGE)
 
@@ -139,10 +144,13 @@ class _FromSnapshot:
                 archived = path.startswith("/feeds/archive/")
                 max_age = self.archive_max_age if archived else self.max_age
                 response = _respond(resource, environ, max_age)
+                status = response.status_code
                 if self.recorder is not None and path in snapshot.index.topics:
                     agent = environ.get("HTTP_USER_AGENT", "")
-                    address = environ.get("REMOTE_ADDR", "")
-                    self.recorder(path, response.status_code, agent, address)
+                    self.recorder(path, status, agent, environ.get("REMOTE_ADDR", ""))
+                if self.counter is not None:
+                    length = 0 if environ["REQUEST_METHOD"] == "HEAD" else response.content_length
+                    self.counter((path, str(status), length or 0))
                 return response(environ, start_response)
         return self.app(environ, start_response)
 
@@ -211,10 +219,12 @@ def create_app(
     hubs: Callable[[], list[dict[str, object]]] = list,
     mirror: Callable[[], dict[str, object] | None] = lambda: None,
     recorder: PollRecorder | None = None,
+    metrics: Metrics | None = None,
 ) -> Flask:
     """The WSGI app; `snapshots` returns the current snapshot (the publisher's); `hubs`
     the state of each WebSub hub and `mirror` the live mirror's, for /healthz;
-    `recorder` is told of every answer to a subscription document."""
+    `recorder` is told of every answer to a subscription document, `metrics` of every
+    answer."""
     app = Flask("feedsvc")
     app.extensions["feedsvc"] = {"config": cfg, "snapshots": snapshots}
     max_age = cfg.schedule.rescan_seconds
@@ -259,5 +269,7 @@ def create_app(
         return response
 
     # Hits on the snapshot never reach Flask's routing; the rest does.
-    app.wsgi_app = _FromSnapshot(app.wsgi_app, snapshots, max_age, recorder)  # type: ignore[method-assign]
+    inner = app.wsgi_app if metrics is None else Measured(app.wsgi_app, metrics)
+    counter = None if metrics is None else metrics.response
+    app.wsgi_app = _FromSnapshot(inner, snapshots, max_age, recorder, counter)  # type: ignore[method-assign]
     return app
