@@ -175,6 +175,12 @@ class Discovery:
     files: list[str] = field(default_factory=list)  # relative POSIX paths of candidates
     problems: list[ArticleError] = field(default_factory=list)  # skipped, reported
     rejected: list[ArticleError] = field(default_factory=list)  # articles that cannot be read
+    unlisted: list[str] = field(default_factory=list)  # folders that could not be listed
+
+    def listed(self, path: str) -> bool:
+        """Whether the folder of this path was listed (else its files are unknown, not
+        gone: a folder that cannot be read for a moment deletes nothing)."""
+        return not any(path.startswith(folder + "/") for folder in self.unlisted)
 
 
 def is_candidate(relpath: str) -> bool:
@@ -208,9 +214,11 @@ def discover(root: Path) -> Discovery:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
+            relative = rel_path(root, folder)
             found.problems.append(
-                ArticleError(f"cannot list folder: {exc.strerror}", path=rel_path(root, folder))
+                ArticleError(f"cannot list folder: {exc.strerror}", path=relative)
             )
+            found.unlisted.append(relative)
             return
         for entry in entries:
             if entry.name.startswith((".", "_")):
@@ -396,15 +404,16 @@ def default_id(relpath: str) -> str:
     return text.clean(str(PurePosixPath(relpath).with_suffix("")))
 
 
-def parse(relpath: str, source: str, cfg: Config) -> ParsedArticle:
-    """Parse decoded file text; raises ArticleError with a line number."""
+def parse(relpath: str, source: str, cfg: Config, written: datetime | None = None) -> ParsedArticle:
+    """Parse decoded file text; raises ArticleError with a line number. `written`: when
+    the file was last written (no correction is dated after it; default now)."""
     # Cleaned once, here: nothing XML forbids goes further (YAML refuses most of it too).
     source = text.clean(source)
     if not source.strip():
         raise ArticleError("file is empty", 1)
     if relpath.endswith(".md"):
-        return _parse_markdown(relpath, source, cfg)
-    return _parse_plain(relpath, source, cfg)
+        return _parse_markdown(relpath, source, cfg, written)
+    return _parse_plain(relpath, source, cfg, written)
 
 
 def _str_field(fields: dict[str, Any], key: str, fm_lines: list[str]) -> str | None:
@@ -497,21 +506,22 @@ def _section_field(fields: dict[str, Any], fm_lines: list[str], relpath: str) ->
 
 
 def _authors_field(fields: dict[str, Any], fm_lines: list[str]) -> tuple[str, ...]:
-    """`author`: one name or a list (co-authors); a name given twice counts once."""
+    """`author`: one name or a list (co-authors); a name given twice counts once. No
+    name at all (absent, empty, blank, []) is the site's author."""
     value = fields.get("author")
     line = _key_line(fm_lines, "author")
-    if value is None or value == "" or value == []:
+    if value is None or value == [] or isinstance(value, str) and not value.strip():
         return ()
     names = value if isinstance(value, list) else [value]
     found: list[str] = []
     for number, name in enumerate(names, start=1):
-        if isinstance(name, bool) or not isinstance(name, (str, int, float)):
+        if not isinstance(name, str):  # a number or a mapping is a mistake, not a name
             raise ArticleError(
                 f"author must be a name or a list of names, not {type(name).__name__}", line
             )
         what = f"author {number}" if isinstance(value, list) else "author"
         try:
-            found.append(_named(str(name), what))
+            found.append(_named(name, what))
         except ArticleError as exc:
             raise ArticleError(exc.reason, line) from None
     return tuple(_unique(found))
@@ -546,7 +556,11 @@ def _withdrawn_field(fields: dict[str, Any], fm_lines: list[str]) -> str | None:
 
 
 def _corrections_field(
-    fields: dict[str, Any], fm_lines: list[str], cfg: Config, published: datetime | None
+    fields: dict[str, Any],
+    fm_lines: list[str],
+    cfg: Config,
+    published: datetime | None,
+    written: datetime | None,
 ) -> tuple[Correction, ...]:
     """`corrections:`, a list of {date, text}: newest first."""
     value = fields.get("corrections")
@@ -568,7 +582,7 @@ def _corrections_field(
         except ArticleError as exc:
             raise ArticleError(exc.reason, line) from None
     try:
-        return checked_corrections(found, published)
+        return checked_corrections(found, published, written)
     except ArticleError as exc:
         raise ArticleError(exc.reason, line) from None
 
@@ -584,14 +598,17 @@ def _correction(date: object, note: str, cfg: Config, number: int) -> Correction
 
 
 def checked_corrections(
-    found: list[Correction], published: datetime | None, now: datetime | None = None
+    found: list[Correction], published: datetime | None, written: datetime | None = None
 ) -> tuple[Correction, ...]:
-    """Newest first; none dated before the article's publication or in the future."""
+    """Newest first; none dated before the article's publication, nor after the file
+    was written (a correction is dated when it is made: a later date is a typo; the
+    file's time, not the clock, so that the verdict does not change while the file
+    stays the same)."""
     if len(found) > CORRECTIONS_MAX:
         raise ArticleError(
             f"{len(found)} corrections; at most {CORRECTIONS_MAX} (merge the older ones)"
         )
-    latest = (now or datetime.now(UTC)) + FUTURE_SLACK
+    latest = (written or datetime.now(UTC)) + FUTURE_SLACK
     for correction in found:
         if published is not None and correction.date < published:
             raise ArticleError(
@@ -606,7 +623,9 @@ def checked_corrections(
     return tuple(sorted(found, key=lambda c: c.date, reverse=True))
 
 
-def _parse_markdown(relpath: str, source: str, cfg: Config) -> ParsedArticle:
+def _parse_markdown(
+    relpath: str, source: str, cfg: Config, written: datetime | None
+) -> ParsedArticle:
     found = _front_matter(source)
     if found is None:
         raise ArticleError("no front matter: start the file with --- (YAML) or +++ (TOML)", 1)
@@ -655,7 +674,7 @@ def _parse_markdown(relpath: str, source: str, cfg: Config) -> ParsedArticle:
         authors=_authors_field(fields, fm_lines),
         section=_section_field(fields, fm_lines, relpath),
         withdrawn=_withdrawn_field(fields, fm_lines),
-        corrections=_corrections_field(fields, fm_lines, cfg, when("date")),
+        corrections=_corrections_field(fields, fm_lines, cfg, when("date"), written),
         image=text.clean_line(image) if image else None,
         draft=draft,
         explicit_id=explicit_id is not None,
@@ -676,7 +695,7 @@ def _is_tag_line(line: str) -> bool:
     )
 
 
-def _parse_plain(relpath: str, source: str, cfg: Config) -> ParsedArticle:
+def _parse_plain(relpath: str, source: str, cfg: Config, written: datetime | None) -> ParsedArticle:
     lines = source.split("\n")  # cleaned already, in parse()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -702,7 +721,7 @@ def _parse_plain(relpath: str, source: str, cfg: Config) -> ParsedArticle:
         for _, line in after
         if line.strip() and not line.strip().startswith(CORRECTION_MARK)
     ]
-    corrections = _correction_lines(after, cfg)
+    corrections = _correction_lines(after, cfg, written)
     return ParsedArticle(
         id=default_id(relpath),
         path=relpath,
@@ -720,7 +739,9 @@ CORRECTION_MARK = "सुधार:"
 _CORRECTION_LINE = regex.compile(r"सुधार:\s*(.+?)\s+[—–-]\s+(.+)")
 
 
-def _correction_lines(lines: list[tuple[int, str]], cfg: Config) -> tuple[Correction, ...]:
+def _correction_lines(
+    lines: list[tuple[int, str]], cfg: Config, written: datetime | None
+) -> tuple[Correction, ...]:
     """`सुधार: <date> — <text>` lines after the tag line (numbered from 0)."""
     found: list[Correction] = []
     for number, line in lines:
@@ -735,7 +756,7 @@ def _correction_lines(lines: list[tuple[int, str]], cfg: Config) -> tuple[Correc
         except ArticleError as exc:
             raise ArticleError(exc.reason, number + 1) from None
     # the publication time of a plain-text file is known only once the store has seen it
-    return checked_corrections(found, None)
+    return checked_corrections(found, None, written)
 
 
 def _unique(tags: list[str]) -> list[str]:
@@ -768,6 +789,7 @@ def load(root: Path, relpath: str, cfg: Config) -> tuple[RawFile, ParsedArticle]
         kind = RetryLater if 0 <= age_ns < cfg.schedule.settle_ms * 1_000_000 else ArticleError
         raise kind(exc.reason, exc.line, relpath) from None
     try:
-        return raw, parse(relpath, source, cfg)
+        written = datetime.fromtimestamp(raw.mtime_ns / 1e9, UTC)
+        return raw, parse(relpath, source, cfg, written)
     except ArticleError as exc:
         raise exc.located(relpath) from None

@@ -22,12 +22,13 @@ from .metrics import CONTENT_TYPE, Metrics
 from .notices import hindi_date
 from .snapshot import Snapshot
 from .stats import Counts
+from .topics import KINDS
 
 PASSWORD_VARIABLE = "FEEDSVC_DASHBOARD_PASSWORD"
 CHART_DAYS = 90
 HOURS = 48
 TOPICS_SHOWN = 20
-KINDS = {
+CHANGES = {
     "published": "प्रकाशित",
     "updated": "अद्यतन",
     "corrected": "सुधार",
@@ -129,16 +130,14 @@ def render(cfg: Config, sources: Sources) -> str:
     health, index = snapshot.health, snapshot.index
     counts = [
         ("लेख", index.articles),
-        ("खंड", index.counts.get("section", 0)),
-        ("विषय", index.counts.get("tag", 0)),
-        ("लेखक", index.counts.get("author", 0)),
+        *((kind.label, index.counts.get(name, 0)) for name, kind in KINDS.items()),
         ("निर्धारित", len(health.scheduled)),
         ("मसौदे", health.drafts),
         ("अस्वीकृत", len(health.rejected)),
     ]
     changes = [
         {
-            "kind": KINDS.get(c.kind, c.kind),
+            "kind": CHANGES.get(c.kind, c.kind),
             "title": c.title,
             "path": c.path,
             "when": hindi_date(c.at, tz),

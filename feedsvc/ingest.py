@@ -264,10 +264,14 @@ class Library:
         present = set(found.files)
         # With articles only on the first scan: later ones keep what is in memory.
         records = self.store.all(with_articles=not self._articles)
-        self.store.mark_gone([p for p, r in records.items() if r.present and p not in present])
+        gone = [p for p, r in records.items() if r.present and p not in present]
+        gone = [p for p in gone if found.listed(p)]
+        self.store.mark_gone(gone)
+        outcome.deleted.update(gone)  # also those not in memory (a start after an upgrade)
         unreadable = {e.path for e in found.rejected}
         for path in self._articles.keys() | self.rejected.keys():
-            if path not in present and path not in unreadable:
+            # a folder that could not be listed: its files are kept as they were
+            if path not in present and path not in unreadable and found.listed(path):
                 self._forget(path, outcome)
         waiting = []
         for path in found.files:
@@ -474,6 +478,12 @@ class Library:
         self.withdrawn.pop(path, None)
         self.drafts.discard(path)
         self._set(path, None, outcome)
+
+    def owner(self, article_id: str) -> str | None:
+        """The path that publishes this id, if one does."""
+        path = self._owners.get(article_id)
+        article = self._articles.get(path) if path is not None else None
+        return path if article is not None and article.id == article_id else None
 
     def _check_ids(self, outcome: Outcome) -> None:
         """Two files claiming one id: the later path is rejected, the first keeps it."""

@@ -134,6 +134,7 @@ class Publisher:
         # Set while a first build's article pages are still to come: the resources
         # whose validators they keep (the saved site's, after a change of settings).
         self._pages_due: Mapping[str, Resource] | None = None
+        self._renewing = False  # the saved site is served while all is built again
         # Each published article's line in the inputs digest, made again only for an
         # article that changed (formatting 20,000 dates took 20 ms of every save).
         self._lines: dict[str, tuple[Article, bytes]] = {}
@@ -229,10 +230,10 @@ class Publisher:
 
     def finish_pages(self) -> Snapshot:
         """Everything a first build left for later: archive pages, article pages and
-        sitemaps (at once when none are due). It builds the whole site again, as any
-        full build: the feeds come out the same bytes and keep their resources. Until
-        then the site is never saved for warm starts: a restart must not find it
-        without its pages."""
+        sitemaps; or, after an upgrade, the whole new site (at once when none is due).
+        It builds the whole site again, as any full build: the feeds come out the same
+        bytes and keep their resources. Until then the site is never saved for warm
+        starts: a restart must not find it without its pages."""
         with self._lock:
             due = self._pages_due
             if due is None:
@@ -316,11 +317,6 @@ class Publisher:
         start = due if shown and (written is None or due > written) else written
         return None if start is None else max(0.0, served.timestamp() - start)
 
-    def changes(self) -> list[Change]:
-        """The last changes, the newest first."""
-        with self._lock:
-            return list(self._changes)
-
     def _split(self, now: datetime) -> dict[str, Article]:
         """The published articles by path, from every article; those still to come
         are remembered apart."""
@@ -378,6 +374,8 @@ class Publisher:
             self._on_disk = _as_built(saved)
             return self._install(self._with_news(saved.snapshot, published, now), published, now)
         if saved.settings != inputs.settings:
+            if self._pages_later:  # a server: the saved site until the new one is whole
+                return self._serve_while_renewing(saved, published, now)
             return self._rebuild(published, now, saved.snapshot, None, inputs, known=True)
         touched.merge(self._touched(published, None))
         for path in inputs.images.keys() | saved.images.keys():
@@ -387,6 +385,22 @@ class Publisher:
         log.info("%d articles changed while stopped: building what they touch", len(touched.ids))
         self._on_disk = _as_built(saved)
         return self._rebuild(published, now, saved.snapshot, touched, inputs, known=True)
+
+    def _serve_while_renewing(
+        self, saved: warmstart.Saved, published: dict[str, Article], now: datetime
+    ) -> Snapshot:
+        """After an upgrade or a change of settings the whole site is built again. A
+        server serves the saved site as it was meanwhile (its bytes read from the
+        warm-start file) and builds the new one once it listens (`finish_pages`):
+        readers never meet a window without feeds. That file is replaced only by the
+        new site, whole: a restart during the build serves the saved one again."""
+        log.info(
+            "settings or code changed: serving the saved snapshot (%d resources) while "
+            "the whole site is built again",
+            len(saved.snapshot.resources),
+        )
+        self._pages_due, self._renewing = saved.snapshot.resources, True
+        return self._install(self._with_news(saved.snapshot, published, now), published, now)
 
     def _rebuild(
         self,
@@ -434,6 +448,7 @@ class Publisher:
         self._last_build_seconds = time.perf_counter() - started
         self._log_build(built)
         self._pages_due = previous.resources if later else None
+        self._renewing = False
         latencies = self._note_changes(touched, self._clock()) if touched is not None else []
         snapshot = self._install(built.snapshot, published, now)
         # Listeners first (the mirror, the hubs), then the save, in the background and
@@ -495,10 +510,17 @@ class Publisher:
         touched, stamp = Touched(), now.timestamp()
         candidates = published.values() if paths is None else map(published.get, paths)
         live = {a.id: a for a in candidates if a is not None}  # (a move: the new path)
+        owner = self.library.owner  # an id another file publishes is not withdrawn
         gone = [a for p in outcome.deleted if (a := self._published.get(p)) and a.id not in live]
-        taken = [(a, "") for a in gone] + [
-            (w.article, w.reason) for w in self.library.withdrawn.values()
-        ]
+        taken = [(a, "") for a in gone if owner(a.id) is None]
+        for path, withdrawn in self.library.withdrawn.items():
+            article, before = withdrawn.article, self._published.get(path)
+            # never published: nothing to tell (an embargoed title stays unknown)
+            told = article.id in self._withdrawals or (
+                before is not None and before.id == article.id
+            )
+            if told and owner(article.id) is None:
+                taken.append((article, withdrawn.reason))
         new = []
         for article, reason in taken:
             known = self._withdrawals.get(article.id)
@@ -612,7 +634,8 @@ class Publisher:
             round(self._last_build_seconds, 4),
             scheduled,
             tuple(rejected),
-            pages_pending=self._pages_due is not None,
+            pages_pending=self._pages_due is not None and not self._renewing,
+            rebuilding=self._renewing,
             drafts=len(self.library.drafts),
             changes=tuple(self._changes),
         )
@@ -655,6 +678,8 @@ class Publisher:
             cfg.site,
             cfg.feeds,
             cfg.tags,
+            cfg.sections,
+            cfg.authors,
             cfg.websub.hubs,  # in every subscription document and its Link header
             cfg.schedule.rescan_seconds,
             str(cfg.articles_dir),

@@ -269,6 +269,7 @@ class Health:
     scheduled: tuple[tuple[str, datetime], ...] = ()  # (path, publication time)
     rejected: tuple[str, ...] = ()  # files skipped, build problems, a missing folder
     pages_pending: bool = False  # a cold start's archive and article pages still to come
+    rebuilding: bool = False  # the saved site is served while everything is built again
     drafts: int = 0
     changes: tuple[Change, ...] = ()  # the last ones, the newest first
 

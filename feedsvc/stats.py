@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -40,14 +41,19 @@ log = logging.getLogger("feedsvc")
 COUNT_MAX = 10_000_000  # a stated count above this is not believed
 AGENT_MAX = 300  # characters of a User-Agent kept as a fetcher's name
 KEY_DAYS = 2  # a day's hash key is kept this long after it (logs arrive late)
-_COUNT = re.compile(r"(\d{1,40})\s*(?:subscribers?|readers?)\b", re.IGNORECASE)
+# A count: digits (thousands may be grouped with commas), not the end of another number
+# ("10^30", "1.5") nor of a word.
+_COUNT = re.compile(
+    r"(?<![\w^.,])(\d{1,3}(?:,\d{3})+|\d{1,40})\s*(?:subscribers?|readers?)\b", re.IGNORECASE
+)
 _CRAWLERS = re.compile(
     r"bot\b|bot/|crawl|spider|slurp|facebookexternalhit|facebot|embedly|iframely|"
     r"preview|whatsapp|telegram|discord|skypeuri|pinterest|bingpreview|"
     r"google-inspectiontool|headlesschrome|curl/|wget/|python-requests|go-http-client",
     re.IGNORECASE,
 )
-_TOKEN = re.compile(r"[^\s/;()]+")
+_NAME = re.compile(r"[^/(;]*")  # the product's name comes before its version or comment
+_IDENTIFIER = re.compile(r"[\d:=]")  # "Feedbin feed-id:1": the name ends before it
 
 # Keyed by topic first: every question is about one topic over a span of days.
 _SCHEMA = """
@@ -88,21 +94,34 @@ class Client:
     subscribers: int = 0
 
 
-@functools.lru_cache(maxsize=4096)  # a few distinct agents poll a site
 def classify(user_agent: str) -> Client:
     """An aggregator states `<N> subscribers` (or readers): its fetcher is the agent
     with the number taken out; a count past COUNT_MAX is not believed (the client is
     then a reader). Known crawlers and link previewers are counted apart."""
-    agent = user_agent[:AGENT_MAX]
-    token = _TOKEN.search(agent)
-    name = token.group(0)[:60] if token else "?"
+    return _classify(user_agent[:AGENT_MAX])  # the memo keys are short, whatever comes
+
+
+@functools.lru_cache(maxsize=4096)  # a few distinct agents poll a site
+def _classify(agent: str) -> Client:
+    name = product_name(agent)
     found = _COUNT.search(agent)
-    if found is not None and int(found.group(1)) <= COUNT_MAX:
+    count = int(found.group(1).replace(",", "")) if found is not None else COUNT_MAX + 1
+    if found is not None and count <= COUNT_MAX:
         fetcher = agent[: found.start(1)] + "N" + agent[found.end(1) :]
-        return Client("aggregator", name, fetcher, int(found.group(1)))
+        return Client("aggregator", name, fetcher, count)
     if _CRAWLERS.search(agent):
         return Client("crawler", name)
     return Client("reader", name)
+
+
+def product_name(agent: str) -> str:
+    """`Feedly/1.0 (...)` -> Feedly, `The Old Reader (+https://...)` -> The Old Reader,
+    `Feedbin feed-id:1 - 7 subscribers` -> Feedbin: the name before its version, its
+    comment, an identifier or a ` - `."""
+    head = _NAME.match(agent)
+    words = (head.group(0).split(" - ")[0] if head else "").split()
+    kept = itertools.takewhile(lambda word: not _IDENTIFIER.search(word), words)
+    return " ".join(kept)[:60] or "?"
 
 
 @functools.lru_cache(maxsize=16_384)
@@ -144,7 +163,9 @@ class Tally:
     counted: int = 0
     days: dict[int, str] = field(default_factory=dict)  # quarter hour -> its local day
 
-    def add(self, poll: Poll, tz: tzinfo, key: Callable[[str], bytes], times: int = 1) -> bool:
+    def add(
+        self, poll: Poll, tz: tzinfo, key: Callable[[str], bytes | None], times: int = 1
+    ) -> bool:
         """Count one poll (`times` alike); False when it is not a counted one (another
         path, another status)."""
         topic = topic_of(poll.path)
@@ -164,9 +185,9 @@ class Tally:
                 self.fetchers[(day, topic, client.fetcher)] = (client.name, client.subscribers)
         elif client.kind == "crawler":
             self.crawlers[(day, topic, client.name)] += times
-        else:
+        elif (secret := key(day)) is not None:  # else that day's readers are counted
             pair = f"{poll.address}\0{poll.user_agent}".encode("utf-8", "replace")
-            digest = hashlib.blake2b(pair, key=key(day), digest_size=8).digest()
+            digest = hashlib.blake2b(pair, key=secret, digest_size=8).digest()
             self.readers.add((day, topic, digest))
         self.counted += times
         return True
@@ -195,6 +216,8 @@ def _log_time(stamp: str) -> datetime:
     """nginx's $time_local, `07/Dec/2026:10:00:00 +0530`, read by position: strptime
     took 15 µs a line (most of reading a log), and depends on the locale for %b."""
     if len(stamp) != 26 or stamp[2] != "/" or stamp[6] != "/" or stamp[20] != " ":
+        raise ValueError(stamp)
+    if not "1970" <= stamp[7:11] <= "9998":  # else no local day can be taken of it
         raise ValueError(stamp)
     month = _MONTHS.get(stamp[3:6])
     if month is None or stamp[21] not in "+-":
@@ -307,19 +330,35 @@ class Counts:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._keys.clear()  # a key made in it was never kept
                 raise
             self._db.execute("COMMIT")
 
-    def key(self, day: str) -> bytes:
-        """The day's hash key, made when first needed (under the lock)."""
+    def key(self, day: str) -> bytes | None:
+        """The day's hash key, made when first needed (under the lock). None for a day
+        whose key is gone but whose readers were counted: pairs counted with the old
+        key cannot be told from new ones, so that day's late lines add no readers. A
+        day never counted (a month of logs read for the first time) gets a key."""
         found = self._keys.get(day)
         if found is None:
             row = self._db.execute("SELECT key FROM keys WHERE day = ?", (day,)).fetchone()
-            found = row[0] if row else secrets.token_bytes(32)
-            if row is None:
+            if row is not None:
+                found = row[0]
+            elif day < self._oldest_key() and self._counted(day):
+                found = b""
+            else:
+                found = secrets.token_bytes(32)
                 self._db.execute("INSERT INTO keys VALUES (?, ?)", (day, found))
             self._keys[day] = found
-        return found
+        return found or None
+
+    def _counted(self, day: str) -> bool:
+        query = "SELECT 1 FROM readers WHERE day = ? LIMIT 1"
+        return self._db.execute(query, (day,)).fetchone() is not None
+
+    def _oldest_key(self) -> str:
+        today = datetime.now(self.tz).date()
+        return (today - timedelta(days=KEY_DAYS)).isoformat()
 
     def record(self, polls: Iterable[Poll] | Mapping[Poll, int]) -> int:
         """Count these polls (or each of these so many times); the number counted."""
@@ -493,9 +532,13 @@ class Counts:
         return Report(today, tuple(found))
 
 
+LINE_MAX = 64 << 10  # bytes: a "line" longer than this is not nginx's (skipped in pieces)
+
+
 def _complete_lines(fh: BinaryIO) -> Iterator[tuple[list[bytes], int]]:
     """Chunks of complete lines and the bytes they take; a line cut at the end (still
-    being written) is left for the next read."""
+    being written) is left for the next read, unless it is past LINE_MAX: then it is
+    given as it is (it parses as nothing) and memory stays flat."""
     rest = b""
     while True:
         data = fh.read(CHUNK)
@@ -503,9 +546,12 @@ def _complete_lines(fh: BinaryIO) -> Iterator[tuple[list[bytes], int]]:
             return
         data = rest + data
         cut = data.rfind(b"\n") + 1
-        rest = data[cut:]
-        if cut:
+        if not cut and len(data) > LINE_MAX:
+            cut = len(data)
+            yield [data], cut
+        elif cut:
             yield data[:cut].split(b"\n")[:-1], cut
+        rest = data[cut:]
 
 
 # --- feedsvc serve's own responses -------------------------------------------------------

@@ -32,8 +32,9 @@ class Ref(NamedTuple):
 
     @property
     def stored(self) -> str:
-        """As the state file and the saved index keep it: "" for all, a tag's key as it
-        always was, any other kind's name and key around a separator no key holds."""
+        """As the state file and the saved index keep it: "" for all, a tag's bare key
+        (state files of tag-only sites stay readable), any other kind's name and key
+        around a separator no key holds."""
         if self.kind == "all":
             return ""
         return self.key if self.kind == "tag" else f"{self.kind}{STORED_SEPARATOR}{self.key}"
@@ -61,7 +62,7 @@ class Kind:
     spellings: Callable[[Article], tuple[str, ...]]  # its topics as the article spells them
     keys: Callable[[Article], tuple[str, ...]]  # their keys, in the same order
     nested: bool = False  # a key is a path: each level a topic, a parent holding its children
-    id_segment: str = ""  # feed ids: tag:…:feeds/<id_segment>/<slug> ("" for tags: as before)
+    id_segment: str = ""  # feed ids: tag:…:feeds/<id_segment>/<slug> ("" for tags)
 
     def key_of(self, spelling: str) -> str:
         return path_key(spelling) if self.nested else tag_key(spelling)
@@ -256,7 +257,7 @@ def _topic(
     if not own:
         problems.append(f"{kind.name} {name!r} has no letters or digits for a URL; dropped")
         return None
-    if len(ref.key) > TAG_MAX:
+    if len(leaf) > TAG_MAX:  # (a section's levels are 80 characters at most each)
         problems.append(f"{kind.name} {name[:40]!r}… is longer than {TAG_MAX} characters; dropped")
         return None
     parent = made.get(Ref(kind.name, parent_key)) if parent_key else None

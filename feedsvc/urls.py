@@ -50,7 +50,7 @@ class Place(Protocol):
     def slug(self) -> str: ...  # a sub-section's is a path: "shahar/lucknow"
 
     @property
-    def id_segment(self) -> str: ...  # in its feed id ("" for tags: ids made before)
+    def id_segment(self) -> str: ...  # in its feed id ("" for tags: their ids never change)
 
 
 @functools.lru_cache(maxsize=1 << 14)  # every build asks for every topic's paths

@@ -201,6 +201,7 @@ def _health(
         "scheduled": [{"path": p, "at": at.isoformat()} for p, at in health.scheduled],
         "rejected": list(health.rejected),
         "pages": "building" if health.pages_pending else "ready",
+        "rebuilding": health.rebuilding,  # after an upgrade: the saved site meanwhile
         "websub": {"hubs": hubs},
     }
     if mirror is not None:

@@ -124,6 +124,7 @@ class Notifier:
         self._local = threading.local()
         self._senders = ThreadPoolExecutor(SENDERS, thread_name_prefix="feedsvc-websub")
         self.failures: dict[str, int] = dict.fromkeys(hubs, 0)  # POSTs failed, since start
+        self._counting = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="feedsvc-websub", daemon=True)
 
     def start(self) -> None:
@@ -186,7 +187,8 @@ class Notifier:
             self.outbox.delivered(note, now)
             log.info("websub: %s told of %s", note.hub, note.topic)
         else:
-            self.failures[note.hub] = self.failures.get(note.hub, 0) + 1
+            with self._counting:  # four sender threads
+                self.failures[note.hub] = self.failures.get(note.hub, 0) + 1
             again = retry_at(note, answer, now)
             self.outbox.failed(note, answer.error, again)
             if again is None:

@@ -84,7 +84,8 @@ def start(
 ) -> Server:
     """`command`: what runs `feedsvc serve` (default: the real command line); `args`:
     more options for serve; `cwd`: where it runs (default: the config's folder);
-    `whole`: wait for the article pages too (a cold start serves its feeds first)."""
+    `whole`: wait for the article pages too (a cold start serves its feeds first), and
+    for the new site after a change of settings (the saved one is served meanwhile)."""
     port = port or free_port()
     log = config.parent / f"serve-{port}.log"
     if "[dashboard]" not in config.read_text() and "--dashboard-port" not in args:
@@ -104,7 +105,10 @@ def start(
             raise RuntimeError(f"feedsvc serve exited: {log.read_text()}")
         try:
             health = server.request("/healthz")
-            if health.status == 200 and (not whole or json.loads(health.body)["pages"] == "ready"):
+            state = json.loads(health.body) if health.status == 200 else None
+            if state is not None and (
+                not whole or (state["pages"] == "ready" and not state["rebuilding"])
+            ):
                 return server
         except OSError:
             pass

@@ -3,13 +3,17 @@ that fails, a state file that cannot be used, an articles folder that is missing
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import feedparser
 import pytest
+
+from feedsvc import warmstart
 
 from .conftest import ROOT, md, wait_for, write
 from .server import feedsvc, start, without_root_powers
@@ -143,3 +147,47 @@ def test_serve_warns_of_a_missing_articles_folder_and_picks_it_up(tmp_path: Path
         assert "does not exist" not in server.request("/healthz").body.decode()
     finally:
         assert server.stop() == 0
+
+
+def test_after_an_upgrade_the_saved_site_is_served_until_the_new_one_is_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change of settings (as an upgrade of the code) builds the whole site again: the
+    saved site is served meanwhile, a kill -9 during that build serves it again, and
+    the new site arrives whole once a build succeeds."""
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01", "पहले का पाठ।"))
+    write(folder, "b.md", md("दूसरा", ["ख"], "2025-01-02"))
+    config = tmp_path / "config.toml"
+    config.write_text('[site]\ntitle = "पुराना नाम"\n[schedule]\nsettle_ms = 100\n')
+    server = start(config)
+    old = {p: server.request(p).body for p in ("/feeds/all.atom", "/articles/a", "/tags/क")}
+    saved = tmp_path / "var" / "feedsvc-snapshot.sqlite3"
+    wait_for(lambda: saved.exists() and warmstart.load(saved) is not None)  # whole on disk
+    assert server.stop() == 0
+    config.write_text(config.read_text().replace("पुराना नाम", "नया नाम"))
+    (tmp_path / "FAIL-BUILDS").touch()  # the new site's build fails: still the saved one
+    command = [sys.executable, "-m", "tests.faulty_serve"]
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
+    )
+    server = start(config, command=command, whole=False)
+    try:
+        wait_for(lambda: "rebuild failed" in server.log.read_text())
+        health = json.loads(server.request("/healthz").body)
+        assert health["rebuilding"] is True and health["pages"] == "ready"
+        for path, body in old.items():  # whole and unchanged, pages too
+            reply = server.request(path)
+            assert reply.status == 200 and reply.body == body, path
+        assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+        server = start(config, command=command, whole=False)  # after kill -9: the saved site
+        wait_for(lambda: "rebuild failed" in server.log.read_text())
+        assert server.request("/articles/a").body == old["/articles/a"]
+        (tmp_path / "FAIL-BUILDS").unlink()
+        write(folder, "c.md", md("तीसरा", ["क"], "2025-01-03"))  # the next look builds it
+        wait_for(lambda: "नया नाम".encode() in server.request("/articles/a").body)
+        assert "नया नाम" in server.request("/feeds/all.atom").body.decode()
+        assert json.loads(server.request("/healthz").body)["rebuilding"] is False
+        assert _titles(server.request("/feeds/tags/क.atom").body) == ["तीसरा", "पहला"]
+    finally:
+        server.stop()

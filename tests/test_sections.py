@@ -14,7 +14,7 @@ import feedparser
 import pytest
 from lxml import etree, html
 
-from feedsvc.config import Config
+from feedsvc.config import Config, from_dict
 from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
 from feedsvc.topics import Ref
@@ -439,3 +439,30 @@ def test_the_reader_library_reads_section_and_author_feeds(live, tmp_path: Path)
         assert "रीना शर्मा" in (nepal.authors_str or "")
     finally:
         reader.close()
+
+
+def test_a_change_of_sections_or_authors_in_config_is_built_at_the_next_start(
+    cfg: Config,
+) -> None:
+    first = Publisher(cfg, workers=1)
+    first.rescan()
+    first.wait_saved()
+    first.close()
+    renamed = from_dict(
+        {
+            "site": {"id_authority": "news.example", "base_url": BASE},
+            "articles": {"dir": str(cfg.articles_dir)},
+            "schedule": {"settle_ms": 0},
+            "sections": {"desh": {"name": "भारत", "slug": "india"}},
+            "authors": {"रीना शर्मा": {"slug": "reena", "email": "desk@news.example"}},
+        },
+        cfg.root,
+    )
+    again = Publisher(renamed, workers=1)
+    try:
+        snapshot = again.rescan()
+        assert titles(snapshot, "/feeds/sections/india.atom") == ["रेल किराया"]
+        assert snapshot.get("/feeds/sections/desh.atom") is None
+        assert b"desk@news.example" in snapshot.get("/feeds/authors/reena.atom").body
+    finally:
+        again.close()

@@ -32,11 +32,23 @@ INOREADER = "Inoreader/1.0 (+http://www.inoreader.com/feed-fetcher; {n} subscrib
         (
             "NewsBlur Feed Fetcher - 44 subscribers - http://www.newsblur.com/site/1/x",
             "aggregator",
-            "NewsBlur",
+            "NewsBlur Feed Fetcher",
             44,
         ),
         ("Feedbin feed-id:123 - 7 subscribers", "aggregator", "Feedbin", 7),
-        ("The Old Reader (+https://theoldreader.com/; 3 readers)", "aggregator", "The", 3),
+        (
+            "The Old Reader (+https://theoldreader.com/; 3 readers)",
+            "aggregator",
+            "The Old Reader",
+            3,
+        ),
+        ("Tiny Tiny RSS/22.08 (Unsupported) (https://tt-rss.org/)", "reader", "Tiny Tiny RSS", 0),
+        (
+            "Inoreader/1.0 (+http://www.inoreader.com/feed-fetcher; 1,204 subscribers; )",
+            "aggregator",
+            "Inoreader",
+            1204,
+        ),
         ("Mozilla/5.0 (X11) NetNewsWire/6.1", "reader", "Mozilla", 0),
         ("x 1000000000000000000000000000000 subscribers", "reader", "x", 0),  # not believed
         ("Googlebot/2.1 (+http://www.google.com/bot.html)", "crawler", "Googlebot", 0),
@@ -326,3 +338,26 @@ def test_reading_a_million_lines_stays_small(counts: Counts, tmp_path: Path) -> 
     read = counts.read_log(log)
     assert (read.lines, read.counted, read.skipped) == (20_000, 20_000, 0)
     assert os.path.getsize(log) > 1_000_000
+
+
+def test_odd_and_endless_lines_are_skipped_never_fatal(counts: Counts, tmp_path: Path) -> None:
+    log = tmp_path / "odd.log"
+    far = '203.0.113.5 - - [31/Dec/9999:23:59:59 -1200] "GET /feeds/all.atom HTTP/1.1" 200 1 "-" "x"\n'
+    log.write_text(far + line(DAY, FEEDLY.format(n=3)))
+    read = counts.read_log(log)
+    assert (read.counted, read.skipped) == (1, 1)
+    endless = tmp_path / "endless.log"
+    endless.write_bytes(b"x" * (5 << 20))  # no newline at all: not kept whole in memory
+    read = counts.read_log(endless)
+    assert read.counted == 0 and read.skipped >= 1 and not read.problem
+    with endless.open("ab") as fh:
+        fh.write(b"\n" + line(DAY, INOREADER.format(n=2)).encode())
+    assert counts.read_log(endless).counted == 1
+
+
+def test_a_day_whose_key_is_gone_adds_no_readers_twice(counts: Counts) -> None:
+    old = datetime.now(IST) - timedelta(days=5)
+    counts.record([poll(old, "NetNewsWire/6.1", "198.51.100.1")])  # a first read: counted
+    counts.prune(datetime.now(IST).date())  # its key goes after two days
+    counts.record([poll(old, "NetNewsWire/6.1", "198.51.100.1"), poll(old, FEEDLY.format(n=4))])
+    assert counts.estimates("all", old.date(), old.date())[old.date()] == 1 + 4

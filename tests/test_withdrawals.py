@@ -165,7 +165,8 @@ def test_a_tombstone_leaves_after_tombstone_days(make_config, tmp_path: Path) ->
         publisher.close()
 
 
-def test_a_restart_keeps_the_tombstones(make_config, tmp_path: Path) -> None:
+def saved_then_deleted(make_config, tmp_path: Path) -> Config:
+    """The newsroom built and saved by a process now stopped; then other.md deleted."""
     folder = tmp_path / "articles"
     newsroom(folder)
     cfg: Config = make_config(articles={"dir": str(folder)})
@@ -173,7 +174,12 @@ def test_a_restart_keeps_the_tombstones(make_config, tmp_path: Path) -> None:
     first.rescan()
     first.wait_saved()
     first.close()
-    (folder / "other.md").unlink()  # while stopped: seen at the next start
+    (folder / "other.md").unlink()
+    return cfg
+
+
+def test_a_restart_keeps_the_tombstones(make_config, tmp_path: Path) -> None:
+    cfg = saved_then_deleted(make_config, tmp_path)  # seen at the next start
     second = Publisher(cfg, workers=1, clock=Clock())
     try:
         snapshot = second.rescan()
@@ -380,3 +386,53 @@ def test_reader_reads_a_feed_with_tombstones_and_corrections(tmp_path: Path) -> 
         reader.close()
     finally:
         assert server.stop() == 0
+
+
+def test_a_file_deleted_while_stopped_across_an_upgrade_is_withdrawn(
+    make_config, tmp_path: Path
+) -> None:
+    cfg = saved_then_deleted(make_config, tmp_path)
+    upgraded = Publisher(cfg.replace(site={"title": "नया नाम"}), workers=1, clock=Clock())
+    try:  # new settings: the saved articles are not where the library starts
+        snapshot = upgraded.rescan()
+        assert snapshot.get("/articles/other").status == 410
+        assert [s[0] for s in tombstones(snapshot, "/feeds/all.atom")] == [ENTRY + "other"]
+    finally:
+        upgraded.close()
+
+
+def test_a_folder_that_cannot_be_listed_withdraws_nothing(site, monkeypatch) -> None:
+    import os as real_os
+
+    folder, publisher, _ = site
+    scandir = real_os.scandir
+
+    def refusing(path: Any) -> Any:
+        if str(path).endswith("desh"):
+            raise PermissionError(13, "Permission denied")
+        return scandir(path)
+
+    monkeypatch.setattr("feedsvc.articles.os.scandir", refusing)
+    snapshot = publisher.rescan()
+    assert publisher.store.withdrawals() == {} and tombstones(snapshot, "/feeds/all.atom") == []
+    assert snapshot.get("/articles/desh/rail").status == 200  # kept as it was
+    assert any("cannot list folder" in r for r in snapshot.health.rejected)
+
+
+def test_a_withdrawn_file_does_not_take_back_an_id_another_file_publishes(site) -> None:
+    folder, publisher, _ = site
+    text = md("हॉकी की जीत", ["खेल"], "2026-02-02", withdrawn='"पुराना संस्करण"', id="khel")
+    write(folder, "old/khel.md", text)
+    snapshot = publisher.refresh({"old/khel.md"})
+    assert snapshot.get("/articles/khel").status == 200
+    assert publisher.store.withdrawals() == {} and tombstones(snapshot, "/feeds/all.atom") == []
+    assert publisher.rescan().get("/articles/khel").status == 200  # and stays so
+
+
+def test_a_file_withdrawn_before_it_was_ever_published_tells_nothing(site) -> None:
+    folder, publisher, _ = site
+    text = md("गुप्त ख़बर", ["खेल"], "2099-01-01", withdrawn='"प्रतिबंध"')
+    write(folder, "embargo.md", text)
+    snapshot = publisher.refresh({"embargo.md"})
+    assert snapshot.get("/articles/embargo") is None  # no 410 giving its title away
+    assert publisher.store.withdrawals() == {}
