@@ -3,8 +3,8 @@ catalog of feed topics (tags, sections, authors), and each topic's members, kept
 from build to build.
 
 A rebuild after one new file changes one or two articles of thousands. Sorting,
-counting every topic's spellings and grouping by topic again took about 60 ms of each
-rebuild at 10,000 articles; here the articles that changed are taken out and put in
+counting every topic's spellings and grouping by topic again would be most of such a
+rebuild (figures in docs/design.md); here the articles that changed are taken out and put in
 (by identity: the library keeps an unchanged article the same object), and only the
 topics they are in are looked at again. The result is the same as arranging from
 scratch (`topics.build_catalog`, a sort, a grouping), which

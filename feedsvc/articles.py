@@ -7,6 +7,7 @@ layout of the seed (title line, paragraphs, a tag line, related headlines).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import dataclasses
 import functools
 import os
@@ -388,6 +389,15 @@ def _key_line(fm_lines: list[str], key: str) -> int | None:
     return None
 
 
+@contextlib.contextmanager
+def _at_key(fm_lines: list[str], key: str) -> Iterator[None]:
+    """An ArticleError raised within is told at the key's line (found only then)."""
+    try:
+        yield
+    except ArticleError as exc:
+        raise ArticleError(exc.reason, _key_line(fm_lines, key)) from None
+
+
 def _safe_id(value: str) -> str:
     value = text.clean_line(value).strip("/")
     parts = value.split("/")
@@ -494,36 +504,29 @@ def _section_field(fields: dict[str, Any], fm_lines: list[str], relpath: str) ->
     if "section" not in fields:
         return folder_section(relpath)
     value = fields["section"]
-    line = _key_line(fm_lines, "section")
     if value is None:
         return ""
-    if not isinstance(value, str):
-        raise ArticleError(f"section must be text, not {type(value).__name__}", line)
-    try:
+    with _at_key(fm_lines, "section"):
+        if not isinstance(value, str):
+            raise ArticleError(f"section must be text, not {type(value).__name__}")
         return section_path(value, "section")
-    except ArticleError as exc:
-        raise ArticleError(exc.reason, line) from None
 
 
 def _authors_field(fields: dict[str, Any], fm_lines: list[str]) -> tuple[str, ...]:
     """`author`: one name or a list (co-authors); a name given twice counts once. No
     name at all (absent, empty, blank, []) is the site's author."""
     value = fields.get("author")
-    line = _key_line(fm_lines, "author")
     if value is None or value == [] or isinstance(value, str) and not value.strip():
         return ()
     names = value if isinstance(value, list) else [value]
     found: list[str] = []
-    for number, name in enumerate(names, start=1):
-        if not isinstance(name, str):  # a number or a mapping is a mistake, not a name
-            raise ArticleError(
-                f"author must be a name or a list of names, not {type(name).__name__}", line
-            )
-        what = f"author {number}" if isinstance(value, list) else "author"
-        try:
-            found.append(_named(name, what))
-        except ArticleError as exc:
-            raise ArticleError(exc.reason, line) from None
+    with _at_key(fm_lines, "author"):
+        for number, name in enumerate(names, start=1):
+            if not isinstance(name, str):  # a number or a mapping is a mistake, not a name
+                raise ArticleError(
+                    f"author must be a name or a list of names, not {type(name).__name__}"
+                )
+            found.append(_named(name, f"author {number}" if isinstance(value, list) else "author"))
     return tuple(_unique(found))
 
 
@@ -536,22 +539,21 @@ FUTURE_SLACK = timedelta(minutes=5)  # clocks differ a little between machines
 def _withdrawn_field(fields: dict[str, Any], fm_lines: list[str]) -> str | None:
     """`withdrawn: "कारण"` (or `true`, no reason given): None when not withdrawn."""
     value = fields.get("withdrawn")
-    line = _key_line(fm_lines, "withdrawn")
     if value is None or value is False:
         return None
     if value is True:
         return ""
-    if not isinstance(value, str):
-        raise ArticleError(
-            f"withdrawn must be the reason, as text (or true), not {type(value).__name__}", line
-        )
-    reason = text.clean_line(value)
-    if len(reason) > REASON_MAX:
-        raise ArticleError(
-            f"withdrawn reason is {len(reason)} characters; at most {REASON_MAX} "
-            "(give the details on a page and link it)",
-            line,
-        )
+    with _at_key(fm_lines, "withdrawn"):
+        if not isinstance(value, str):
+            raise ArticleError(
+                f"withdrawn must be the reason, as text (or true), not {type(value).__name__}"
+            )
+        reason = text.clean_line(value)
+        if len(reason) > REASON_MAX:
+            raise ArticleError(
+                f"withdrawn reason is {len(reason)} characters; at most {REASON_MAX} "
+                "(give the details on a page and link it)"
+            )
     return reason
 
 
@@ -564,27 +566,21 @@ def _corrections_field(
 ) -> tuple[Correction, ...]:
     """`corrections:`, a list of {date, text}: newest first."""
     value = fields.get("corrections")
-    line = _key_line(fm_lines, "corrections")
     if value is None or value == []:
         return ()
-    if not isinstance(value, list):
-        raise ArticleError(
-            f"corrections must be a list of {{date, text}}, not {type(value).__name__}", line
-        )
-    found = []
-    for number, item in enumerate(value, start=1):
-        if not isinstance(item, dict) or set(item) != {"date", "text"}:
-            raise ArticleError(f"correction {number} must have a date and a text, no more", line)
-        if not isinstance(item["text"], str):
-            raise ArticleError(f"correction {number}: text must be text", line)
-        try:
+    with _at_key(fm_lines, "corrections"):
+        if not isinstance(value, list):
+            raise ArticleError(
+                f"corrections must be a list of {{date, text}}, not {type(value).__name__}"
+            )
+        found = []
+        for number, item in enumerate(value, start=1):
+            if not isinstance(item, dict) or set(item) != {"date", "text"}:
+                raise ArticleError(f"correction {number} must have a date and a text, no more")
+            if not isinstance(item["text"], str):
+                raise ArticleError(f"correction {number}: text must be text")
             found.append(_correction(item["date"], item["text"], cfg, number))
-        except ArticleError as exc:
-            raise ArticleError(exc.reason, line) from None
-    try:
         return checked_corrections(found, published, written)
-    except ArticleError as exc:
-        raise ArticleError(exc.reason, line) from None
 
 
 def _correction(date: object, note: str, cfg: Config, number: int) -> Correction:
@@ -640,19 +636,15 @@ def _parse_markdown(
         value = fields.get(key)
         if value is None or value == "":
             return None
-        try:
+        with _at_key(fm_lines, key):
             return text.parse_date(value, cfg.tzinfo)
-        except ArticleError as exc:
-            raise ArticleError(exc.reason, _key_line(fm_lines, key)) from None
 
     draft = fields.get("draft", False)
     if not isinstance(draft, bool):
         raise ArticleError("draft must be true or false", _key_line(fm_lines, "draft"))
     explicit_id = _str_field(fields, "id", fm_lines)
-    try:
+    with _at_key(fm_lines, "id"):
         article_id = _safe_id(explicit_id) if explicit_id is not None else default_id(relpath)
-    except ArticleError as exc:
-        raise ArticleError(exc.reason, _key_line(fm_lines, "id")) from None
 
     body_html = markup.markdown_to_html(body)
     summary = _str_field(fields, "summary", fm_lines)
@@ -662,6 +654,7 @@ def _parse_markdown(
         else text.summarize(markup.html_to_text(body_html), cfg.feeds.summary_chars)
     )
     image = _str_field(fields, "image", fm_lines)
+    published = when("date")
     return ParsedArticle(
         id=article_id,
         path=relpath,
@@ -669,12 +662,12 @@ def _parse_markdown(
         body_html=body_html,
         summary=summary,
         tags=tuple(_unique(tags)),
-        date=when("date"),
+        date=published,
         updated=when("updated"),
         authors=_authors_field(fields, fm_lines),
         section=_section_field(fields, fm_lines, relpath),
         withdrawn=_withdrawn_field(fields, fm_lines),
-        corrections=_corrections_field(fields, fm_lines, cfg, when("date"), written),
+        corrections=_corrections_field(fields, fm_lines, cfg, published, written),
         image=text.clean_line(image) if image else None,
         draft=draft,
         explicit_id=explicit_id is not None,
@@ -715,13 +708,14 @@ def _parse_plain(relpath: str, source: str, cfg: Config, written: datetime | Non
     paragraphs = [p.strip() for p in "\n".join(body_lines).split("\n\n")]
     paragraphs = [p for p in paragraphs if p]
     tags = text.split_tags(lines[tag_at]) if tag_at is not None else []
-    after = [] if tag_at is None else [(n, lines[n]) for n in range(tag_at + 1, len(lines))]
-    related = [
-        text.clean_line(line)
-        for _, line in after
-        if line.strip() and not line.strip().startswith(CORRECTION_MARK)
-    ]
-    corrections = _correction_lines(after, cfg, written)
+    related, marked = [], []  # after the tag line: related links, corrections
+    for number in range(tag_at + 1, len(lines)) if tag_at is not None else ():
+        line = text.clean_line(lines[number])
+        if line.startswith(CORRECTION_MARK):
+            marked.append((number, line))
+        elif line:
+            related.append(line)
+    corrections = _correction_lines(marked, cfg, written)
     return ParsedArticle(
         id=default_id(relpath),
         path=relpath,
@@ -742,13 +736,10 @@ _CORRECTION_LINE = regex.compile(r"सुधार:\s*(.+?)\s+[—–-]\s+(.+)")
 def _correction_lines(
     lines: list[tuple[int, str]], cfg: Config, written: datetime | None
 ) -> tuple[Correction, ...]:
-    """`सुधार: <date> — <text>` lines after the tag line (numbered from 0)."""
+    """`सुधार: <date> — <text>` lines, cleaned (numbered from 0)."""
     found: list[Correction] = []
     for number, line in lines:
-        stripped = text.clean_line(line)
-        if not stripped.startswith(CORRECTION_MARK):
-            continue
-        match = _CORRECTION_LINE.fullmatch(stripped)
+        match = _CORRECTION_LINE.fullmatch(line)
         if match is None:
             raise ArticleError("a correction line reads `सुधार: <date> — <text>`", number + 1)
         try:

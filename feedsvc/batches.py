@@ -2,8 +2,8 @@
 and one thread does the work for a second's worth of items at a time.
 
 The thread wakes once per batch, not once per item: at thousands of requests a
-second, waking for each took the GIL from the request threads often enough to cost a
-tenth of the throughput of a cheap answer (a 304).
+second, a wake per item takes the GIL from the request threads often enough to cost a
+cheap answer (a 304) much of its throughput (figures in docs/design.md).
 """
 
 from __future__ import annotations

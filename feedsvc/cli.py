@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from .metrics import SiteState
     from .snapshot import SiteIndex
+    from .store import HubRecord
     from .websub import Notifier
 
 from . import __version__
@@ -130,9 +131,9 @@ def _check(cfg: Config) -> int:
 def _stats(cfg: Config, logs: list[Path], as_json: bool) -> int:
     import json
 
-    from .stats import Counts, counts_path
+    from .stats import Counts
 
-    counts = Counts(counts_path(cfg.state_path), cfg.tzinfo, cfg.stats.keep_days)
+    counts = Counts.beside(cfg)
     try:
         for path in logs:
             read = counts.read_log(path)
@@ -229,7 +230,7 @@ class _Live:
         from .metrics import Metrics
         from .publisher import Publisher
         from .schedule import Schedule
-        from .stats import Counts, Recorder, counts_path
+        from .stats import Counts, Recorder
         from .watch import Watcher
         from .websub import Notifier
 
@@ -245,7 +246,7 @@ class _Live:
             cfg, listener=self._announce, pages_later=True, observer=self._built
         )
         # beside the state file, opened after it: an unusable state.path is named first
-        self.counts = Counts(counts_path(cfg.state_path), cfg.tzinfo, cfg.stats.keep_days)
+        self.counts = Counts.beside(cfg)
         self.recorder = Recorder(self.counts, _now)
         self.notifier: Notifier | None = None
         if cfg.websub.hubs:
@@ -311,21 +312,24 @@ class _Live:
         from .metrics import SiteState
 
         snapshot = self.publisher.snapshot
-        pending = {h["url"]: h["pending"] for h in self.hubs()}
         return SiteState(
             articles=snapshot.index.articles,
             topics=dict(snapshot.index.counts),
             scheduled=len(snapshot.health.scheduled),
             rejected=len(snapshot.health.rejected),
-            websub_pending={str(hub): int(str(n)) for hub, n in pending.items()},
+            websub_pending={record.hub: record.pending for record in self.hub_records()},
             websub_failures=dict(self.notifier.failures) if self.notifier else {},
             mirror_errors=self.mirror.errors if self.mirror is not None else None,
         )
 
+    def hub_records(self) -> list[HubRecord]:
+        return self.notifier.status() if self.notifier is not None else []
+
     def hubs(self) -> list[dict[str, object]]:
+        """Each hub as /healthz shows it."""
         from .websub import hub_health
 
-        return hub_health(self.notifier.status()) if self.notifier is not None else []
+        return hub_health(self.hub_records())
 
     def _announce(self, before: SiteIndex | None, after: SiteIndex) -> None:
         from .websub import changed_topics
@@ -433,7 +437,7 @@ def _desk(cfg: Config, live: _Live) -> Any:
     mirror = live.mirror
     sources = Sources(
         snapshot=lambda: live.publisher.snapshot,
-        hubs=live.hubs,
+        hubs=live.hub_records,
         mirror=(lambda: None) if mirror is None else mirror.status,
         counts=live.counts,
         clock=_now,

@@ -10,8 +10,8 @@ import ipaddress
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, request
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -21,7 +21,8 @@ from .errors import ConfigError
 from .metrics import CONTENT_TYPE, Metrics
 from .notices import hindi_date
 from .snapshot import Snapshot
-from .stats import Counts
+from .stats import Aggregator, Counts
+from .store import HubRecord
 from .topics import KINDS
 
 PASSWORD_VARIABLE = "FEEDSVC_DASHBOARD_PASSWORD"
@@ -77,7 +78,7 @@ class Sources:
     """What the dashboard reads: the running service's parts, each read per request."""
 
     snapshot: Callable[[], Snapshot]
-    hubs: Callable[[], list[dict[str, object]]]
+    hubs: Callable[[], list[HubRecord]]
     mirror: Callable[[], dict[str, object] | None]
     counts: Counts | None
     clock: Callable[[], datetime]
@@ -164,39 +165,57 @@ def render(cfg: Config, sources: Sources) -> str:
     return page
 
 
-def _hub(hub: dict[str, object], tz: Any) -> dict[str, object]:
-    delivered = hub.get("last_delivery")
-    when = datetime.fromisoformat(delivered) if isinstance(delivered, str) else None
-    return {**hub, "last_delivery": hindi_date(when, tz) if when else "—"}
+def _hub(hub: HubRecord, tz: ZoneInfo) -> dict[str, object]:
+    delivered = hub.last_delivery
+    when = hindi_date(datetime.fromtimestamp(delivered, UTC), tz) if delivered is not None else "—"
+    return {
+        "url": hub.hub,
+        "pending": hub.pending,
+        "last_delivery": when,
+        "last_error": hub.last_error,
+    }
 
 
-def _subscribers(counts: Counts, today: date, now: datetime) -> list[dict[str, object]]:
-    """The topics counted in the last 90 days, the most read first: each with its
+@dataclass(frozen=True)
+class TopicRow:
+    """One topic's readers as the dashboard shows them."""
+
+    topic: str
+    today: int  # today's estimate of its readers
+    peak: int  # the largest of its last 90 days
+    chart: str  # SVG: its readers of the last 90 days
+    polls: str  # SVG: its polls of each of the last 48 hours
+    total_polls: int
+    unchanged: str  # the share of those answered 304
+    aggregators: tuple[Aggregator, ...]
+    crawlers: int  # polls by crawlers today
+
+
+def _subscribers(counts: Counts, today: date, now: datetime) -> list[TopicRow]:
+    """The most read topics of the last 90 days (by today's readers): each with its
     90-day chart, its polls of the last 48 hours and their share answered 304."""
-    first = today - timedelta(days=CHART_DAYS - 1)
+    series = counts.series(today - timedelta(days=CHART_DAYS - 1), today)
     hour = int(now.timestamp()) // 3600
-    shown = []
-    for topic in counts.topics(first):
-        series = counts.estimates(topic, first, today)
-        hourly = counts.hourly(topic, hour - HOURS + 1, hour)
-        polls = [sum(hourly.get(h, (0, 0))) for h in range(hour - HOURS + 1, hour + 1)]
-        unchanged = sum(u for _, u in hourly.values())
-        total = sum(polls)
-        shown.append(
-            {
-                "topic": topic,
-                "today": series[today],
-                "peak": max(series.values()),
-                "chart": line_chart(list(series.values())),
-                "polls": bar_chart(polls),
-                "total_polls": total,
-                "unchanged": f"{100 * unchanged / total:.0f}%" if total else "—",
-                "aggregators": counts.aggregators(topic, today),
-                "crawlers": counts.crawler_polls(topic, today),
-            }
+    hours = range(hour - HOURS + 1, hour + 1)
+    rows = []
+    for topic in list(series)[:TOPICS_SHOWN]:
+        hourly = counts.hourly(topic, hours[0], hours[-1])
+        polls = [sum(hourly.get(h, (0, 0))) for h in hours]
+        unchanged, total = sum(u for _, u in hourly.values()), sum(polls)
+        rows.append(
+            TopicRow(
+                topic=topic,
+                today=series[topic][today],
+                peak=max(series[topic].values()),
+                chart=line_chart(list(series[topic].values())),
+                polls=bar_chart(polls),
+                total_polls=total,
+                unchanged=f"{100 * unchanged / total:.0f}%" if total else "—",
+                aggregators=counts.aggregators(topic, today),
+                crawlers=counts.crawler_polls(topic, today),
+            )
         )
-    shown.sort(key=lambda t: (-int(str(t["today"])), str(t["topic"])))
-    return shown[:TOPICS_SHOWN]
+    return rows
 
 
 def line_chart(values: Sequence[int], width: int = 360, height: int = 80) -> str:

@@ -252,8 +252,13 @@ CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 _ITEM_NS = {"dc": DC_NS, "content": CONTENT_NS, "media": MEDIA_NS}
 
 
-# All an entry says: the article, what it shows of its topics, its image.
-Stamp = tuple[Article, tuple[tuple[str, str, str, str, str], ...], "Image | None"]
+@dataclass(frozen=True)
+class Stamp:
+    """All an entry says: equal stamps, equal bytes."""
+
+    article: Article
+    topics: tuple[tuple[str, str, str, str, str], ...]  # what it shows of each topic
+    image: Image | None
 
 
 class Kept:
@@ -266,11 +271,11 @@ class Kept:
         self._made: OrderedDict[tuple[str, str], tuple[Stamp, bytes]] = OrderedDict()
 
     def get(self, key: tuple[str, str], stamp: Stamp) -> bytes | None:
-        found = self._made.get(key)
-        if found is None or found[0] != stamp:
+        made_of, made = self._made.get(key, (None, None))
+        if made_of != stamp:
             return None
         self._made.move_to_end(key)
-        return found[1]
+        return made
 
     def put(self, key: tuple[str, str], stamp: Stamp, made: bytes) -> None:
         self._made[key] = (stamp, made)
@@ -336,24 +341,15 @@ class Entries:
     def _stamp(self, article: Article) -> Stamp:
         """Made once per article and build: every feed of the article asks for it."""
         stamp = self._stamps.get(article.id)
-        if stamp is None or stamp[0] is not article:
+        if stamp is None:
             catalog = self.catalog
             shown = tuple(topic.shown for kind in KINDS for topic in catalog.of(article, kind))
-            stamp = self._stamps[article.id] = (article, shown, self.images.get(article.id))
+            stamp = self._stamps[article.id] = Stamp(article, shown, self.images.get(article.id))
         return stamp
 
     def content(self, article: Article) -> str:
         """Its HTML as feeds carry it: its corrections first, clearly marked."""
         return correction_notice(article.corrections, self.cfg.tzinfo) + self.body(article)
-
-    def credits(self, article: Article) -> list[Topic]:
-        """Its authors as the catalog names them (an author with no feed, as written);
-        the site's author when it names none."""
-        named = {topic.ref.key: topic for topic in self.catalog.of(article, "author")}
-        return [
-            named.get(key) or Topic(Ref("author", key), "", name)
-            for name, key in zip(article.authors, article.author_keys, strict=True)
-        ] or [Topic(Ref("author", ""), "", self.cfg.site.author)]
 
     def done_with(self, fmt: str) -> None:
         """Every feed of this format is built: its serialized entries may go."""
@@ -369,7 +365,7 @@ class Entries:
         # Not fe.published(): feedgen would also write an RSS pubDate through a
         # process-wide locale swap. Our extension writes both dates.
         fe.updated(article.updated)
-        credits = self.credits(article)
+        credits = self.catalog.credits(article, self.cfg.site.author)
         fe.author([_person(author) for author in credits])
         for tag in self.catalog.of(article, "tag"):
             fe.category(term=tag.slug, label=tag.name, scheme=urls.url("/tags/"))
@@ -399,7 +395,9 @@ class Entries:
         item["summary"] = article.summary or article.title
         item["date_published"] = article.date.isoformat()
         item["date_modified"] = article.updated.isoformat()
-        item["authors"] = [_json_person(author) for author in self.credits(article)]
+        item["authors"] = [
+            _json_person(author) for author in self.catalog.credits(article, self.cfg.site.author)
+        ]
         tags = [tag.name for tag in self.catalog.of(article, "tag")]
         if tags:
             item["tags"] = tags

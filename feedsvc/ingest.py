@@ -317,9 +317,7 @@ class Library:
     def _forget(self, path: str, outcome: Outcome, deleted: bool = True) -> None:
         old = self._articles.pop(path, None)
         self._bodies.pop(path, None)
-        self.rejected.pop(path, None)
-        self.withdrawn.pop(path, None)
-        self.drafts.discard(path)
+        self._unpublished(path)
         if deleted:
             outcome.deleted.add(path)
         if old is not None:
@@ -379,22 +377,43 @@ class Library:
         self._publish(path, parsed, resolve(parsed, seen, record.hash, self.cfg.tzinfo), outcome)
 
     def _draft(self, path: str, outcome: Outcome) -> None:
-        self.drafts.add(path)
-        self.withdrawn.pop(path, None)
+        self._unpublished(path, draft=True)
         self._set(path, None, outcome)
 
     def _publish(
         self, path: str, parsed: ParsedArticle, article: Article, outcome: Outcome
     ) -> None:
         """A readable article: published, unless its front matter withdraws it."""
-        self.drafts.discard(path)
         if parsed.withdrawn is None:
-            self.withdrawn.pop(path, None)
+            self._unpublished(path)
             self._set(path, article, outcome)
             return
-        self.withdrawn[path] = Withdrawn(article, parsed.withdrawn)
+        self._unpublished(path, withdrawn=Withdrawn(article, parsed.withdrawn))
         self._bodies.pop(path, None)
         self._set(path, None, outcome)
+
+    def _unpublished(
+        self,
+        path: str,
+        *,
+        draft: bool = False,
+        withdrawn: Withdrawn | None = None,
+        rejected: ArticleError | None = None,
+    ) -> None:
+        """Why the file at `path` publishes nothing: at most one of these (none: it
+        is published, or gone)."""
+        if draft:
+            self.drafts.add(path)
+        else:
+            self.drafts.discard(path)
+        if withdrawn is not None:
+            self.withdrawn[path] = withdrawn
+        else:
+            self.withdrawn.pop(path, None)
+        if rejected is not None:
+            self.rejected[path] = rejected
+        else:
+            self.rejected.pop(path, None)
 
     def _moved_from(self, path: str, digest: str) -> FileRecord | None:
         """The row of a file with these bytes that is no longer there: a tombstone, or a
@@ -474,9 +493,7 @@ class Library:
     def _reject(self, path: str, error: ArticleError, outcome: Outcome) -> None:
         if path not in self.rejected or str(self.rejected[path]) != str(error):
             log.warning("skipped %s", error)
-        self.rejected[path] = error
-        self.withdrawn.pop(path, None)
-        self.drafts.discard(path)
+        self._unpublished(path, rejected=error)
         self._set(path, None, outcome)
 
     def owner(self, article_id: str) -> str | None:
@@ -504,9 +521,8 @@ class Library:
     def _claim(self, path: str, article_id: str, outcome: Outcome) -> None:
         """The first path (in sorted order) keeps an id. An owner that no longer holds
         it (changed later in the same batch) is no owner."""
-        owner = self._owners.get(article_id)
-        holder = None if owner is None else self._articles.get(owner)
-        if owner is None or holder is None or owner == path or holder.id != article_id:
+        owner = self.owner(article_id)
+        if owner is None or owner == path:
             self._owners[article_id] = path
             return
         first, later = sorted((owner, path))

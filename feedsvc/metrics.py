@@ -8,7 +8,6 @@ state is read only when Prometheus asks.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +17,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .batches import Batched
+from .topics import PAGE_PREFIXES
 from .urls import FEED_FORMATS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUILD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30, 60, 300)
-_PAGES = ("/tags/", "/sections/", "/authors/")
 
 
 def route_kind(path: str) -> str:
@@ -34,7 +33,7 @@ def route_kind(path: str) -> str:
         return "feed" if path.rpartition(".")[2] in FEED_FORMATS else "other"
     if path.startswith("/articles/"):
         return "article"
-    if path == "/" or path.startswith(_PAGES):
+    if path == "/" or path.startswith(PAGE_PREFIXES):
         return "page"
     if path in ("/sitemap.xml", "/news-sitemap.xml", "/robots.txt") or path.startswith(
         "/sitemaps/"
@@ -51,20 +50,20 @@ def route_kind(path: str) -> str:
 class SiteState:
     """What the site holds now, read at each scrape."""
 
-    articles: int
-    topics: dict[str, int]  # by kind: tag, section, author
-    scheduled: int
-    rejected: int
-    websub_pending: dict[str, int]  # by hub
-    websub_failures: dict[str, int]  # by hub, since start
-    mirror_errors: int | None  # None: no mirror
+    articles: int = 0
+    topics: dict[str, int] = field(default_factory=dict)  # by kind: tag, section, author
+    scheduled: int = 0
+    rejected: int = 0
+    websub_pending: dict[str, int] = field(default_factory=dict)  # by hub
+    websub_failures: dict[str, int] = field(default_factory=dict)  # by hub, since start
+    mirror_errors: int | None = None  # None: no mirror
 
 
 @dataclass
 class Metrics:
     """One registry per process (not the library's global one)."""
 
-    state: Callable[[], SiteState] = field(default=lambda: SiteState(0, {}, 0, 0, {}, {}, None))
+    state: Callable[[], SiteState] = SiteState
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
@@ -96,7 +95,6 @@ class Metrics:
         registry.register(_StateCollector(self.state))
         self._batches: Batched[tuple[str, str, int]] = Batched(self._count, "feedsvc-metrics")
         self.response = self._batches.put  # (path, status, length): on the request path
-        self._lock = threading.Lock()
 
     def start(self) -> None:
         self._batches.start()
@@ -105,17 +103,19 @@ class Metrics:
         self._batches.stop()
 
     def _count(self, responses: list[tuple[str, str, int]]) -> None:
-        """A second's worth of responses, by route kind and status."""
-        counted: dict[tuple[str, str], list[int]] = {}
+        """A second's worth of responses, by route kind and status (the counters are
+        thread-safe: a scrape's flush may count beside the batches' thread)."""
+        numbers: dict[tuple[str, str], int] = {}
+        sizes: dict[str, int] = {}
         for path, status, length in responses:
-            found = counted.setdefault((route_kind(path), status), [0, 0])
-            found[0] += 1
-            found[1] += length
-        with self._lock:
-            for (route, status), (number, length) in counted.items():
-                self.requests.labels(route, status).inc(number)
-                if length:
-                    self.response_bytes.labels(route).inc(length)
+            route = route_kind(path)
+            numbers[route, status] = numbers.get((route, status), 0) + 1
+            sizes[route] = sizes.get(route, 0) + length
+        for (route, status), number in numbers.items():
+            self.requests.labels(route, status).inc(number)
+        for route, size in sizes.items():
+            if size:
+                self.response_bytes.labels(route).inc(size)
 
     def exposition(self) -> bytes:
         """What Prometheus reads; the responses of the last second counted first."""

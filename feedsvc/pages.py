@@ -109,15 +109,11 @@ class Pages:
     def article(self, article: Article, catalog: Catalog, image: Image | None, body: str) -> bytes:
         tags = catalog.of(article, "tag")
         sections = catalog.of(article, "section")  # its section's path, the top first
-        named = {t.ref.key: t for t in catalog.of(article, "author")}
-        authors = [
-            {"name": named[key].name, "url": page_path(named[key])}
-            if key in named
-            else {"name": name, "url": ""}
-            for name, key in zip(article.authors, article.author_keys, strict=True)
-        ] or [{"name": self.cfg.site.author, "url": ""}]
+        credits = catalog.credits(article, self.cfg.site.author)
+        named = [t for t in credits if t.slug]  # those with a page and feeds
+        authors = [{"name": t.name, "url": page_path(t) if t.slug else ""} for t in credits]
         image_url = image.url if image else None
-        own = [*sections[-1:], *named.values(), *tags]
+        own = [*sections[-1:], *named, *tags]
         feeds = [f for t in own for f in self._feeds(t)] + self._feeds(EVERY)
         changed = article.updated > article.date
         return self._render(

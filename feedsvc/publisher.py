@@ -29,7 +29,7 @@ from .arrangement import Arranged, Arrangement
 from .articles import Article, micros
 from .config import Config
 from .errors import FeedsvcError
-from .ingest import Library, Outcome
+from .ingest import Library, Outcome, Withdrawn
 from .media import brand_file, local_image
 from .sitemaps import refresh_news
 from .snapshot import Change, Health, Resource, SiteIndex, Snapshot
@@ -66,6 +66,16 @@ def _as_built(saved: warmstart.Saved) -> warmstart.Built:
     return warmstart.Built(saved.snapshot, saved.published, inputs)
 
 
+@dataclass(frozen=True)
+class Move:
+    """An article whose published form changed at a path: None before, it appeared;
+    None after, it went."""
+
+    path: str
+    before: Article | None
+    after: Article | None
+
+
 @dataclass
 class Touched:
     """What a change touches: the ids of the articles whose published form changed,
@@ -73,8 +83,7 @@ class Touched:
 
     ids: set[str] = field(default_factory=set)
     topics: set[Ref] = field(default_factory=set)
-    # (path, before, after) of each article whose published form changed
-    moved: list[tuple[str, Article | None, Article | None]] = field(default_factory=list)
+    moved: list[Move] = field(default_factory=list)
 
     def add(self, article: Article) -> None:
         self.ids.add(article.id)
@@ -283,17 +292,21 @@ class Publisher:
         else:
             published, paths = self._advance(outcome, now)
         touched = self._touched(published, paths)
-        touched.merge(self._withdraw(published, paths, outcome, now, self._snapshot.index))
+        previous = self._snapshot.index
+        touched.merge(self._withdraw(published, paths, outcome, now=now, previous=previous))
         if not touched.ids and not touched.topics:  # the health, the news sitemap
             return self._swap(self._with_news(self._snapshot, published, now), now)
         # A partial build digests its inputs on the save thread, off this path.
-        return self._rebuild(published, now, self._snapshot, touched, None, True, paths)
+        return self._rebuild(
+            published, now, self._snapshot, touched, None, known=True, changed=paths
+        )
 
     def _note_changes(self, touched: Touched, served: datetime) -> list[float]:
         """What readers now see changed, for the desk's view; each change's seconds
         from its file's last write, for the metrics."""
         latencies = []
-        for path, before, after in touched.moved:
+        for move in touched.moved:
+            path, before, after = move.path, move.before, move.after
             if after is None:
                 withdrawn = before is not None and before.id in self._withdrawals
                 kind, article = ("withdrawn" if withdrawn else "removed"), before
@@ -306,7 +319,8 @@ class Publisher:
             latency = self._latency(path, article, after is not None, served)
             if latency is not None:
                 latencies.append(latency)
-            self._changes.appendleft(Change(kind, article.title, path, served, latency))
+            change = Change(kind=kind, title=article.title, path=path, at=served, latency=latency)
+            self._changes.appendleft(change)
         return latencies
 
     def _latency(self, path: str, article: Article, shown: bool, served: datetime) -> float | None:
@@ -360,9 +374,8 @@ class Publisher:
         only what changed while stopped when the settings are the same; else all."""
         if saved is not None:  # what was withdrawn while stopped
             self._published = saved.published
-        touched = self._withdraw(
-            published, None, outcome, now, saved.snapshot.index if saved else None
-        )
+        previous = saved.snapshot.index if saved else None
+        touched = self._withdraw(published, None, outcome, now=now, previous=previous)
         inputs = self._inputs(published)
         if saved is None:
             return self._rebuild(published, now, self._snapshot, None, inputs, known=False)
@@ -488,7 +501,7 @@ class Publisher:
             before, after = self._published.get(path), published.get(path)
             if before is after or before == after:  # the library keeps unchanged objects
                 continue
-            touched.moved.append((path, before, after))
+            touched.moved.append(Move(path, before, after))
             for article in (before, after):
                 if article is not None:
                     touched.add(article)
@@ -499,53 +512,75 @@ class Publisher:
         published: Mapping[str, Article],
         paths: set[str] | None,
         outcome: Outcome,
+        *,
         now: datetime,
         previous: SiteIndex | None,
     ) -> Touched:
-        """Articles taken back since the last build (a file deleted, not moved; a
-        `withdrawn` field) and articles published again, remembered in the state file;
-        and what that touches: their pages (410, or back), the topics they were in, and
-        those whose tombstones came or went with time (`previous`: the index of the
-        site the next build starts from)."""
-        touched, stamp = Touched(), now.timestamp()
+        """Articles taken back since the last build and articles published again,
+        remembered in the state file; and what that touches: their pages (410, or back),
+        the topics they were in, and those whose tombstones came or went with time
+        (`previous`: the index of the site the next build starts from)."""
         candidates = published.values() if paths is None else map(published.get, paths)
-        live = {a.id: a for a in candidates if a is not None}  # (a move: the new path)
-        owner = self.library.owner  # an id another file publishes is not withdrawn
-        gone = [a for p in outcome.deleted if (a := self._published.get(p)) and a.id not in live]
-        taken = [(a, "") for a in gone if owner(a.id) is None]
-        for path, withdrawn in self.library.withdrawn.items():
-            article, before = withdrawn.article, self._published.get(path)
-            # never published: nothing to tell (an embargoed title stays unknown)
-            told = article.id in self._withdrawals or (
-                before is not None and before.id == article.id
-            )
-            if told and owner(article.id) is None:
-                taken.append((article, withdrawn.reason))
-        new = []
-        for article, reason in taken:
-            known = self._withdrawals.get(article.id)
-            if known is not None and known.reason == reason:
-                continue
-            held = self._held(article, previous) if known is None else known.feeds
-            at = known.at if known is not None else float(int(stamp))  # whole seconds
-            topics = (ALL.stored, *(ref.stored for ref in refs_of(article)))
-            new.append(Withdrawal(article.id, article.title, at, reason, topics, held))
-        back = list(live.keys() & self._withdrawals.keys())
-        for withdrawal in new:
-            self._withdrawals[withdrawal.id] = withdrawal
-        changed = new + [self._withdrawals.pop(i) for i in back]
-        if new:
-            self.store.withdraw(new)
-        if back:
-            self.store.restore(back)
-        days = self.cfg.feeds.tombstone_days
+        live = {a.id for a in candidates if a is not None}  # (a move: the new path)
+        changed = self._remember(self._taken(live, outcome), live, now, previous)
         was = set(previous.tombstoned) if previous is not None else set()
-        now_shown = {i for i, w in self._withdrawals.items() if w.shows_tombstone(stamp, days)}
-        changed += [self._withdrawals[i] for i in was ^ now_shown if i in self._withdrawals]
+        shown = {w.id for w in self._tombstones_shown(now)}
+        changed += [self._withdrawals[i] for i in was ^ shown if i in self._withdrawals]
+        touched = Touched()
         for withdrawal in changed:
             touched.ids.add(withdrawal.id)
             touched.topics.update(Ref.from_stored(stored) for stored in withdrawal.topics)
         return touched
+
+    def _taken(self, live: set[str], outcome: Outcome) -> list[Withdrawn]:
+        """Published articles taken back: a file deleted (not moved), or a `withdrawn`
+        field. One never published tells nothing (an embargoed title stays unknown);
+        an id another file publishes is not withdrawn."""
+        owner = self.library.owner
+        gone = [a for p in outcome.deleted if (a := self._published.get(p)) and a.id not in live]
+        taken = [Withdrawn(a, "") for a in gone if owner(a.id) is None]
+        for path, withdrawn in self.library.withdrawn.items():
+            article, before = withdrawn.article, self._published.get(path)
+            told = article.id in self._withdrawals or (
+                before is not None and before.id == article.id
+            )
+            if told and owner(article.id) is None:
+                taken.append(withdrawn)
+        return taken
+
+    def _remember(
+        self, taken: list[Withdrawn], live: set[str], now: datetime, previous: SiteIndex | None
+    ) -> list[Withdrawal]:
+        """The withdrawals new or with a new reason, and those of the articles published
+        again, saved in the state file."""
+        new = []
+        for withdrawn in taken:
+            article, reason = withdrawn.article, withdrawn.reason
+            known = self._withdrawals.get(article.id)
+            if known is not None and known.reason == reason:
+                continue
+            new.append(
+                Withdrawal(
+                    id=article.id,
+                    title=article.title,
+                    at=known.at if known is not None else float(int(now.timestamp())),
+                    reason=reason,
+                    topics=(ALL.stored, *(ref.stored for ref in refs_of(article))),
+                    feeds=known.feeds if known is not None else self._held(article, previous),
+                )
+            )
+        back = list(live & self._withdrawals.keys())
+        for withdrawal in new:
+            self._withdrawals[withdrawal.id] = withdrawal
+        if new:
+            self.store.withdraw(new)
+        if back:
+            self.store.restore(back)
+        return new + [self._withdrawals.pop(i) for i in back]
+
+    def _tombstones_shown(self, now: datetime) -> list[Withdrawal]:
+        days, moment = self.cfg.feeds.tombstone_days, now.timestamp()
+        return [w for w in self._withdrawals.values() if w.shows_tombstone(moment, days)]
 
     def _held(self, article: Article, previous: SiteIndex | None) -> tuple[str, ...]:
         """The Atom subscription documents whose entries held the article: those its
@@ -565,11 +600,10 @@ class Publisher:
     def expiries(self) -> list[datetime]:
         """When tombstones shown now leave the feeds: a look then rebuilds them."""
         with self._lock:
-            days, now = self.cfg.feeds.tombstone_days, self._clock().timestamp()
+            days = self.cfg.feeds.tombstone_days
             return sorted(
                 datetime.fromtimestamp(w.at + days * 86_400, UTC)
-                for w in self._withdrawals.values()
-                if w.shows_tombstone(now, days)
+                for w in self._tombstones_shown(self._clock())
             )
 
     def _install(self, built: Snapshot, published: dict[str, Article], now: datetime) -> Snapshot:

@@ -9,7 +9,6 @@ bytes, same ETag, same Last-Modified).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import mimetypes
@@ -40,7 +39,7 @@ from .media import brand_file, image_size, local_image
 from .pages import Pages
 from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
 from .store import Withdrawal
-from .topics import ALL, EVERY, KINDS, Catalog, Ref, Topic, aliases_of, names_of
+from .topics import ALL, EVERY, KINDS, Ref, Topic, aliases_of, names_of
 from .urls import (
     FEED_FORMATS,
     Urls,
@@ -228,30 +227,37 @@ def hub_links(hubs: Sequence[str], topic: str) -> str:
 def feed_topics(arranged: Arranged, job: Job) -> list[Feed]:
     """`all` first, then every topic in catalog order, each with its archive positions
     and the tombstones of the withdrawn articles its Atom document held."""
-    size, members, archive = job.cfg.feeds.archive_size, arranged.members, job.archive
-    tombstones = active_tombstones(job)
-    feeds = [Feed(EVERY, arranged.ordered, archive.get(ALL, Positions()), size, arranged.by_id)]
-    for ref, topic in arranged.catalog.topics.items():
-        ids = _Members(arranged.by_id, ref, members[ref])
-        feeds.append(Feed(topic, members[ref], archive.get(ref, Positions()), size, ids))
-    if not tombstones:
-        return feeds
-    return [
-        dataclasses.replace(
-            feed, tombstones=tombstones.get(served(feed_path(feed.topic, "atom")), ())
+    size, archive, tombstones = job.cfg.feeds.archive_size, job.archive, active_tombstones(job)
+
+    def feed(topic: Topic, members: Sequence[Article], ids: Mapping[str, Article]) -> Feed:
+        return Feed(
+            topic,
+            members,
+            positions=archive.get(topic.ref, Positions()),
+            size=size,
+            ids=ids,
+            tombstones=tombstones.get(served(feed_path(topic, "atom")), ()) if tombstones else (),
         )
-        for feed in feeds
+
+    by_id, members = arranged.by_id, arranged.members
+    return [feed(EVERY, arranged.ordered, by_id)] + [
+        feed(topic, members[ref], _Members(by_id, ref, members[ref]))
+        for ref, topic in arranged.catalog.topics.items()
     ]
+
+
+def tombstones_shown(job: Job) -> list[Withdrawal]:
+    """The withdrawn articles whose tombstones the feeds show, the latest first."""
+    now, days = job.now.timestamp(), job.cfg.feeds.tombstone_days
+    shown = [w for w in job.withdrawals.values() if w.shows_tombstone(now, days)]
+    return sorted(shown, key=lambda w: (-w.at, w.id))
 
 
 def active_tombstones(job: Job) -> dict[str, tuple[Tombstone, ...]]:
     """By Atom subscription document: the withdrawn articles it held, for
     `feeds.tombstone_days` after their withdrawal, the latest first."""
-    now, days = job.now.timestamp(), job.cfg.feeds.tombstone_days
     found: dict[str, list[Tombstone]] = {}
-    for withdrawal in sorted(job.withdrawals.values(), key=lambda w: (-w.at, w.id)):
-        if not withdrawal.shows_tombstone(now, days):
-            continue
+    for withdrawal in tombstones_shown(job):
         when = datetime.fromtimestamp(withdrawal.at, job.cfg.tzinfo)
         tombstone = Tombstone(job.urls.entry_id(withdrawal.id), when, withdrawal.reason)
         for path in withdrawal.feeds:
@@ -260,8 +266,8 @@ def active_tombstones(job: Job) -> dict[str, tuple[Tombstone, ...]]:
 
 
 class _Members(Mapping[str, Article]):
-    """A topic's members by id, looked up among all articles (made per build for 3,000
-    topics, a dict each took 50 ms for the largest at 100,000 articles)."""
+    """A topic's members by id, looked up among all articles: made per build for
+    thousands of topics, where a dict each would copy the largest ones every build."""
 
     def __init__(self, every: Mapping[str, Article], ref: Ref, members: Sequence[Article]):
         self._every, self._ref, self._members = every, ref, members
@@ -317,8 +323,9 @@ def render_feeds(
     feeds: Sequence[Feed],
     entries: Entries,
     plan: Plan,
-    previous: SiteIndex,
     out: Output,
+    *,
+    previous: SiteIndex,
     compress: Callable[[Iterable[Item]], None],
     newest: datetime,  # the latest `updated` of all: the OPML's date
 ) -> list[Item]:
@@ -353,7 +360,7 @@ def render_feeds(
             self_url = urls.feed(topic.topic, fmt)
             out.topics[path] = (self_url, feed.content)
             link = hub_links(cfg.websub.hubs, self_url)
-            items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link))
+            items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link=link))
             out.feeds_rendered += 1
         entries.done_with(fmt)
     listed = [feed.topic for feed in feeds]
@@ -458,18 +465,18 @@ def render_pages(arranged: Arranged, pages: Pages, plan: Plan, out: Output) -> l
 
 
 def article_pages(
-    ordered: Sequence[Article],
-    catalog: Catalog,
+    arranged: Arranged,
     pages: Pages,
     images: Mapping[str, Image],
-    body_of: Callable[[Article], str],
     plan: Plan,
+    job: Job,
     out: Output,
 ) -> Iterator[Item]:
     """Rendered as they are compressed, never all at once: they are most of the bytes.
     Those carried over are listed apart (`Output.carried_pages`): 100,000 paths."""
     renders, carried = plan.renders_article, out.carried_pages
-    for article in ordered:
+    catalog, body_of = arranged.catalog, job.body_of
+    for article in arranged.ordered:
         path = served_article_path(article.id)
         if not renders(article.id, path):
             carried.append(path)
@@ -543,20 +550,20 @@ class Job:
 def build(job: Job) -> Built:
     """The steps of a build, in order; each reads and writes `out`."""
     arranged, cfg, urls = job.arranged, job.cfg, job.urls
-    plan = job.plan.widened(job.previous.catalog, names_of(arranged.catalog), arranged.members)
+    names = names_of(arranged.catalog)  # each topic's slug and heading: renames widen the plan
+    plan = job.plan.widened(job.previous.catalog, names, arranged.members)
     out = Output(problems=list(arranged.catalog.problems))
     media = collect_media(arranged.ordered, cfg, urls, plan, out)
-    entries = Entries(arranged.catalog, cfg, urls, media.images, job.body_of, media.brand, job.kept)
     pages = Pages(cfg, urls)
     resources = make_resources(media.items, plan.previous, job.now, lazy=_lazy(plan))
-    resources |= feed_resources(arranged, entries, plan, job, out)
+    resources |= feed_resources(arranged, media, plan, job, out)
     resources |= list_resources(arranged, pages, plan, job.now, out)
     if plan.pages:
         resources |= article_resources(arranged, pages, media.images, plan, job, out)
     resources |= carried_over(plan, out)
     if plan.pages:
         resources |= sitemap_resources(resources, arranged.ordered, plan, job)
-    index = site_index(arranged, job, out)
+    index = site_index(arranged, names, job, out)
     return Built(Snapshot(resources, index), out.feeds_rendered, out.pages_rendered)
 
 
@@ -571,17 +578,34 @@ def _gzip_only(path: str) -> bool:
 
 
 def feed_resources(
-    arranged: Arranged, entries: Entries, plan: Plan, job: Job, out: Output
+    arranged: Arranged, media: Media, plan: Plan, job: Job, out: Output
 ) -> dict[str, Resource]:
     """Subscription documents and OPML (lazy when the plan is), and archive pages
     (gzip only, compressed as they are rendered)."""
     archived: dict[str, Resource] = {}
+    entries = Entries(
+        arranged.catalog,
+        job.cfg,
+        job.urls,
+        images=media.images,
+        body=job.body_of,
+        brand=media.brand,
+        kept=job.kept,
+    )
 
     def compress(items: Iterable[Item]) -> None:
         archived.update(make_resources(items, plan.previous, job.now, compact=_gzip_only))
 
     topics = feed_topics(arranged, job)
-    made = render_feeds(topics, entries, plan, job.previous, out, compress, arranged.newest_update)
+    made = render_feeds(
+        topics,
+        entries,
+        plan,
+        out,
+        previous=job.previous,
+        compress=compress,
+        newest=arranged.newest_update,
+    )
     return make_resources(made, plan.previous, job.now, lazy=_lazy(plan)) | archived
 
 
@@ -603,8 +627,7 @@ def article_resources(
 ) -> dict[str, Resource]:
     """Rendered and compressed a batch at a time: never all in memory at once; then
     the notices of withdrawn articles (410)."""
-    catalog = arranged.catalog
-    made = article_pages(arranged.ordered, catalog, pages, images, job.body_of, plan, out)
+    made = article_pages(arranged, pages, images, plan, job, out)
     gone = withdrawn_pages(job.withdrawals, pages, plan, out)
     return make_resources(itertools.chain(made, gone), plan.previous, job.now, compact=_gzip_only)
 
@@ -626,22 +649,22 @@ def sitemap_resources(
     return make_resources(maps, plan.previous, job.now, lazy=_lazy(plan))
 
 
-def site_index(arranged: Arranged, job: Job, out: Output) -> SiteIndex:
+def site_index(
+    arranged: Arranged, names: dict[str, tuple[str, str]], job: Job, out: Output
+) -> SiteIndex:
     """What the new snapshot holds besides bytes; the carried feeds keep their windows
     and topics."""
     catalog, previous = arranged.catalog, job.previous
-    now, days = job.now.timestamp(), job.cfg.feeds.tombstone_days
-    shown = sorted(i for i, w in job.withdrawals.items() if w.shows_tombstone(now, days))
     carried_windows = {p: previous.windows[p] for p in out.carried if p in previous.windows}
     carried_topics = {p: previous.topics[p] for p in out.carried if p in previous.topics}
     return SiteIndex(
         articles=len(arranged.ordered),
         counts=dict(Counter(ref.kind for ref in catalog.topics)),
-        catalog=names_of(catalog),
+        catalog=names,
         aliases=aliases_of(catalog),
         windows=carried_windows | out.windows,
         topics=carried_topics | out.topics,
         archives=out.archives,
         problems=tuple(out.problems),
-        tombstoned=tuple(shown),
+        tombstoned=tuple(sorted(w.id for w in tombstones_shown(job))),
     )

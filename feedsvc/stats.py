@@ -32,9 +32,9 @@ from typing import BinaryIO
 from urllib.parse import unquote
 
 from .batches import Batched
+from .config import Config
 from .store import open_database
-from .topics import KIND_OF_SEGMENT
-from .urls import FEED_FORMATS
+from .topics import requested
 
 log = logging.getLogger("feedsvc")
 
@@ -128,17 +128,10 @@ def product_name(agent: str) -> str:
 def topic_of(path: str) -> str | None:
     """The feed topic of a subscription document's path ("all", "tags/<slug>",
     "sections/<slug-path>", "authors/<slug>"); None for anything else (archives too)."""
-    if not path.startswith("/feeds/") or path.startswith("/feeds/archive/"):
+    found = requested(path)
+    if found is None or not found.fmt or found.slug.strip("/") != found.slug:
         return None
-    stem, dot, fmt = path[len("/feeds/") :].rpartition(".")
-    if not dot or fmt not in FEED_FORMATS:
-        return None
-    if stem == "all":
-        return "all"
-    segment, _, slug = stem.partition("/")
-    if segment not in KIND_OF_SEGMENT or not slug or slug.strip("/") != slug:
-        return None
-    return stem
+    return f"{found.kind.segment}/{found.slug}" if found.kind is not None else "all"
 
 
 @dataclass(frozen=True)
@@ -214,7 +207,7 @@ def _zone(offset: str) -> timezone:
 
 def _log_time(stamp: str) -> datetime:
     """nginx's $time_local, `07/Dec/2026:10:00:00 +0530`, read by position: strptime
-    took 15 µs a line (most of reading a log), and depends on the locale for %b."""
+    would be most of the cost of reading a log, and depends on the locale for %b."""
     if len(stamp) != 26 or stamp[2] != "/" or stamp[6] != "/" or stamp[20] != " ":
         raise ValueError(stamp)
     if not "1970" <= stamp[7:11] <= "9998":  # else no local day can be taken of it
@@ -251,7 +244,6 @@ def parse_line(line: str) -> Poll | None:
 class LogRead:
     """What reading one access log gave."""
 
-    path: Path
     lines: int = 0  # read this time (complete lines)
     counted: int = 0  # feed polls among them
     skipped: int = 0  # lines that were not nginx's combined format
@@ -309,12 +301,17 @@ class Counts:
     writes, the dashboard's threads read."""
 
     def __init__(self, path: Path | None, tz: tzinfo, keep_days: int = 400) -> None:
-        self.path = path
         self.tz = tz
         self.keep_days = keep_days
         self._db = open_database(path, _SCHEMA)
         self._lock = threading.Lock()
         self._keys: dict[str, bytes] = {}
+
+    @classmethod
+    def beside(cls, cfg: Config) -> Counts:
+        """The counts file beside the state file."""
+        state = cfg.state_path
+        return cls(state.with_name(state.stem + "-stats.sqlite3"), cfg.tzinfo, cfg.stats.keep_days)
 
     def close(self) -> None:
         with self._lock:
@@ -364,13 +361,13 @@ class Counts:
         """Count these polls (or each of these so many times); the number counted."""
         times = polls if isinstance(polls, Mapping) else Counter(polls)
         with self._writing():
-            tally = Tally()
-            for poll, n in times.items():
-                tally.add(poll, self.tz, self.key, n)
-            self._write(tally)
-            return tally.counted
+            return self._count(times)
 
-    def _write(self, tally: Tally) -> None:
+    def _count(self, times: Mapping[Poll, int]) -> int:
+        """Count polls in the open transaction; the number counted."""
+        tally = Tally()
+        for poll, n in times.items():
+            tally.add(poll, self.tz, self.key, n)
         db = self._db
         db.executemany(
             "INSERT INTO fetchers VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
@@ -388,6 +385,7 @@ class Counts:
             " fresh = fresh + excluded.fresh, unchanged = unchanged + excluded.unchanged",
             [(h, t, fresh, same) for (h, t), (fresh, same) in tally.polls.items()],
         )
+        return tally.counted
 
     def prune(self, today: date) -> None:
         """Counts older than keep_days go; keys older than KEY_DAYS go."""
@@ -416,9 +414,9 @@ class Counts:
                 if info.st_size < offset:
                     offset = skipped_before = 0  # truncated
                 fh.seek(offset)
-                return self._read_from(fh, path, where, offset, skipped_before)
+                return self._read_from(fh, where, offset, skipped_before)
         except OSError as exc:
-            return LogRead(path, problem=exc.strerror or str(exc))
+            return LogRead(problem=exc.strerror or str(exc))
 
     def _offset(self, where: tuple[int, int]) -> tuple[int, int]:
         with self._lock:
@@ -428,7 +426,7 @@ class Counts:
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
     def _read_from(
-        self, fh: BinaryIO, path: Path, where: tuple[int, int], offset: int, skipped: int
+        self, fh: BinaryIO, where: tuple[int, int], offset: int, skipped: int
     ) -> LogRead:
         lines = counted = bad = 0
         for chunk_lines, consumed in _complete_lines(fh):
@@ -442,39 +440,32 @@ class Counts:
             lines += len(chunk_lines)
             offset += consumed
             with self._writing():
-                tally = Tally()
-                for poll in polls:
-                    tally.add(poll, self.tz, self.key)
-                self._write(tally)
+                counted += self._count(Counter(polls))
                 self._db.execute(
                     "INSERT OR REPLACE INTO logs VALUES (?, ?, ?, ?)",
                     (*where, offset, skipped + bad),
                 )
-            counted += tally.counted
-        return LogRead(path, lines, counted, bad)
+        return LogRead(lines=lines, counted=counted, skipped=bad)
 
     # -- estimates ----------------------------------------------------------------------
 
-    def estimates(self, topic: str, first: date, last: date) -> dict[date, int]:
-        """The estimate of every day from `first` to `last` (0 for a day with none)."""
+    def series(self, first: date, last: date) -> dict[str, dict[date, int]]:
+        """Every topic counted in the span, the most read on `last` first (then by
+        name): the estimate of each of its days (0 for a day with none)."""
         span = (first.isoformat(), last.isoformat())
-        found: dict[date, int] = {}
+        found: dict[str, Counter[date]] = defaultdict(Counter)
         with self._lock:
-            for day, total in self._db.execute(
-                "SELECT day, sum(subscribers) FROM fetchers WHERE topic = ? AND day BETWEEN ? AND ?"
-                " GROUP BY day",
-                (topic, *span),
+            for query in (
+                "SELECT topic, day, sum(subscribers) FROM fetchers WHERE day BETWEEN ? AND ?"
+                " GROUP BY topic, day",
+                "SELECT topic, day, count(*) FROM readers WHERE day BETWEEN ? AND ?"
+                " GROUP BY topic, day",
             ):
-                found[date.fromisoformat(day)] = int(total)
-            for day, total in self._db.execute(
-                "SELECT day, count(*) FROM readers WHERE topic = ? AND day BETWEEN ? AND ?"
-                " GROUP BY day",
-                (topic, *span),
-            ):
-                key = date.fromisoformat(day)
-                found[key] = found.get(key, 0) + int(total)
-        days = (last - first).days + 1
-        return {first + timedelta(n): found.get(first + timedelta(n), 0) for n in range(days)}
+                for topic, day, total in self._db.execute(query, span):
+                    found[topic][date.fromisoformat(day)] += int(total)
+        days = [first + timedelta(n) for n in range((last - first).days + 1)]
+        ordered = sorted(found, key=lambda topic: (-found[topic][last], topic))
+        return {topic: {day: found[topic][day] for day in days} for topic in ordered}
 
     def aggregators(self, topic: str, day: date, most: int = 5) -> tuple[Aggregator, ...]:
         """The largest aggregators of a topic on a day, by name (their fetchers summed)."""
@@ -485,16 +476,6 @@ class Counts:
                 (topic, day.isoformat(), most),
             ).fetchall()
         return tuple(Aggregator(name, int(n)) for name, n in rows)
-
-    def topics(self, since: date) -> list[str]:
-        """Every topic counted since that day."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT topic FROM fetchers WHERE day >= ?1 UNION"
-                " SELECT topic FROM readers WHERE day >= ?1",
-                (since.isoformat(),),
-            ).fetchall()
-        return sorted(row[0] for row in rows)
 
     def hourly(self, topic: str, first_hour: int, last_hour: int) -> dict[int, tuple[int, int]]:
         """(200s, 304s) of each hour (epoch hours) in the span that had any."""
@@ -516,20 +497,18 @@ class Counts:
     def report(self, today: date) -> Report:
         """Per topic counted in the last 30 days: today's estimate, the ones 7 and 30
         days before, the five largest aggregators; the largest first."""
-        found = []
-        for topic in self.topics(today - timedelta(days=30)):
-            series = self.estimates(topic, today - timedelta(days=30), today)
-            found.append(
-                TopicCounts(
-                    topic,
-                    series[today],
-                    series[today - timedelta(days=7)],
-                    series[today - timedelta(days=30)],
-                    self.aggregators(topic, today),
-                )
+        week, month = today - timedelta(days=7), today - timedelta(days=30)
+        found = tuple(
+            TopicCounts(
+                topic=topic,
+                today=days[today],
+                days_7_ago=days[week],
+                days_30_ago=days[month],
+                aggregators=self.aggregators(topic, today),
             )
-        found.sort(key=lambda t: (-t.today, t.topic))
-        return Report(today, tuple(found))
+            for topic, days in self.series(month, today).items()
+        )
+        return Report(today, found)
 
 
 LINE_MAX = 64 << 10  # bytes: a "line" longer than this is not nginx's (skipped in pieces)
@@ -577,10 +556,6 @@ class Recorder:
     def stop(self) -> None:
         self._batches.stop()
 
-    def flush(self) -> None:
-        """Until the polls put before are counted."""
-        self._batches.flush()
-
     def __call__(self, path: str, status: int, user_agent: str, address: str) -> None:
         self._put((time.time(), path, status, user_agent, address))
 
@@ -605,8 +580,3 @@ class Recorder:
                 self._pruned = today
         except sqlite3.Error as exc:  # counting must never stop serving
             log.warning("could not count feed polls: %s", exc)
-
-
-def counts_path(state_path: Path) -> Path:
-    """The counts file beside the state file."""
-    return state_path.with_name(state_path.stem + "-stats.sqlite3")

@@ -255,13 +255,19 @@ class Store:
 
     def withdrawals(self) -> dict[str, Withdrawal]:
         """Every article taken back and not published again, by id."""
+        query = "SELECT id, title, at, reason, topics, feeds FROM withdrawals"
         with self._lock:
-            rows = self._db.execute("SELECT * FROM withdrawals").fetchall()
+            rows = self._db.execute(query).fetchall()
         return {
-            row[0]: Withdrawal(
-                row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), tuple(json.loads(row[5]))
+            article_id: Withdrawal(
+                id=article_id,
+                title=title,
+                at=at,
+                reason=reason,
+                topics=tuple(json.loads(topics)),
+                feeds=tuple(json.loads(feeds)),
             )
-            for row in rows
+            for article_id, title, at, reason, topics, feeds in rows
         }
 
     def withdraw(self, withdrawals: list[Withdrawal]) -> None:

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from .articles import Article
 from .config import Config, Overrides, TopicOverride
 from .text import path_key, tag_key, tag_slug
+from .urls import FEED_FORMATS
 
 TAG_MAX = 100  # characters; a longer "tag" is a mistake (a sentence pasted in)
 STORED_SEPARATOR = "\x1f"  # no key holds a control character (text.clean removes them)
@@ -103,6 +104,36 @@ KINDS: dict[str, Kind] = {  # in the order pages and OPML list them
 
 
 KIND_OF_SEGMENT = {kind.segment: kind for kind in KINDS.values()}
+PAGE_PREFIXES = tuple(f"/{kind.segment}/" for kind in KINDS.values())
+
+
+@dataclass(frozen=True)
+class Requested:
+    """A request's path to a topic's page or subscription document, taken apart."""
+
+    kind: Kind | None  # None: the feed of every article
+    slug: str  # as the request spells it ("" for all)
+    fmt: str  # the feed's format; "" for a page
+
+
+def requested(path: str) -> Requested | None:
+    """`/feeds/all.<fmt>`, `/feeds/<segment>/<slug>.<fmt>` or `/<segment>/<slug>`;
+    None for any other path (an archive page, an article, ...)."""
+    feed = path.startswith("/feeds/")
+    if feed and path.startswith("/feeds/archive/"):
+        return None
+    rest, fmt = path[len("/feeds/") if feed else 1 :], ""
+    if feed:
+        rest, dot, fmt = rest.rpartition(".")
+        if not dot or fmt not in FEED_FORMATS:
+            return None
+        if rest == "all":
+            return Requested(None, "", fmt)
+    segment, _, slug = rest.partition("/")
+    kind = KIND_OF_SEGMENT.get(segment)
+    if kind is None or not slug:
+        return None
+    return Requested(kind, slug, fmt)
 
 
 @dataclass(frozen=True)
@@ -176,6 +207,15 @@ class Catalog:
             topics[ref] for key in KINDS[kind].keys(article) if (ref := Ref(kind, key)) in topics
         ]
 
+    def credits(self, article: Article, site_author: str) -> list[Topic]:
+        """Its authors as the catalog names them (one with no feed as written: no
+        slug); the site's author when it names none."""
+        named = {topic.ref.key: topic for topic in self.of(article, "author")}
+        return [
+            named.get(key) or Topic(Ref("author", key), "", name)
+            for name, key in zip(article.authors, article.author_keys, strict=True)
+        ] or [Topic(Ref("author", ""), "", site_author)]
+
     def kind(self, name: str) -> list[Topic]:
         return [topic for ref, topic in self.topics.items() if ref.kind == name]
 
@@ -219,14 +259,22 @@ def make_catalog(
         refs.sort(key=lambda r: (min(firsts[r].values()), r.key.count("/")))
         taken: set[str] = set()
         for ref in refs:
-            topic = _topic(kind, ref, counts[ref], firsts[ref], chosen, made, problems)
+            topic = _topic(
+                kind,
+                ref,
+                used=counts[ref],
+                first=firsts[ref],
+                chosen=chosen,
+                made=made,
+                problems=problems,
+            )
             if topic is None:
                 continue
             base, slug, n = topic.slug, topic.slug, 2
             while slug in taken:
                 slug, n = f"{base}-{n}", n + 1
             taken.add(slug)
-            made[ref] = topic if slug == base else _renamed(topic, slug)
+            made[ref] = topic if slug == base else dataclasses.replace(topic, slug=slug)
     below: dict[Ref, list[Topic]] = {}
     for topic in made.values():
         if topic.parent is not None:
@@ -241,6 +289,7 @@ def _by_key(kind: Kind, overrides: Overrides) -> dict[str, TopicOverride]:
 def _topic(
     kind: Kind,
     ref: Ref,
+    *,
     used: Mapping[str, int],
     first: Mapping[str, Use],
     chosen: Mapping[str, TopicOverride],
@@ -274,10 +323,6 @@ def _topic(
         uri=override.uri or "",
         email=override.email or "",
     )
-
-
-def _renamed(topic: Topic, slug: str) -> Topic:
-    return dataclasses.replace(topic, slug=slug)
 
 
 def names_of(catalog: Catalog) -> dict[str, tuple[str, str]]:

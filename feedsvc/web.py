@@ -8,7 +8,6 @@ from the warm-start file (one indexed read; a 304 reads nothing).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import unicodedata
@@ -31,8 +30,8 @@ from .config import Config
 from .metrics import Measured, Metrics
 from .snapshot import Resource, Snapshot
 from .text import html_safe_json
-from .topics import KIND_OF_SEGMENT, KINDS, slug_of_key
-from .urls import FEED_FORMATS, PAGES_AFTER_FEEDS, article_path, feed_path, page_path
+from .topics import KINDS, Ref, Topic, requested, slug_of_key
+from .urls import PAGES_AFTER_FEEDS, article_path, feed_path, page_path
 
 SnapshotSource = Callable[[], Snapshot]
 # Told of each answer to a subscription document: (path, status, user agent, address).
@@ -162,30 +161,17 @@ def _canonical(snapshot: Snapshot, path: str) -> str | None:
         if "/articles/" + wanted in snapshot.resources:
             return article_path(wanted)
         return None
-    feed = path.startswith("/feeds/")
-    segment, _, rest = path[len("/feeds/") if feed else 1 :].partition("/")
-    kind = KIND_OF_SEGMENT.get(segment)
-    if kind is None or not rest:
+    found = requested(path)
+    if found is None or found.kind is None:
         return None
-    stem, fmt = rest, ""
-    if feed:
-        stem, _, fmt = rest.rpartition(".")
-        if fmt not in FEED_FORMATS:
-            return None
+    kind = found.kind
     aliases = snapshot.index.aliases.get(kind.name, {})
-    key = kind.key_of(stem.strip("/"))
+    key = kind.key_of(found.slug.strip("/"))
     slug = aliases.get(key) or aliases.get(slug_of_key(key))
     if slug is None:
         return None
-    place = _Place(kind.segment, slug)
-    return feed_path(place, fmt) if feed else page_path(place)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Place:
-    segment: str
-    slug: str
-    id_segment: str = ""
+    topic = Topic(Ref(kind.name, key), slug, "")
+    return feed_path(topic, found.fmt) if found.fmt else page_path(topic)
 
 
 def _health(

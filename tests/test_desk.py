@@ -18,6 +18,7 @@ from feedsvc.dashboard import PASSWORD_VARIABLE, Sources, create_dashboard
 from feedsvc.metrics import Metrics, SiteState
 from feedsvc.snapshot import Change, Health, SiteIndex, Snapshot
 from feedsvc.stats import Counts
+from feedsvc.store import HubRecord
 
 from .conftest import md, wait_for, write
 from .nginx import nginx_binary, start_nginx
@@ -189,18 +190,11 @@ def sources(tmp_path: Path, snapshot: Snapshot) -> Sources:
     counts = Counts(tmp_path / "stats.sqlite3", desk_config(tmp_path, "127.0.0.1").tzinfo)
     return Sources(
         snapshot=lambda: snapshot,
-        hubs=lambda: [
-            {
-                "url": "http://hub.example/",
-                "pending": 2,
-                "last_delivery": None,
-                "last_error": "<b>503</b>",
-            }
-        ],
+        hubs=lambda: [HubRecord("http://hub.example/", 2, None, "<b>503</b>")],
         mirror=lambda: None,
         counts=counts,
         clock=lambda: datetime.now().astimezone(),
-        metrics=Metrics(lambda: SiteState(0, {}, 0, 0, {}, {}, None)),
+        metrics=Metrics(SiteState),
     )
 
 

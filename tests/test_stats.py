@@ -185,7 +185,7 @@ def test_two_fetchers_of_one_aggregator_are_summed(counts: Counts) -> None:
 def test_days_are_in_the_site_time_zone(counts: Counts) -> None:
     late = datetime(2026, 12, 6, 19, 0, tzinfo=UTC)  # 00:30 on the 7th in India
     counts.record([poll(late, FEEDLY.format(n=3))])
-    assert counts.estimates("all", date(2026, 12, 6), date(2026, 12, 7)) == {
+    assert counts.series(date(2026, 12, 6), date(2026, 12, 7))["all"] == {
         date(2026, 12, 6): 0,
         date(2026, 12, 7): 3,
     }
@@ -220,7 +220,7 @@ def test_counts_older_than_keep_days_go(tmp_path: Path) -> None:
             [poll(DAY - timedelta(days=40), FEEDLY.format(n=4)), poll(DAY, FEEDLY.format(n=2))]
         )
         counts.prune(DAY.date())
-        series = counts.estimates("all", DAY.date() - timedelta(days=40), DAY.date())
+        series = counts.series(DAY.date() - timedelta(days=40), DAY.date())["all"]
         assert sum(series.values()) == 2
     finally:
         counts.close()
@@ -360,4 +360,4 @@ def test_a_day_whose_key_is_gone_adds_no_readers_twice(counts: Counts) -> None:
     counts.record([poll(old, "NetNewsWire/6.1", "198.51.100.1")])  # a first read: counted
     counts.prune(datetime.now(IST).date())  # its key goes after two days
     counts.record([poll(old, "NetNewsWire/6.1", "198.51.100.1"), poll(old, FEEDLY.format(n=4))])
-    assert counts.estimates("all", old.date(), old.date())[old.date()] == 1 + 4
+    assert counts.series(old.date(), old.date())["all"][old.date()] == 1 + 4
