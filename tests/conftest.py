@@ -2,21 +2,61 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from feedsvc.config import Config, from_dict
+from feedsvc.publisher import Publisher
+from feedsvc.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_NAME = "000_8fc8ec9304f2c137.txt"
 SEED = ROOT / "articles" / SEED_NAME
 SHARED_SEED = ROOT.parent / "shared" / "seeds" / SEED_NAME
+
+
+@contextlib.contextmanager
+def subscribed(state: Path, *urls: str) -> Iterator[Any]:
+    """A real feed reader (the `reader` library) subscribed to these feeds and updated
+    once; each must have been read without an error."""
+    reader_lib = pytest.importorskip("reader", reason="the reader library is not installed")
+    reader = reader_lib.make_reader(str(state))
+    try:
+        for url in urls:
+            reader.add_feed(url)
+        reader.update_feeds()
+        for url in urls:
+            assert reader.get_feed(url).last_exception is None, url
+        yield reader
+    finally:
+        reader.close()
+
+
+class Clock:
+    """A clock a test sets: what a publisher asks for the time."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def publish(cfg: Config, workers: int | None = None) -> Snapshot:
+    """One build of the folder cfg names, its publisher closed after."""
+    publisher = Publisher(cfg, workers=workers)
+    try:
+        return publisher.rescan()
+    finally:
+        publisher.close()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:

@@ -67,6 +67,18 @@ class Server:
     def request(self, path: str, method: str = "GET", headers: dict | None = None) -> Reply:
         return request(self.port, path, method, headers)
 
+    def entries(self, path: str) -> list:
+        """The feed's entries as feedparser reads them (none unless it answers 200);
+        a feed it cannot read fails the test."""
+        import feedparser
+
+        reply = self.request(path)
+        if reply.status != 200:
+            return []
+        parsed = feedparser.parse(reply.body)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        return list(parsed.entries)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)

@@ -23,21 +23,13 @@ from feedsvc.export import MANIFEST, export
 from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Resource, Snapshot
 
-from .conftest import ROOT, SEED, SEED_NAME, md, write
+from .conftest import ROOT, SEED, SEED_NAME, md, publish, write
 from .server import feedsvc
 
 SEED_LINES = SEED.read_text(encoding="utf-8").split("\n")
 SEED_ID = "tag:news.example,2026:articles/000_8fc8ec9304f2c137"
 SEED_TIME = datetime(2025, 7, 12, 9, 15, 42, tzinfo=UTC)
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
-
-
-def publish(folder: Path, cfg: Config) -> Snapshot:
-    publisher = Publisher(cfg)
-    try:
-        return publisher.rescan()
-    finally:
-        publisher.close()
 
 
 @pytest.fixture
@@ -57,7 +49,7 @@ def site(seeded: Path, make_config) -> tuple[Snapshot, Config]:
         ),
     )
     cfg = make_config(articles={"dir": str(seeded)}, tags={"TRUMP": "ट्रंप"})
-    return publish(seeded, cfg), cfg
+    return publish(cfg), cfg
 
 
 def parsed(snapshot: Snapshot, path: str) -> feedparser.FeedParserDict:
@@ -215,7 +207,7 @@ def test_every_uri_is_ascii_and_devanagari_percent_encoded(site) -> None:
 
 def test_devanagari_article_id_is_percent_encoded(articles_dir: Path, make_config) -> None:
     write(articles_dir, "समाचार/पहला.md", md("पहला", ["क"], "2025-01-01"))
-    snapshot = publish(articles_dir, make_config(articles={"dir": str(articles_dir)}))
+    snapshot = publish(make_config(articles={"dir": str(articles_dir)}))
     entry = parsed(snapshot, "/feeds/all.atom").entries[0]
     assert entry.id == "tag:news.example,2026:articles/" + quote("समाचार/पहला")
     assert entry.link == "http://news.example/articles/" + quote("समाचार/पहला")
@@ -237,7 +229,7 @@ def test_scheduled_and_draft_articles_are_absent(articles_dir: Path, make_config
     write(articles_dir, "now.md", md("अभी", ["आज"], "2025-01-01"))
     write(articles_dir, "later.md", md("बाद में", ["कल", "आज"], "2099-01-01"))
     write(articles_dir, "draft.md", md("मसौदा", ["गुप्त", "आज"], "2025-01-02", draft="true"))
-    snapshot = publish(articles_dir, make_config(articles={"dir": str(articles_dir)}))
+    snapshot = publish(make_config(articles={"dir": str(articles_dir)}))
     titles = [e.title for e in parsed(snapshot, "/feeds/all.atom").entries]
     assert titles == ["अभी"]
     assert [e.title for e in parsed(snapshot, "/feeds/tags/आज.rss").entries] == ["अभी"]
@@ -252,7 +244,7 @@ def test_max_items_keeps_the_newest(articles_dir: Path, make_config) -> None:
     for day in range(1, 8):
         write(articles_dir, f"d{day}.md", md(f"दिन {day}", ["क"], f"2025-01-0{day}"))
     cfg = make_config(articles={"dir": str(articles_dir)}, feeds={"max_items": 3})
-    snapshot = publish(articles_dir, cfg)
+    snapshot = publish(cfg)
     for path in ("/feeds/all.atom", "/feeds/tags/क.rss"):
         assert [e.title for e in parsed(snapshot, path).entries] == ["दिन 7", "दिन 6", "दिन 5"]
 
@@ -265,7 +257,7 @@ def test_max_bytes_drops_the_oldest(articles_dir: Path, make_config) -> None:
             md(f"दिन {day}", ["क"], f"2025-01-0{day}", "लंबा पाठ। " * 300),
         )
     cfg = make_config(articles={"dir": str(articles_dir)}, feeds={"max_bytes": 40_000})
-    snapshot = publish(articles_dir, cfg)
+    snapshot = publish(cfg)
     for path in ("/feeds/all.atom", "/feeds/all.rss"):
         body = snapshot.get(path).body
         assert len(body) <= 40_000
@@ -277,7 +269,7 @@ def test_max_bytes_drops_the_oldest(articles_dir: Path, make_config) -> None:
 def test_summary_only(articles_dir: Path, make_config) -> None:
     write(articles_dir, "a.md", md("सार", ["क"], "2025-01-01", "पहला वाक्य। दूसरा वाक्य।"))
     cfg = make_config(articles={"dir": str(articles_dir)}, feeds={"summary_only": True})
-    snapshot = publish(articles_dir, cfg)
+    snapshot = publish(cfg)
     assert b"content:encoded" not in snapshot.get("/feeds/all.rss").body
     entry = parsed(snapshot, "/feeds/all.atom").entries[0]
     assert "content" not in entry and entry.summary == "पहला वाक्य। दूसरा वाक्य।"
@@ -289,10 +281,10 @@ def test_entry_ids_survive_edits_and_a_new_base_url(
     path = write(articles_dir, "a.md", md("पुराना शीर्षक", ["क"], "2025-01-01", "पुराना पाठ।"))
     cfg = make_config(articles={"dir": str(articles_dir)})
     cfg = cfg.replace(site={"id_authority": ""})  # pinned in the state file at first run
-    ids = {e.title: e.id for e in parsed(publish(articles_dir, cfg), "/feeds/all.atom").entries}
+    ids = {e.title: e.id for e in parsed(publish(cfg), "/feeds/all.atom").entries}
     write(articles_dir, "a.md", md("नया शीर्षक", ["ख", "ग"], "2025-03-01", "नया पाठ।"), age=1)
     moved = cfg.replace(site={"base_url": "https://other.example/news"})
-    snapshot = publish(articles_dir, moved)
+    snapshot = publish(moved)
     [entry] = parsed(snapshot, "/feeds/all.atom").entries
     assert entry.title == "नया शीर्षक"
     assert entry.id == ids["पुराना शीर्षक"] == "tag:news.example,2026:articles/a"

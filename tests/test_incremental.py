@@ -19,7 +19,7 @@ from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
 from feedsvc.store import Store
 
-from .conftest import md
+from .conftest import Clock, md
 
 # Spellings of three keys (a change of majority renames a tag everywhere); sections
 # and authors likewise, a sub-section among them.
@@ -40,14 +40,6 @@ change = st.one_of(
     st.tuples(st.just("restart")),  # a warm start, then the changes after it
 )
 BEFORE, AFTER = datetime(2029, 12, 31, tzinfo=UTC), datetime(2030, 2, 1, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = BEFORE
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _config(root: Path, state: str, max_items: int) -> Config:
@@ -108,7 +100,7 @@ def test_a_live_site_equals_a_fresh_build(max_items: int, changes: list[tuple[An
         (root / "articles").mkdir()
         for n in range(4):
             _write(root, n, [SPELLINGS[n % 4]], 0, section=SECTIONS[n], authors=(AUTHORS[n],))
-        clock = Clock()
+        clock = Clock(BEFORE)
         live = Publisher(_config(root, "live.sqlite3", max_items), workers=1, clock=clock)
         try:
             live.rescan()

@@ -22,7 +22,7 @@ from feedsvc.config import Config
 from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
 
-from .conftest import ROOT, SEED, SEED_NAME, md, write
+from .conftest import ROOT, SEED, SEED_NAME, md, subscribed, write
 from .server import feedsvc, start
 
 BASE = "http://news.example"
@@ -139,7 +139,6 @@ def test_opml_lists_each_topic_once(samples: Path, make_config) -> None:
 
 
 def test_the_reader_library_reads_the_served_json_feed(tmp_path: Path) -> None:
-    reader_lib = pytest.importorskip("reader", reason="the reader library is not installed")
     folder = tmp_path / "articles"
     # Settled (older than settle_ms): served from the first build, not 300 ms after.
     write(folder, SEED_NAME, SEED.read_bytes())
@@ -150,20 +149,15 @@ def test_the_reader_library_reads_the_served_json_feed(tmp_path: Path) -> None:
     server = start(tmp_path / "config.toml")
     try:
         url = f"http://127.0.0.1:{server.port}/feeds/tags/trump.json"
-        reader = reader_lib.make_reader(str(tmp_path / "reader.sqlite"))
-        reader.add_feed(url)
-        reader.update_feeds()
-        feed = reader.get_feed(url)
-        assert feed.last_exception is None
-        assert feed.title == "हिंदी समाचार — ट्रंप"
-        entries = sorted(reader.get_entries(), key=lambda e: e.id)
+        with subscribed(tmp_path / "reader.sqlite", url) as reader:
+            assert reader.get_feed(url).title == "हिंदी समाचार — ट्रंप"
+            entries = sorted(reader.get_entries(), key=lambda e: e.id)
         assert [e.id for e in entries] == [
             "tag:news.example,2026:articles/000_8fc8ec9304f2c137",
             "tag:news.example,2026:articles/trump-korea",
         ]
         assert entries[0].title == SEED.read_text().split("\n")[0]
         assert "उत्तर कोरिया" in entries[1].content[0].value
-        reader.close()
     finally:
         assert server.stop() == 0
 
@@ -174,7 +168,6 @@ HOSTILE_TITLE = "<script>alert(1)</script> शीर्षक & <b>"
 def test_no_json_string_holds_markup_and_readers_get_it_back(tmp_path: Path) -> None:
     """<, > and & are written \\u003c, \\u003e, \\u0026 in every JSON document, served
     and exported: no `<script` anywhere, and the exact title comes back."""
-    reader_lib = pytest.importorskip("reader", reason="the reader library is not installed")
     folder = tmp_path / "articles"
     write(folder, "script-title.md", md(HOSTILE_TITLE, ["क"], "2025-01-01"))
     write(folder, "tag-script.md", md("टैग स्क्रिप्ट", ['"<script>"'], "2025-01-02"))
@@ -188,14 +181,13 @@ def test_no_json_string_holds_markup_and_readers_get_it_back(tmp_path: Path) -> 
             assert reply.status == 200, path
             served[path] = reply.body
         for path in ("/healthz", "/feeds/all.atom", "/", "/articles/script-title"):
-            served[path] = server.request(path).body
+            reply = server.request(path)
+            assert reply.status == 200, path
+            served[path] = reply.body
         url = f"http://127.0.0.1:{server.port}/feeds/all.json"
-        reader = reader_lib.make_reader(str(tmp_path / "reader.sqlite"))
-        reader.add_feed(url)
-        reader.update_feeds()
-        assert reader.get_feed(url).last_exception is None
-        assert sorted(e.title for e in reader.get_entries()) == sorted([HOSTILE_TITLE, "टैग स्क्रिप्ट"])
-        reader.close()
+        with subscribed(tmp_path / "reader.sqlite", url) as reader:
+            titles = sorted(e.title for e in reader.get_entries())
+        assert titles == sorted([HOSTILE_TITLE, "टैग स्क्रिप्ट"])
     finally:
         assert server.stop() == 0
     for path, body in served.items():

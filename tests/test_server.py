@@ -21,7 +21,7 @@ import pytest
 from lxml import etree
 
 from .conftest import SEED, SEED_NAME, md, wait_for, write
-from .server import Server, start
+from .server import Reply, Server, start
 
 IST = ZoneInfo("Asia/Kolkata")
 SEED_ID = "tag:news.example,2026:articles/000_8fc8ec9304f2c137"
@@ -49,17 +49,8 @@ def live(tmp_path_factory: pytest.TempPathFactory):
     assert server.stop() == 0
 
 
-def entries(server: Server, path: str) -> list:
-    reply = server.request(path)
-    if reply.status != 200:
-        return []
-    parsed = feedparser.parse(reply.body)
-    assert not parsed.bozo, parsed.get("bozo_exception")
-    return list(parsed.entries)
-
-
 def titles(server: Server, path: str) -> list[str]:
-    return [e.title for e in entries(server, path)]
+    return [e.title for e in server.entries(path)]
 
 
 @pytest.mark.parametrize("path", ["/feeds/all.atom", "/articles/000_8fc8ec9304f2c137"])
@@ -72,8 +63,7 @@ def test_preconditions_are_not_cache_validators(live, path: str) -> None:
     etag, modified = first.headers["etag"], first.headers["last-modified"]
 
     def status(headers: dict[str, str]) -> int:
-        reply = server.request(path, headers=headers)
-        assert isinstance(reply.status, int)
+        reply: Reply = server.request(path, headers=headers)
         assert reply.status != 200 or reply.body == first.body
         assert reply.status not in (304, 412) or reply.body == b""
         return reply.status
@@ -131,13 +121,13 @@ def test_a_new_file_appears_in_its_tag_feeds_and_all(live) -> None:
 
 def test_an_edited_title_keeps_the_id_with_a_newer_updated(live) -> None:
     server, folder, _ = live
-    [before] = [e for e in entries(server, "/feeds/tags/trump.atom") if e.id == SEED_ID]
+    [before] = [e for e in server.entries("/feeds/tags/trump.atom") if e.id == SEED_ID]
     path = folder / SEED_NAME
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("Ties Deepen", "Ties Deepen Further", 1), encoding="utf-8")
 
     def edited():
-        found = [e for e in entries(server, "/feeds/tags/trump.atom") if e.id == SEED_ID]
+        found = [e for e in server.entries("/feeds/tags/trump.atom") if e.id == SEED_ID]
         return found and "Further" in found[0].title and found[0]
 
     after = wait_for(edited)
@@ -149,7 +139,7 @@ def test_an_edited_title_keeps_the_id_with_a_newer_updated(live) -> None:
 
 def test_a_renamed_file_keeps_its_id(live) -> None:
     server, folder, _ = live
-    [before] = [e for e in entries(server, "/feeds/all.atom") if e.title == "पुराना लेख"]
+    [before] = [e for e in server.entries("/feeds/all.atom") if e.title == "पुराना लेख"]
     os.rename(folder / "old.md", folder / "renamed.md")
     wait_for(
         lambda: (
@@ -161,11 +151,11 @@ def test_a_renamed_file_keeps_its_id(live) -> None:
         lambda: (
             not any(
                 e.title == "पुराना लेख" and e.id != before.id
-                for e in entries(server, "/feeds/all.atom")
+                for e in server.entries("/feeds/all.atom")
             )
         )
     )
-    same = [e for e in entries(server, "/feeds/all.atom") if e.title == "पुराना लेख"]
+    same = [e for e in server.entries("/feeds/all.atom") if e.title == "पुराना लेख"]
     assert [e.id for e in same] == [before.id]
 
 

@@ -20,7 +20,7 @@ from feedsvc.sitemaps import render_news_sitemap, render_sitemaps
 from feedsvc.urls import Urls
 from feedsvc.web import create_app
 
-from .conftest import md, write
+from .conftest import Clock, md, write
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 NS = {
@@ -36,14 +36,6 @@ def _valid(body: bytes, schema: str) -> etree._Element:
     xsd = etree.XMLSchema(etree.parse(str(SCHEMAS / schema)))
     assert xsd.validate(root), xsd.error_log
     return root
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
 from feedsvc.websub import changed_topics
 
-from .conftest import md, wait_for, write
+from .conftest import Clock, md, subscribed, wait_for, write
 from .server import start
 
 AT = "{http://purl.org/atompub/tombstones/1.0}"
@@ -29,14 +29,6 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ENTRY = "tag:news.example,2026:articles/"
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def newsroom(folder: Path) -> None:
@@ -50,7 +42,7 @@ def newsroom(folder: Path) -> None:
 def site(make_config, tmp_path: Path) -> Any:
     folder = tmp_path / "articles"
     newsroom(folder)
-    clock = Clock()
+    clock = Clock(START)
     publisher = Publisher(make_config(articles={"dir": str(folder)}), workers=1, clock=clock)
     publisher.rescan()
     yield folder, publisher, clock
@@ -59,7 +51,11 @@ def site(make_config, tmp_path: Path) -> Any:
 
 def tombstones(snapshot: Snapshot, path: str) -> list[tuple[str | None, str | None, str | None]]:
     """(ref, when, comment) of each deleted-entry, read with lxml."""
-    root = etree.fromstring(snapshot.get(path).body)
+    return tombstones_of(snapshot.get(path).body)
+
+
+def tombstones_of(feed: bytes) -> list[tuple[str | None, str | None, str | None]]:
+    root = etree.fromstring(feed)
     return [
         (d.get("ref"), d.get("when"), d.findtext(f"{AT}comment"))
         for d in root.iter(f"{AT}deleted-entry")
@@ -124,15 +120,40 @@ def test_a_withdrawn_field_gives_its_reason_and_a_restored_article_comes_back(si
 
 
 def test_a_restored_file_gets_its_id_and_time_back(site) -> None:
-    folder, publisher, _ = site
-    kept = (folder / "other.md").read_bytes()
-    (folder / "other.md").unlink()
-    assert publisher.refresh({"other.md"}).get("/articles/other").status == 410
-    write(folder, "other.md", kept)
-    back = publisher.refresh({"other.md"})
-    assert back.get("/articles/other").status == 200
-    assert ENTRY + "other" in ids(back, "/feeds/all.atom")
+    folder, publisher, clock = site
+    clock.now = datetime.now(UTC)
+    text = "पुरानी ख़बर\n\nबिना तारीख़ की ख़बर।\n\nखेल\n"  # undated: dated when first seen
+    write(folder, "purani.txt", text, age=3600)
+    publisher.refresh({"purani.txt"})
+    original = publisher.library.articles["purani.txt"]
+    (folder / "purani.txt").unlink()
+    assert publisher.refresh({"purani.txt"}).get("/articles/purani").status == 410
+    write(folder, "purani.txt", text, age=1)  # put back an hour later
+    back = publisher.refresh({"purani.txt"})
+    restored = publisher.library.articles["purani.txt"]
+    assert (restored.id, restored.date) == (original.id, original.date)
+    assert back.get("/articles/purani").status == 200
+    assert ENTRY + "purani" in ids(back, "/feeds/all.atom")
     assert tombstones(back, "/feeds/all.atom") == []
+    assert publisher.store.withdrawals() == {}
+
+
+def test_a_file_restored_in_another_folder_is_the_same_article(site) -> None:
+    folder, publisher, clock = site
+    clock.now = datetime.now(UTC)
+    text = "पुरानी ख़बर\n\nबिना तारीख़ की ख़बर।\n\nखेल\n"
+    write(folder, "purani.txt", text, age=3600)
+    publisher.refresh({"purani.txt"})
+    original = publisher.library.articles["purani.txt"]
+    (folder / "purani.txt").unlink()
+    publisher.refresh({"purani.txt"})
+    write(folder, "khel/purani.txt", text, age=1)
+    back = publisher.refresh({"khel/purani.txt"})
+    restored = publisher.library.articles["khel/purani.txt"]
+    assert (restored.id, restored.date) == (original.id, original.date)
+    assert back.get("/articles/purani").status == 200
+    assert tombstones(back, "/feeds/all.atom") == []
+    assert publisher.store.withdrawals() == {}
 
 
 def test_a_moved_file_is_not_withdrawn(site) -> None:
@@ -147,7 +168,7 @@ def test_a_moved_file_is_not_withdrawn(site) -> None:
 def test_a_tombstone_leaves_after_tombstone_days(make_config, tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     newsroom(folder)
-    clock = Clock()
+    clock = Clock(START)
     cfg: Config = make_config(articles={"dir": str(folder)}, feeds={"tombstone_days": 0.5})
     publisher = Publisher(cfg, workers=1, clock=clock)
     try:
@@ -170,7 +191,7 @@ def saved_then_deleted(make_config, tmp_path: Path) -> Config:
     folder = tmp_path / "articles"
     newsroom(folder)
     cfg: Config = make_config(articles={"dir": str(folder)})
-    first = Publisher(cfg, workers=1, clock=Clock())
+    first = Publisher(cfg, workers=1, clock=Clock(START))
     first.rescan()
     first.wait_saved()
     first.close()
@@ -180,14 +201,14 @@ def saved_then_deleted(make_config, tmp_path: Path) -> Config:
 
 def test_a_restart_keeps_the_tombstones(make_config, tmp_path: Path) -> None:
     cfg = saved_then_deleted(make_config, tmp_path)  # seen at the next start
-    second = Publisher(cfg, workers=1, clock=Clock())
+    second = Publisher(cfg, workers=1, clock=Clock(START))
     try:
         snapshot = second.rescan()
         assert [s[0] for s in tombstones(snapshot, "/feeds/all.atom")] == [ENTRY + "other"]
         second.wait_saved()
     finally:
         second.close()
-    third = Publisher(cfg, workers=1, clock=Clock())  # nothing changed: the saved site
+    third = Publisher(cfg, workers=1, clock=Clock(START))  # nothing changed: the saved site
     try:
         assert tombstones(third.rescan(), "/feeds/all.atom") == tombstones(
             snapshot, "/feeds/all.atom"
@@ -323,14 +344,21 @@ def test_through_the_real_server_and_a_kill(tmp_path: Path) -> None:
     folder, config = newsroom_site(tmp_path)
     server = start(config)
     try:
+        deleted = datetime.now(UTC).replace(microsecond=0)
         (folder / "khel.md").unlink()
         wait_for(lambda: server.request("/articles/khel").status == 410, timeout=5)
+        seen = datetime.now(UTC)
 
-        def stones() -> list[str | None]:
-            root = etree.fromstring(server.request("/feeds/all.atom").body)
+        def stones(path: str = "/feeds/all.atom") -> list[str | None]:
+            root = etree.fromstring(server.request(path).body)
             return [d.get("ref") for d in root.iter(f"{AT}deleted-entry")]
 
         wait_for(lambda: stones() == [ENTRY + "khel"], timeout=5)
+        assert stones("/feeds/tags/खेल.atom") == [ENTRY + "khel"]
+        for path in ("/feeds/all.atom", "/feeds/tags/खेल.atom"):
+            [when] = [w for _, w, _ in tombstones_of(server.request(path).body)]
+            assert when is not None and deleted <= datetime.fromisoformat(when) <= seen, path
+            assert when.endswith("+05:30")  # the site's time zone, as every date it writes
         assert server.request("/articles/khel").body.decode().count("वापस ले लिया गया") >= 1
         parsed = feedparser.parse(server.request("/feeds/all.atom").body)
         assert not parsed.bozo and len(parsed.entries) == 3  # readers ignore the element
@@ -360,7 +388,6 @@ def test_a_tombstone_leaves_the_served_feed_on_time(tmp_path: Path) -> None:
 
 
 def test_reader_reads_a_feed_with_tombstones_and_corrections(tmp_path: Path) -> None:
-    reader_lib = pytest.importorskip("reader", reason="the reader library is not installed")
     folder = tmp_path / "articles"
     newsroom(folder)
     text = md(
@@ -376,14 +403,10 @@ def test_reader_reads_a_feed_with_tombstones_and_corrections(tmp_path: Path) -> 
         (folder / "other.md").unlink()
         wait_for(lambda: b"deleted-entry" in server.request("/feeds/all.atom").body, timeout=5)
         url = f"http://127.0.0.1:{server.port}/feeds/all.atom"
-        reader = reader_lib.make_reader(str(tmp_path / "reader.sqlite"))
-        reader.add_feed(url)
-        reader.update_feeds()
-        assert reader.get_feed(url).last_exception is None
-        entries = {e.title: e for e in reader.get_entries()}
+        with subscribed(tmp_path / "reader.sqlite", url) as reader:
+            entries = {e.title: e for e in reader.get_entries()}
         assert set(entries) == {"रेल किराया", "मेट्रो", "हॉकी की जीत"}
         assert "नाम ठीक किया गया।" in entries["हॉकी की जीत"].content[0].value
-        reader.close()
     finally:
         assert server.stop() == 0
 
@@ -392,7 +415,7 @@ def test_a_file_deleted_while_stopped_across_an_upgrade_is_withdrawn(
     make_config, tmp_path: Path
 ) -> None:
     cfg = saved_then_deleted(make_config, tmp_path)
-    upgraded = Publisher(cfg.replace(site={"title": "नया नाम"}), workers=1, clock=Clock())
+    upgraded = Publisher(cfg.replace(site={"title": "नया नाम"}), workers=1, clock=Clock(START))
     try:  # new settings: the saved articles are not where the library starts
         snapshot = upgraded.rescan()
         assert snapshot.get("/articles/other").status == 410
