@@ -8,21 +8,20 @@ Flask app can do to answer the same request with the same bytes (the ceiling).
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 
 from flask import Flask, Response, request
 
 from feedsvc.config import load_config
 from feedsvc.metrics import Metrics
 from feedsvc.publisher import Publisher
-from feedsvc.stats import Counts, Recorder, counts_path
+from feedsvc.stats import Counts, Recorder
 from feedsvc.web import create_app
 
 _cfg = load_config()
 _publisher = Publisher(_cfg.replace(schedule={"settle_ms": 0}))
 _snapshot = _publisher.rescan()
 ours = create_app(_cfg, lambda: _publisher.snapshot)
-_recorder = Recorder(Counts(counts_path(_cfg.state_path), _cfg.tzinfo), lambda: datetime.now(UTC))
+_recorder = Recorder(Counts.beside(_cfg))
 _recorder.start()
 _metrics = Metrics()
 _metrics.start()

@@ -300,18 +300,29 @@ class Counts:
     """The counts file. One connection, used under a lock: the recorder's thread
     writes, the dashboard's threads read."""
 
-    def __init__(self, path: Path | None, tz: tzinfo, keep_days: int = 400) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        tz: tzinfo,
+        keep_days: int = 400,
+        clock: Callable[[], float] = time.time,  # epoch seconds: what "today" is
+    ) -> None:
         self.tz = tz
+        self.clock = clock
         self.keep_days = keep_days
         self._db = open_database(path, _SCHEMA)
         self._lock = threading.Lock()
         self._keys: dict[str, bytes] = {}
 
     @classmethod
-    def beside(cls, cfg: Config) -> Counts:
+    def beside(cls, cfg: Config, clock: Callable[[], float] = time.time) -> Counts:
         """The counts file beside the state file."""
-        state = cfg.state_path
-        return cls(state.with_name(state.stem + "-stats.sqlite3"), cfg.tzinfo, cfg.stats.keep_days)
+        path = cfg.state_path.with_name(cfg.state_path.stem + "-stats.sqlite3")
+        return cls(path, cfg.tzinfo, cfg.stats.keep_days, clock)
+
+    def today(self) -> date:
+        """The site's day now."""
+        return datetime.fromtimestamp(self.clock(), self.tz).date()
 
     def close(self) -> None:
         with self._lock:
@@ -354,8 +365,7 @@ class Counts:
         return self._db.execute(query, (day,)).fetchone() is not None
 
     def _oldest_key(self) -> str:
-        today = datetime.now(self.tz).date()
-        return (today - timedelta(days=KEY_DAYS)).isoformat()
+        return (self.today() - timedelta(days=KEY_DAYS)).isoformat()
 
     def record(self, polls: Iterable[Poll] | Mapping[Poll, int]) -> int:
         """Count these polls (or each of these so many times); the number counted."""
@@ -541,11 +551,12 @@ Seen = tuple[float, str, int, str, str]  # (time, path, status, user agent, addr
 
 class Recorder:
     """Counts the feed responses of `feedsvc serve` off the request path: a request
-    only puts one tuple on a queue; a thread counts a second's worth at a time."""
+    only puts one tuple on a queue; a thread counts a second's worth at a time. Polls
+    are dated by the counts' clock."""
 
-    def __init__(self, counts: Counts, clock: Callable[[], datetime]) -> None:
+    def __init__(self, counts: Counts) -> None:
         self.counts = counts
-        self._clock = clock
+        self._clock = counts.clock
         self._batches: Batched[Seen] = Batched(self._count, "feedsvc-stats")
         self._put = self._batches.put
         self._pruned: date | None = None
@@ -557,7 +568,7 @@ class Recorder:
         self._batches.stop()
 
     def __call__(self, path: str, status: int, user_agent: str, address: str) -> None:
-        self._put((time.time(), path, status, user_agent, address))
+        self._put((self._clock(), path, status, user_agent, address))
 
     def _count(self, batch: list[Seen]) -> None:
         """Alike polls of the same quarter hour counted together: a busy feed polled
@@ -574,7 +585,7 @@ class Recorder:
         try:
             if polls:
                 self.counts.record(polls)
-            today = self._clock().astimezone(tz).date()
+            today = self.counts.today()
             if self._pruned != today:
                 self.counts.prune(today)
                 self._pruned = today

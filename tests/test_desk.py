@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from feedsvc.snapshot import Change, Health, SiteIndex, Snapshot
 from feedsvc.stats import Counts
 from feedsvc.store import HubRecord
 
-from .conftest import md, wait_for, write
+from .conftest import ROOT, md, wait_for, write
 from .nginx import nginx_binary, start_nginx
 from .server import feedsvc, free_port, request, start
 
@@ -113,6 +114,57 @@ def test_the_real_server_counts_its_own_polls(tmp_path: Path) -> None:
             'feedsvc_topics{kind="tag"} 2.0',
         ):
             assert name in body, name
+    finally:
+        assert server.stop() == 0
+
+
+CLOCKED = [sys.executable, "-m", "tests.clocked_serve"]  # its days run as CLOCK-DAYS says
+
+
+def test_counts_move_on_with_the_days_through_the_real_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
+    )
+    desk = free_port()
+    config = site(tmp_path, desk)
+    days = tmp_path / "CLOCK-DAYS"
+
+    def report() -> dict:
+        command = [*CLOCKED, "stats", "--config", str(config), "--json"]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        found: dict = json.loads(result.stdout)
+        return found
+
+    def topic(name: str) -> dict:
+        return next((t for t in report()["topics"] if t["topic"] == name), {"today": None})
+
+    server = start(config, command=CLOCKED)
+    try:
+
+        def poll(agent: str, path: str = "/feeds/all.atom") -> None:
+            assert request(server.port, path, headers={"User-Agent": agent}).status == 200
+
+        poll(FEEDLY.format(n=100))
+        poll("NetNewsWire/6.1")
+        wait_for(lambda: topic("all")["today"] == 100 + 1)
+        first = report()["day"]
+        days.write_text("1")  # the next day: the same reader counts again, a new one too
+        poll(FEEDLY.format(n=90))
+        poll(INOREADER.format(n=5))
+        poll("NetNewsWire/6.1")
+        poll("Reeder/5.0")
+        wait_for(lambda: topic("all")["today"] == 90 + 5 + 2)
+        assert report()["day"] > first
+        days.write_text("8")  # a week after that day: nothing polled yet today
+        poll(FEEDLY.format(n=80), "/feeds/tags/खेल.atom")
+        wait_for(lambda: topic("tags/खेल")["today"] == 80)
+        assert (topic("all")["today"], topic("all")["days_7_ago"]) == (0, 97)
+        assert [t["topic"] for t in report()["topics"]] == ["tags/खेल", "all"]
+        page = request(desk, "/").body.decode()  # the dashboard's day is the same
+        assert "आज 80 पाठक" in page and "आज 0 पाठक" in page
     finally:
         assert server.stop() == 0
 
