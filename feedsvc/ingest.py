@@ -21,7 +21,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import MappingProxyType
 
-from . import __version__
+from . import sources
 from .articles import Article, ParsedArticle, default_id, discover, is_candidate, load
 from .config import Config
 from .errors import ArticleError, RetryLater, Vanished
@@ -37,7 +37,7 @@ BODY_CACHE = 1024  # bodies read back from the store and kept: a few feeds' wort
 def fingerprint(cfg: Config) -> str:
     """Everything parsing depends on: a change re-parses every file once."""
     parts = (
-        __version__,
+        sources.parsing(),
         PARSE_FORMAT,
         cfg.site.timezone,
         str(cfg.feeds.summary_chars),

@@ -8,7 +8,6 @@ thread call them.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import sqlite3
@@ -19,11 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from . import __version__, warmstart
+from . import sources, warmstart
 from .archives import Positions, assign
 from .arrangement import Arranged, Arrangement
 from .articles import Article, micros
@@ -47,17 +45,6 @@ Clock = Callable[[], datetime]
 # Told of each new build: the index it replaces (None on a first start with an empty
 # state) and the new one. Called under the lock: it must be quick (WebSub queues).
 Listener = Callable[[SiteIndex | None, SiteIndex], None]
-
-
-@functools.cache
-def code_digest() -> str:
-    """Of this package's code and templates: a snapshot built by other code is never
-    served as if it were this code's (warm start), whatever the version says."""
-    digest = hashlib.sha256(__version__.encode())
-    package = Path(__file__).resolve().parent
-    for path in sorted([*package.glob("*.py"), *package.glob("templates/*")]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 def _as_built(saved: warmstart.Saved) -> warmstart.Built:
@@ -706,7 +693,7 @@ class Publisher:
         rendering reads (not settle_ms, not the server), the brand files."""
         cfg = self.cfg
         built_from = (
-            code_digest(),
+            sources.rendering(),
             warmstart.FORMAT,
             self.urls.authority,
             cfg.site,
