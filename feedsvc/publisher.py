@@ -120,6 +120,8 @@ class Publisher:
         self._published: dict[str, Article] = {}  # by path
         self._scheduled: dict[str, Article] = {}  # by path: to be published (at the last look)
         self._walk = False  # the last build failed: compare every article next time
+        self._rescan_due = False  # the last look failed half-way: the next one scans all
+        self._error = ""  # why the last build or save failed, until one succeeds (/healthz)
         self._pending: set[str] = set()
         self._positions: dict[Ref, Positions] | None = None  # archives, by topic
         self._arrangement = Arrangement()  # the last build's, updated by the next
@@ -183,17 +185,27 @@ class Publisher:
         """
         with self._lock:
             saved = None if self._built else self._load_saved()
-            outcome = self.library.scan(busy)
-            # A walk over every article, not only what the scan reports: anything an
-            # interrupted refresh left unsaid is caught here, as files missed are.
-            return self._apply(outcome, full=not self._built, saved=saved, walk=True)
+            first = not self._built
+            try:
+                outcome = self.library.scan(busy)
+                self._rescan_due = False
+                # A walk over every article, not only what the scan reports: anything
+                # an interrupted refresh left unsaid is caught here, as files missed are.
+                return self._apply(outcome, full=first, saved=saved, walk=True)
+            except (OSError, sqlite3.Error) as exc:
+                if first:  # nothing to keep serving: the start fails, saying why
+                    raise
+                return self._failed(exc)
 
     def refresh(self, paths: set[str], busy: frozenset[str] = frozenset()) -> Snapshot:
         """Only these relative paths changed (file-system events)."""
         with self._lock:
-            if not self._built:  # an event before the first scan: scan instead
-                return self.rescan(busy)
-            return self._apply(self.library.refresh(paths, busy), full=False)
+            if not self._built or self._rescan_due:  # before the first scan, or after a
+                return self.rescan(busy)  # failed look: what it left half-done is found
+            try:
+                return self._apply(self.library.refresh(paths, busy), full=False)
+            except (OSError, sqlite3.Error) as exc:
+                return self._failed(exc)
 
     def publish_due(self) -> Snapshot:
         """Time passed: scheduled articles whose moment has come go live."""
@@ -441,10 +453,13 @@ class Publisher:
                 withdrawals=dict(self._withdrawals),
             )
             built = build(job)
-        except Exception:
+        except (OSError, sqlite3.Error) as exc:
+            return self._failed(exc)
+        except Exception as exc:
             log.exception("rebuild failed; still serving the previous feeds")
+            self._error = f"rebuild failed: {exc!r}"
             self._walk = True  # _published unchanged: the next look compares everything
-            return self._snapshot
+            return self._swap(self._snapshot, now)
         self._last_build_seconds = time.perf_counter() - started
         self._log_build(built)
         self._pages_due = previous.resources if later else None
@@ -593,10 +608,23 @@ class Publisher:
                 for w in self._tombstones_shown(self._clock())
             )
 
+    def _failed(self, exc: OSError | sqlite3.Error) -> Snapshot:
+        """A look or build stopped by the disk (full, read-only, gone): one log line
+        per distinct cause, the previous site still served, /healthz saying why. What
+        the look did before it failed is in the store or the library and not yet
+        built, so the next look (any event, or the periodic rescan) scans everything."""
+        error = f"could not build: {exc} (state file {self.cfg.state_path})"
+        if error != self._error:
+            log.error("%s; still serving the previous feeds", error)
+        self._error = error
+        self._walk = self._rescan_due = True
+        return self._swap(self._snapshot, self._clock())
+
     def _install(self, built: Snapshot, published: dict[str, Article], now: datetime) -> Snapshot:
         """Make `built` the served snapshot."""
         self._published = published
         self._walk = False
+        self._error = ""
         self._built = True
         if self._pages_due is None:  # else the pages to come render the bodies held
             self.library.built()
@@ -659,6 +687,7 @@ class Publisher:
             rebuilding=self._renewing,
             drafts=len(self.library.drafts),
             changes=tuple(self._changes),
+            error=self._error,
         )
         self._snapshot = Snapshot(built.resources, built.index, health)
         return self._snapshot
@@ -687,6 +716,9 @@ class Publisher:
         except (OSError, sqlite3.Error, FeedsvcError) as exc:  # only the next warm start loses
             self._on_disk = None  # the next save writes everything
             log.warning("could not save the snapshot for warm starts: %s", exc)
+            with self._lock:  # /healthz says so until a build succeeds
+                self._error = f"could not save the site for warm starts: {exc}"
+                self._swap(self._snapshot, self._clock())
 
     def _settings(self) -> str:
         """Digest of what every document depends on: this code, the configuration that

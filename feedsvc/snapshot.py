@@ -272,6 +272,7 @@ class Health:
     rebuilding: bool = False  # the saved site is served while everything is built again
     drafts: int = 0
     changes: tuple[Change, ...] = ()  # the last ones, the newest first
+    error: str = ""  # why the last build or save failed, until one succeeds
 
 
 @dataclass(frozen=True)

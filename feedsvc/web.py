@@ -179,7 +179,7 @@ def _health(
 ) -> Response:
     health = snapshot.health
     body: dict[str, object] = {
-        "status": "ok",
+        "status": "degraded" if health.error else "ok",  # the previous site served
         "articles": snapshot.index.articles,
         **{kind.segment: snapshot.index.counts.get(name, 0) for name, kind in KINDS.items()},
         "last_scan": health.last_scan.isoformat() if health.last_scan else None,
@@ -188,6 +188,7 @@ def _health(
         "rejected": list(health.rejected),
         "pages": "building" if health.pages_pending else "ready",
         "rebuilding": health.rebuilding,  # after an upgrade: the saved site meanwhile
+        "error": health.error or None,
         "websub": {"hubs": hubs},
     }
     if mirror is not None:

@@ -210,3 +210,82 @@ def test_after_an_upgrade_the_saved_site_is_served_until_the_new_one_is_whole(
         wait_for(lambda: _titles(server.request("/feeds/tags/क.atom").body) == ["तीसरा", "पहला"])
     finally:
         server.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 4 MB tmpfs of its own: a disk that can really fill up."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def _fill(disk: Path) -> Path:
+    """Fill the disk to its last byte; the file that does it."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        size = 65536
+        while size:  # smaller and smaller writes, down to one byte
+            try:
+                os.write(fd, b"\0" * size)
+            except OSError:
+                size //= 2
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_fails_the_build_and_the_next_one_after_space_returns_succeeds(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
+    write(folder, "b.md", md("दूसरा", ["ख"], "2025-01-02"))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[state]\npath = "{small_disk}/state.sqlite3"\n[schedule]\nsettle_ms = 100\n'
+    )
+    server = start(config)
+    try:
+        before = server.request("/feeds/all.atom")
+        saved = small_disk / "state-snapshot.sqlite3"
+        wait_for(lambda: warmstart.load(saved) is not None)
+        filler = _fill(small_disk)
+
+        # Its row does not fit: the state file cannot take it.
+        write(folder, "c.md", md("तीसरा", ["क"], "2025-01-03", "लंबा पाठ। " * 12_000))
+        wait_for(lambda: "could not build" in server.log.read_text())
+        failures = [line for line in server.log.read_text().splitlines() if "could not" in line]
+        assert len(failures) == 1, failures
+        assert "disk is full" in failures[0] and str(small_disk) in failures[0]
+        health = json.loads(server.request("/healthz").body)
+        assert health["status"] == "degraded" and "disk is full" in health["error"]
+        during = server.request("/feeds/all.atom")  # the previous site, whole
+        assert during.body == before.body and during.headers["etag"] == before.headers["etag"]
+        assert server.request("/articles/a").status == 200
+
+        filler.unlink()  # space returns; the next change builds both
+        write(folder, "d.md", md("चौथा", ["ख"], "2025-01-04"))
+        wait_for(lambda: len(_titles(server.request("/feeds/all.atom").body)) == 4)
+        assert _titles(server.request("/feeds/all.atom").body) == ["चौथा", "तीसरा", "दूसरा", "पहला"]
+        assert _titles(server.request("/feeds/tags/क.atom").body) == ["तीसरा", "पहला"]
+        health = json.loads(server.request("/healthz").body)
+        assert health["status"] == "ok" and health["error"] is None
+        wait_for(
+            lambda: (
+                (s := warmstart.load(saved)) is not None and "/articles/d" in s.snapshot.resources
+            )
+        )
+    finally:
+        assert server.stop() == 0
