@@ -17,11 +17,14 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
+import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from feedgen.entry import FeedEntry
@@ -284,10 +287,57 @@ class Kept:
             self._made.popitem(last=False)
 
 
+class Made:
+    """The entries one build serialized, by (article id, format): in memory, or with
+    `folder` in an unnamed file there. A full build makes every entry of the archive
+    (at 100,000 articles, about 3 GB in three formats) and every feed of its topics
+    shares it; in the file they are in the OS's cache, not in the process, which
+    holds only where each one is."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self._file = (  # closed by close(), when the build is done with its entries
+            tempfile.TemporaryFile(dir=folder, buffering=0) if folder else None  # noqa: SIM115
+        )
+        self._held: dict[tuple[str, str], bytes] = {}
+        self._at: dict[tuple[str, str], tuple[int, int]] = {}  # offset, length
+        self._end = 0
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._held or key in self._at
+
+    def get(self, key: tuple[str, str]) -> bytes | None:
+        if self._file is None:
+            return self._held.get(key)
+        at = self._at.get(key)
+        return None if at is None else os.pread(self._file.fileno(), at[1], at[0])
+
+    def put(self, key: tuple[str, str], made: bytes) -> None:
+        if self._file is None:
+            self._held[key] = made
+            return
+        view, offset = memoryview(made), self._end
+        while view:  # a short write (a full disk raises OSError instead)
+            view = view[os.pwrite(self._file.fileno(), view, offset) :]
+            offset = self._end + len(made) - len(view)
+        self._at[key] = (self._end, len(made))
+        self._end += len(made)
+
+    def drop(self, fmt: str) -> None:
+        """Every entry of this format (the file keeps its bytes until closed)."""
+        self._held = {key: made for key, made in self._held.items() if key[1] != fmt}
+        self._at = {key: at for key, at in self._at.items() if key[1] != fmt}
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 class Entries:
     """Every article's Atom <entry> and RSS <item>, made by feedgen and serialized once
-    per build, then shared by every feed that carries the article (`all` and each of
-    its topics): no entry is rendered twice. With `kept`, nor again in the next build."""
+    per build (both formats from one FeedEntry, which is then let go), then shared by
+    every feed that carries the article (`all` and each of its topics): no entry is
+    rendered twice. With `kept`, nor again in the next build. A context manager: it
+    closes the file of `scratch` (see Made)."""
 
     def __init__(
         self,
@@ -298,6 +348,7 @@ class Entries:
         body: Callable[[Article], str],
         brand: Brand = Brand(),
         kept: Kept | None = None,
+        scratch: Path | None = None,
     ):
         self.body = body
         self.brand = brand
@@ -306,8 +357,8 @@ class Entries:
         self.urls = urls
         self.images = images
         self.kept = kept if kept is not None else Kept(0)
-        self._entries: dict[str, Any] = {}  # article id -> FeedEntry, for both formats
-        self._made: dict[tuple[str, str], bytes] = {}
+        self._made = Made(scratch)
+        self._done: set[str] = set()  # formats whose feeds are all built
         self._failed: dict[str, str] = {}  # article id -> why it cannot be an entry
         self._stamps: dict[str, Stamp] = {}
         self.problems: list[str] = []
@@ -321,22 +372,32 @@ class Entries:
             stamp = self._stamp(article)
             made = self.kept.get(key, stamp)
             if made is not None:
-                self._made[key] = made
+                self._made.put(key, made)
                 return made
             try:
-                if fmt == "json":
-                    made = self._made[key] = self._json_item(article)
-                else:
-                    entry = self._entries.get(article.id)
-                    if entry is None:
-                        entry = self._entries[article.id] = self._entry(article)
-                    made = self._made[key] = self._serialize(entry, fmt)
+                made = self._make(article, fmt, stamp)
             except Exception as exc:  # lxml or feedgen refused something in it
                 self._failed[article.id] = str(exc)
                 self.problems.append(f"{article.path}: left out of the feeds: {exc}")
                 return None
-            self.kept.put(key, stamp, made)
         return made
+
+    def _make(self, article: Article, fmt: str, stamp: Stamp) -> bytes:
+        if fmt == "json":
+            made = self._json_item(article)
+        else:  # the other XML format too, while its FeedEntry is at hand
+            entry = self._entry(article)
+            for other in ("atom", "rss"):
+                key = (article.id, other)
+                if other != fmt and other not in self._done and key not in self._made:
+                    self._keep(key, stamp, self._serialize(entry, other))
+            made = self._serialize(entry, fmt)
+        self._keep((article.id, fmt), stamp, made)
+        return made
+
+    def _keep(self, key: tuple[str, str], stamp: Stamp, made: bytes) -> None:
+        self._made.put(key, made)
+        self.kept.put(key, stamp, made)
 
     def _stamp(self, article: Article) -> Stamp:
         """Made once per article and build: every feed of the article asks for it."""
@@ -353,7 +414,14 @@ class Entries:
 
     def done_with(self, fmt: str) -> None:
         """Every feed of this format is built: its serialized entries may go."""
-        self._made = {key: made for key, made in self._made.items() if key[1] != fmt}
+        self._done.add(fmt)
+        self._made.drop(fmt)
+
+    def __enter__(self) -> Entries:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._made.close()
 
     def _entry(self, article: Article) -> Any:
         urls, fe = self.urls, FeedEntry()

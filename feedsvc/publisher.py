@@ -37,7 +37,7 @@ from .urls import Urls, feed_path, served
 
 if TYPE_CHECKING:
     from .feeds import Kept
-    from .site import Built
+    from .site import Built, Plan
 
 log = logging.getLogger("feedsvc")
 
@@ -424,11 +424,7 @@ class Publisher:
         known: bool,  # False: a first start with an empty state, nothing to compare
         changed: set[str] | None = None,  # the paths that may differ from the last build
     ) -> Snapshot:
-        from .feeds import Kept  # here: a start with nothing to build never renders
-        from .site import Job, Plan, build
-
-        if self._entries is None:
-            self._entries = Kept()
+        from .site import Plan  # here: a start with nothing to build never renders
 
         later = touched is None and self._pages_later and not self._built
         if touched is None:
@@ -439,20 +435,7 @@ class Publisher:
             )
         started = time.perf_counter()
         try:
-            arranged = self._arrange(published, changed)
-            job = Job(
-                arranged=arranged,
-                cfg=self.cfg,
-                urls=self.urls,
-                plan=plan,
-                previous=previous.index,
-                body_of=self._body,
-                now=now,
-                archive=self._archive(arranged, touched),
-                kept=self._entries,
-                withdrawals=dict(self._withdrawals),
-            )
-            built = build(job)
+            built = self._build(plan, published, previous, touched, now, changed)
         except (OSError, sqlite3.Error) as exc:
             return self._failed(exc)
         except Exception as exc:
@@ -474,6 +457,45 @@ class Publisher:
         if not later:
             self._saver.submit(self._save, snapshot, published, inputs, touched is not None)
         return snapshot
+
+    def _build(
+        self,
+        plan: Plan,
+        published: dict[str, Article],
+        previous: Snapshot,
+        touched: Touched | None,
+        now: datetime,
+        changed: set[str] | None,
+    ) -> Built:
+        """The build itself. A full one puts its bytes in the warm-start file as it
+        makes them (warmstart.Stager): memory holds a batch of them, not the site."""
+        from .feeds import Kept
+        from .site import Job, build
+
+        if self._entries is None:
+            self._entries = Kept()
+        full = plan.is_full and plan.pages
+        stager = warmstart.Stager(self.snapshot_path, self._saved_bytes) if full else None
+        try:
+            arranged = self._arrange(published, changed)
+            job = Job(
+                arranged=arranged,
+                cfg=self.cfg,
+                urls=self.urls,
+                plan=plan,
+                previous=previous.index,
+                body_of=self._body,
+                now=now,
+                archive=self._archive(arranged, touched),
+                kept=self._entries,
+                withdrawals=dict(self._withdrawals),
+                spill=stager,
+                scratch=self.cfg.state_path.parent if full else None,
+            )
+            return build(job)
+        finally:
+            if stager is not None:
+                stager.close()
 
     def _log_build(self, built: Built) -> None:
         for problem in built.snapshot.index.problems:

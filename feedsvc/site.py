@@ -37,7 +37,7 @@ from .feeds import (
 )
 from .media import brand_file, image_size, local_image
 from .pages import Pages
-from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, digest, make_resources
+from .snapshot import HTML, Item, Resource, SiteIndex, Snapshot, Spill, digest, make_resources
 from .store import Withdrawal
 from .topics import ALL, EVERY, KINDS, Ref, Topic, aliases_of, names_of
 from .urls import (
@@ -328,12 +328,12 @@ def render_feeds(
     previous: SiteIndex,
     compress: Callable[[Iterable[Item]], None],
     newest: datetime,  # the latest `updated` of all: the OPML's date
-) -> list[Item]:
+) -> Iterator[Item]:
     """Every subscription document the plan needs, and the OPML, one format at a time
-    (its entries go after). Archive pages go to `compress` as they are rendered: they
-    are most of the bytes, never all in memory at once."""
+    (its entries go after), each yielded as it is rendered: a full build's thousands of
+    feeds (a few hundred KB each) are compressed and put on disk in batches, never all
+    in memory at once. Archive pages go to `compress` as they are rendered."""
     cfg, urls = entries.cfg, entries.urls
-    items: list[Item] = []
     kept: dict[Ref, list[Article]] = {}  # what each topic's Atom feed holds
     for fmt, feed_format in FEED_FORMATS.items():
         if fmt != "json" and plan.pages:  # one stream: compressed in batches on every core
@@ -360,13 +360,12 @@ def render_feeds(
             self_url = urls.feed(topic.topic, fmt)
             out.topics[path] = (self_url, feed.content)
             link = hub_links(cfg.websub.hubs, self_url)
-            items.append(Item(path, feed.body, feed_format.content_type, feed.newest, link=link))
             out.feeds_rendered += 1
+            yield Item(path, feed.body, feed_format.content_type, feed.newest, link=link)
         entries.done_with(fmt)
     listed = [feed.topic for feed in feeds]
-    items.append(Item("/feeds.opml", render_opml(listed, cfg, urls, newest), OPML, newest))
+    yield Item("/feeds.opml", render_opml(listed, cfg, urls, newest), OPML, newest)
     out.problems.extend(entries.problems)
-    return items
 
 
 def _subscription_document(
@@ -545,6 +544,8 @@ class Job:
     archive: Mapping[Ref, Positions] = field(default_factory=dict)  # by topic
     kept: Kept | None = None  # entries serialized by the builds before
     withdrawals: Mapping[str, Withdrawal] = field(default_factory=dict)  # by article id
+    spill: Spill | None = None  # a full build's bytes to disk as they are made
+    scratch: Path | None = None  # a full build's serialized feed entries go to a file here
 
 
 def build(job: Job) -> Built:
@@ -555,9 +556,9 @@ def build(job: Job) -> Built:
     out = Output(problems=list(arranged.catalog.problems))
     media = collect_media(arranged.ordered, cfg, urls, plan, out)
     pages = Pages(cfg, urls)
-    resources = make_resources(media.items, plan.previous, job.now, lazy=_lazy(plan))
+    resources = _made(media.items, plan, job)
     resources |= feed_resources(arranged, media, plan, job, out)
-    resources |= list_resources(arranged, pages, plan, job.now, out)
+    resources |= list_resources(arranged, pages, plan, job, out)
     if plan.pages:
         resources |= article_resources(arranged, pages, media.images, plan, job, out)
     resources |= carried_over(plan, out)
@@ -565,6 +566,19 @@ def build(job: Job) -> Built:
         resources |= sitemap_resources(resources, arranged.ordered, plan, job)
     index = site_index(arranged, names, job, out)
     return Built(Snapshot(resources, index), out.feeds_rendered, out.pages_rendered)
+
+
+def _made(
+    items: Iterable[Item], plan: Plan, job: Job, compact: bool = False
+) -> dict[str, Resource]:
+    """Resources of rendered items: compact (only gzip kept) for the thousands of
+    archive and article pages; the others lazy when the plan is (see _lazy)."""
+    if compact:
+        return make_resources(items, plan.previous, job.now, compact=_gzip_only, spill=job.spill)
+    lazy = _lazy(plan)
+    return make_resources(
+        items, plan.previous, job.now, lazy=lazy, spill=None if lazy else job.spill
+    )
 
 
 def _lazy(plan: Plan) -> bool:
@@ -591,30 +605,30 @@ def feed_resources(
         body=job.body_of,
         brand=media.brand,
         kept=job.kept,
+        scratch=job.scratch,
     )
 
     def compress(items: Iterable[Item]) -> None:
-        archived.update(make_resources(items, plan.previous, job.now, compact=_gzip_only))
+        archived.update(_made(items, plan, job, compact=True))
 
     topics = feed_topics(arranged, job)
-    made = render_feeds(
-        topics,
-        entries,
-        plan,
-        out,
-        previous=job.previous,
-        compress=compress,
-        newest=arranged.newest_update,
-    )
-    return make_resources(made, plan.previous, job.now, lazy=_lazy(plan)) | archived
+    with entries:
+        made = render_feeds(
+            topics,
+            entries,
+            plan,
+            out,
+            previous=job.previous,
+            compress=compress,
+            newest=arranged.newest_update,
+        )
+        return _made(made, plan, job) | archived
 
 
 def list_resources(
-    arranged: Arranged, pages: Pages, plan: Plan, now: datetime, out: Output
+    arranged: Arranged, pages: Pages, plan: Plan, job: Job, out: Output
 ) -> dict[str, Resource]:
-    return make_resources(
-        render_pages(arranged, pages, plan, out), plan.previous, now, lazy=_lazy(plan)
-    )
+    return _made(render_pages(arranged, pages, plan, out), plan, job)
 
 
 def article_resources(
@@ -629,7 +643,7 @@ def article_resources(
     the notices of withdrawn articles (410)."""
     made = article_pages(arranged, pages, images, plan, job, out)
     gone = withdrawn_pages(job.withdrawals, pages, plan, out)
-    return make_resources(itertools.chain(made, gone), plan.previous, job.now, compact=_gzip_only)
+    return _made(itertools.chain(made, gone), plan, job, compact=True)
 
 
 def carried_over(plan: Plan, out: Output) -> dict[str, Resource]:
@@ -646,7 +660,7 @@ def sitemap_resources(
 ) -> dict[str, Resource]:
     """Made last: from every page's own Last-Modified."""
     maps = site_maps(resources, ordered, job.cfg, job.urls, job.now)
-    return make_resources(maps, plan.previous, job.now, lazy=_lazy(plan))
+    return _made(maps, plan, job)
 
 
 def site_index(

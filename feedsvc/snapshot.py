@@ -40,6 +40,11 @@ class Source(Protocol):
     def read(self, etag: str, coding: str) -> bytes | None: ...
 
 
+# Told of each batch of resources a build made: their bytes go to disk, then the
+# resources let them go (Held.spill).
+Spill = Callable[[list["Resource"]], None]
+
+
 class Codings(NamedTuple):
     gzip: bytes | None  # None: compressed when first asked for (see Held)
     br: bytes | None
@@ -59,24 +64,22 @@ _COMPRESSING = tuple(threading.Lock() for _ in range(16))
 
 
 class Held:
-    """A resource's bytes: in memory from the build until the warm-start file holds
-    them, then read from that file when asked (the OS caches what is asked often).
-    A polled resource (a feed: `polled`) keeps its compressed bytes in memory once
-    made or read, and lets only its identity bytes go. Spilling changes where bytes
-    are, never what they are: a Resource stays the same object.
+    """A resource's bytes: in memory from the build until they are on disk (a full
+    build writes them a batch at a time as it goes; any other build's save writes
+    them), then read from the warm-start file when asked. The file's reader keeps the
+    most asked compressed bytes within a budget of its own (warmstart.SavedBytes): the
+    memory of a server follows its hot feeds, not its archive. Spilling changes where
+    bytes are, never what they are: a Resource stays the same object.
 
-    A polled resource made by a partial build (or by a cold start's first build) is
-    compressed when first asked for (a gzip reader, the mirror, the save, the next
-    full build), not by the build: a new article then reaches the served feeds
-    without waiting on 4 MB of gzip."""
+    A feed made by a partial build (or by a cold start's first build) is compressed
+    when first asked for (a gzip reader, the mirror, the save, the next full build),
+    not by the build: a new article then reaches the served feeds without waiting on
+    4 MB of gzip."""
 
-    __slots__ = ("_gzip", "_br", "_identity", "_source", "_polled")
+    __slots__ = ("_gzip", "_br", "_identity", "_source")
 
-    def __init__(
-        self, codings: Codings | None, source: Source | None = None, polled: bool = False
-    ) -> None:
+    def __init__(self, codings: Codings | None, source: Source | None = None) -> None:
         self._source = source
-        self._polled = polled
         gz, br, identity = codings or (None, None, None)
         self._gzip: bytes | None = gz
         self._br: bytes | None = br
@@ -88,8 +91,6 @@ class Held:
             value = self._compress(coding)
         if value is None and self._source is not None:
             value = self._source.read(etag, coding)
-            if self._polled and coding != "identity":
-                setattr(self, "_" + coding, value)
         return value
 
     def _compress(self, coding: str) -> bytes | None:
@@ -115,9 +116,7 @@ class Held:
 
     def spill(self, source: Source) -> None:
         self._source = source  # first: a reader that finds no bytes finds the source
-        self._identity = None
-        if not self._polled:
-            self._gzip = self._br = None
+        self._identity = self._gzip = self._br = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ class Resource:
             link=link,
             compact=compact,
             has_br=has_br,
-            held=Held(codings, polled=not compact),
+            held=Held(codings),
             status=status,
         )
 
@@ -323,13 +322,15 @@ def make_resources(
     now: datetime,
     compact: Callable[[str], bool] = lambda path: False,
     lazy: bool = False,
+    spill: Spill | None = None,
 ) -> dict[str, Resource]:
     """Resources for rendered bodies; one whose bytes did not change keeps its old
     Resource (compressed bytes, ETag, Last-Modified). New ones are compressed on every
     core (zlib and brotli release the GIL), a batch at a time, so that `items` may be a
     generator whose bodies are never all in memory at once; `lazy`: those not compact
     are compressed when first asked for instead (a partial build, on the way of a new
-    article to its feeds)."""
+    article to its feeds). `spill` (not with `lazy`) is given each batch made, to put
+    its bytes on disk before the next batch is rendered."""
     out: dict[str, Resource] = {}
 
     def make(item: Item) -> Resource:
@@ -362,10 +363,12 @@ def make_resources(
                     kept.append(old)
                 else:
                     fresh.append(item)
-            made = pool.map(make, fresh, chunksize=8)
+            made = list(pool.map(make, fresh, chunksize=8))
             out.update(zip((item.path for item in fresh), made, strict=True))
             if not lazy:  # left uncompressed by the build before (a cold start's first)
                 list(pool.map(_compress, [r for r in kept if not r.held.compressed()]))
+                if spill is not None:
+                    spill(made + kept)
     return out
 
 
@@ -379,16 +382,19 @@ def _moved(resource: Resource, when: datetime) -> Resource:
     return dataclasses.replace(resource, last_modified=when, http_date=http_date(when))
 
 
-BATCH = 256
+BATCH = 256  # items: enough to keep every core busy
+BATCH_BYTES = 16 * 1024 * 1024  # or bodies: 40 feeds of a big site, not 256 (100 MB)
 
 
 def _batches(items: Iterable[Item]) -> Iterator[list[Item]]:
-    """itertools.batched, which Python 3.11 lacks."""
+    """The items BATCH at a time, or fewer when their bodies reach BATCH_BYTES."""
     batch: list[Item] = []
+    size = 0
     for item in items:
         batch.append(item)
-        if len(batch) == BATCH:
+        size += len(item.body)
+        if len(batch) == BATCH or size >= BATCH_BYTES:
             yield batch
-            batch = []
+            batch, size = [], 0
     if batch:
         yield batch

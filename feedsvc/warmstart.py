@@ -19,7 +19,8 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +51,10 @@ CREATE TABLE IF NOT EXISTS articles (path TEXT PRIMARY KEY, article TEXT NOT NUL
 """
 _TABLES = ("resources", "blobs", "meta", "articles")
 UNUSED_GRACE = 3600.0  # seconds unused bytes are kept for readers of older snapshots
+# Compressed bytes kept in memory once read: the subscription documents aggregators
+# poll (a busy site's `all` and its busiest topics, a few dozen KB each in gzip and
+# brotli) fit many times over; the rest of the archive stays on disk.
+HOT_BYTES = 64 * 1024 * 1024
 
 
 class _Reader:
@@ -64,20 +69,51 @@ class _Reader:
 
 class SavedBytes:
     """The resources' bytes in the warm-start file, read by any thread (each with its
-    own connection, as SQLite wants): what a saved resource reads when asked."""
+    own connection, as SQLite wants): what a saved resource reads when asked. The
+    compressed bytes read most recently are kept, up to `hot_bytes` in all: what
+    aggregators poll is answered from memory, and memory does not grow with the
+    archive (an archive page read once a day leaves the hot ones in place)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, hot_bytes: int = HOT_BYTES) -> None:
         self.path = path
         self._local = threading.local()
         self._lock = threading.Lock()
         self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._generation = 0  # close() starts a new one: threads then open anew
+        self._hot: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._hot_bytes = 0
+        self._hot_budget = hot_bytes
 
     def read(self, etag: str, coding: str) -> bytes | None:
+        key = (etag, coding)
+        with self._lock:
+            value = self._hot.get(key)
+            if value is not None:
+                self._hot.move_to_end(key)
+                return value
         row = self._connection().execute(_READ[coding], (etag,)).fetchone()
         if row is None:
             raise Gone(f"{self.path} no longer holds the bytes of {etag}")
-        return row[0]  # type: ignore[no-any-return]
+        value = row[0]
+        if value is not None and coding != "identity":  # rare clients ask for identity
+            self._keep(key, value)
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def hot_bytes(self) -> int:
+        return self._hot_bytes
+
+    def _keep(self, key: tuple[str, str], value: bytes) -> None:
+        if len(value) > self._hot_budget // 4:  # one huge resource must not empty it
+            return
+        with self._lock:
+            if key in self._hot:
+                return
+            self._hot[key] = value
+            self._hot_bytes += len(value)
+            while self._hot_bytes > self._hot_budget:
+                _, dropped = self._hot.popitem(last=False)
+                self._hot_bytes -= len(dropped)
 
     @property
     def connections(self) -> int:
@@ -156,7 +192,7 @@ def save(
     db.set_progress_handler(lambda: 1 if cancelled() else 0, 1_000)
     try:
         if _format(db) != FORMAT:  # another version's tables: start them anew
-            db.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in _TABLES) + _SCHEMA)
+            db.executescript(_renewed())
             previous = None
         db.execute("BEGIN")
         written = _save_resources(db, path, snapshot, previous, now())
@@ -206,6 +242,64 @@ def _save_resources(
     return written
 
 
+class Stager:
+    """A full build's bytes, written to the warm-start file a batch at a time as they
+    are made, then let go: the build holds one batch in memory, not the site. They
+    are blobs by ETag that no saved resource names yet, so the saved site stays whole
+    whatever becomes of the build; its save finds them written and marks them used.
+    A build that never saves (it failed, or was killed) leaves blobs the next full
+    save marks unused, to be deleted an hour later."""
+
+    def __init__(self, path: Path, source: SavedBytes) -> None:
+        self.path = path
+        self.source = source
+        self._db: sqlite3.Connection | None = None
+
+    def __call__(self, resources: Iterable[Resource]) -> None:
+        fresh = [r for r in resources if r.held.source is None]
+        if not fresh:
+            return
+        db = self._open()
+        db.execute("BEGIN")
+        try:
+            for resource in fresh:
+                identity = None if resource.compact else resource.body
+                db.execute(_PUT_BLOB, (resource.etag, resource.gzip, resource.br, identity))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        for resource in fresh:  # committed: any thread's reader finds them now
+            resource.held.spill(self.source)
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = open_database(self.path, _SCHEMA)
+            db.execute("PRAGMA busy_timeout = 600000")  # a save under way may take minutes
+            if _format(db) != FORMAT:  # another version's tables: the save would drop them
+                db.executescript(_renewed())
+                db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
+            self._db = db
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _renewed() -> str:
+    """The script that replaces another version's tables with this one's, empty."""
+    return "".join(f"DROP TABLE IF EXISTS {t};" for t in _TABLES) + _SCHEMA
+
+
+_PUT_BLOB = (
+    "INSERT INTO blobs VALUES (?, NULL, ?, ?, ?) ON CONFLICT (etag) DO UPDATE SET"
+    " unused = NULL, br = coalesce(br, excluded.br),"
+    " identity = coalesce(identity, excluded.identity)"
+)
+
+
 def _save_blobs(db: sqlite3.Connection, path: Path, resources: list[Resource]) -> list[Resource]:
     """Each resource's bytes, once per ETag; bytes this file holds already are only
     marked used again. Returns the resources whose bytes came from memory."""
@@ -218,12 +312,7 @@ def _save_blobs(db: sqlite3.Connection, path: Path, resources: list[Resource]) -
         if source is None:
             written.append(resource)
         identity = None if resource.compact else resource.body
-        db.execute(
-            "INSERT INTO blobs VALUES (?, NULL, ?, ?, ?) ON CONFLICT (etag) DO UPDATE SET"
-            " unused = NULL, br = coalesce(br, excluded.br),"
-            " identity = coalesce(identity, excluded.identity)",
-            (resource.etag, resource.gzip, resource.br, identity),
-        )
+        db.execute(_PUT_BLOB, (resource.etag, resource.gzip, resource.br, identity))
     db.executemany("UPDATE blobs SET unused = NULL WHERE etag = ?", kept)
     return written
 
@@ -293,7 +382,7 @@ def load(path: Path, source: SavedBytes | None = None) -> Saved | None:
                 link,
                 bool(compact),
                 bool(has_br),
-                Held(None, source, polled=not compact),
+                Held(None, source),
                 status,
             )
             for p, kind, etag, stamp, date, link, compact, has_br, status in db.execute(

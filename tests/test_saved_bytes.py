@@ -1,5 +1,6 @@
-"""Saved bytes live in the warm-start file, not in memory: a resource keeps its bytes
-in memory only until the save that writes them, and a warm start loads none."""
+"""Saved bytes live in the warm-start file, not in memory: a full build writes them as
+it makes them, a partial build's stay in memory only until the save that writes them,
+a warm start loads none, and what readers ask for most is kept within a budget."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from feedsvc import snapshot as snapshot_module
 from feedsvc import warmstart
 from feedsvc.config import Config, from_dict
 from feedsvc.errors import Gone
+from feedsvc.feeds import Made
 from feedsvc.publisher import Publisher
 from feedsvc.snapshot import HTML, Resource, Snapshot
 from feedsvc.web import create_app
@@ -43,20 +45,18 @@ def _config(tmp_path: Path) -> Config:
 
 
 def _in_memory(snapshot: Snapshot) -> list[str]:
-    """Resources holding more in memory than a saved one may: nothing for a page, at
-    most its gzip bytes for a feed."""
-    allowed: dict[bool, set[tuple[str, ...]]] = {True: {()}, False: {(), ("gzip",)}}  # compact?
-    return [p for p, r in snapshot.resources.items() if r.held.resident() not in allowed[r.compact]]
+    """Resources holding bytes in memory: a saved one holds none."""
+    return [p for p, r in snapshot.resources.items() if r.held.resident()]
 
 
 def test_saved_bytes_leave_memory_and_are_served_the_same(tmp_path: Path) -> None:
     publisher = Publisher(_config(tmp_path), workers=1)
     try:
         built = publisher.rescan()
+        assert _in_memory(built) == []  # a full build wrote its bytes as it went
         before = {p: (r.body, r.gzip) for p, r in built.resources.items()}
-        assert _in_memory(built)  # nothing saved yet
         publisher.wait_saved()
-        assert _in_memory(built) == []  # the same objects, their bytes now in the file
+        assert _in_memory(built) == []  # the same objects, their bytes in the file
         assert {p: (r.body, r.gzip) for p, r in built.resources.items()} == before
 
         client = create_app(publisher.cfg, lambda: publisher.snapshot).test_client()
@@ -111,7 +111,7 @@ def _saved(
     path: Path, resources: dict[str, Resource], previous: warmstart.Built | None, now: float
 ):
     built = warmstart.Built(Snapshot(resources), {}, warmstart.Inputs("s", {}, str(now)))
-    source = warmstart.SavedBytes(path)
+    source = warmstart.SavedBytes(path, hot_bytes=0)  # every read goes to the file
     for resource in warmstart.save(path, built, previous, now=lambda: now):
         resource.held.spill(source)
     return built
@@ -154,7 +154,7 @@ def test_bytes_used_again_within_the_hour_are_kept(tmp_path: Path) -> None:
     back = Resource.make(b"<p>1</p>", HTML, when)  # the edit undone
     third = _saved(path, {"/a": back}, second, 1200.0)
     _saved(path, dict(third.snapshot.resources), third, 1200.0 + 7200)
-    assert back.body == b"<p>1</p>" and back.held.resident() == ("gzip",)
+    assert back.body == b"<p>1</p>" and back.held.resident() == ()
     assert _rows(path) == 1
 
 
@@ -213,5 +213,50 @@ def test_a_lazy_resource_is_compressed_once_when_first_asked(tmp_path: Path) -> 
     path = tmp_path / "s-snapshot.sqlite3"
     fresh = Resource.make(body, HTML, when, lazy=True)  # saved before anyone asked
     _saved(path, {"/a": fresh}, None, 1000.0)
-    assert fresh.held.resident() == ("gzip",)  # the save made them; identity left
+    assert fresh.held.resident() == ()  # the save made and wrote them
     assert fresh.gzip == eager.gzip and fresh.body == body
+
+
+def test_the_most_read_compressed_bytes_stay_in_memory_within_a_budget(tmp_path: Path) -> None:
+    path = tmp_path / "s-snapshot.sqlite3"
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    rng = random.Random(2)
+    feeds = {f"/f{i}": Resource.make(rng.randbytes(20_000), HTML, when) for i in range(10)}
+    built = warmstart.Built(Snapshot(feeds), {}, warmstart.Inputs("s", {}, "1"))
+    source = warmstart.SavedBytes(path, hot_bytes=100_000)  # four of them, not five
+    for resource in warmstart.save(path, built):
+        resource.held.spill(source)
+    hot, cold = feeds["/f0"], feeds["/f1"]
+    first = hot.gzip
+    assert source.hot_bytes == len(first)
+    with sqlite3.connect(path) as db:  # the file no longer has it: memory answers
+        db.execute("UPDATE blobs SET gzip = x'00' WHERE etag = ?", (hot.etag,))
+    assert hot.gzip == first
+    for resource in feeds.values():  # everything read once: the budget holds
+        resource.encoded("gzip")
+        assert source.hot_bytes <= 100_000
+    assert hot.gzip == b"\x00"  # pushed out by the others, read from the file again
+    assert cold.body == gzip.decompress(cold.gzip)  # identity is never kept
+    assert all(coding == "gzip" for _, coding in source._hot)
+
+
+@pytest.mark.parametrize("in_a_file", [True, False])
+def test_serialized_entries_read_back_the_same_from_a_scratch_file(
+    tmp_path: Path, in_a_file: bool
+) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir()
+    made = Made(folder if in_a_file else None)
+    entries = {
+        (f"id-{n}", fmt): f"<entry>{TITLES[n % 3]} {n} {fmt}</entry>".encode() * (n + 1)
+        for n in range(50)
+        for fmt in ("atom", "rss", "json")
+    }
+    for key, value in entries.items():
+        made.put(key, value)
+    assert all(made.get(key) == value for key, value in entries.items())
+    assert list(folder.iterdir()) == []  # unnamed: nothing left behind, even by a kill -9
+    made.drop("atom")
+    assert ("id-3", "atom") not in made and made.get(("id-3", "atom")) is None
+    assert made.get(("id-3", "rss")) == entries[("id-3", "rss")]
+    made.close()
