@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -22,6 +23,11 @@ class Schedule:
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         )
         self._publish_due = publish_due
+        # APScheduler's shutdown holds the job stores' lock while it waits for running
+        # jobs, and a running job (a rescan) ends by syncing date jobs, which needs that
+        # lock: stop() first makes every later sync a no-op, so no job waits on it.
+        self._syncing = threading.Lock()
+        self._stopping = False
         self._scheduler.add_job(
             rescan, "interval", seconds=rescan_seconds, id=RESCAN_JOB, name="full rescan"
         )
@@ -33,12 +39,19 @@ class Schedule:
         self._scheduler.start()
 
     def stop(self) -> None:
+        with self._syncing:  # a sync under way ends first; none starts after
+            self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 
     def sync(self, moments: list[datetime]) -> None:
         """One date job per distinct moment something is due (an article's publication,
-        a tombstone's end); stale ones removed."""
+        a tombstone's end); stale ones removed. Nothing once stopping."""
+        with self._syncing:
+            if not self._stopping:
+                self._sync(moments)
+
+    def _sync(self, moments: list[datetime]) -> None:
         wanted = {f"due:{m.isoformat()}": m for m in moments}
         for job in self._scheduler.get_jobs():
             if job.id.startswith("due:") and job.id not in wanted:

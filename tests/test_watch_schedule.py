@@ -93,3 +93,37 @@ def test_date_jobs_follow_the_articles() -> None:
         assert pending() == []
     finally:
         schedule.stop()
+
+
+def test_stopping_while_a_rescan_runs_waits_for_it_without_a_deadlock() -> None:
+    """SIGTERM during a long rebuild that the periodic rescan runs: the job ends by
+    syncing date jobs while APScheduler's shutdown holds the lock a sync needs. The
+    stop waits for the job, and the job does not wait for the stop."""
+    running, release, synced = threading.Event(), threading.Event(), threading.Event()
+    schedules: list[Schedule] = []
+
+    def rescan() -> None:
+        running.set()
+        release.wait(30)
+        schedules[0].sync([datetime.now(UTC) + timedelta(days=1)])
+        synced.set()
+
+    schedule = Schedule(1, rescan, lambda: None)
+    schedules.append(schedule)
+    schedule.start()
+    wait_for(running.is_set)
+    stopper = threading.Thread(target=schedule.stop, daemon=True)
+    stopper.start()
+    lock = schedule._scheduler._jobstores_lock
+
+    def shutdown_holds_the_lock() -> bool:
+        if lock.acquire(blocking=False):
+            lock.release()
+            return False
+        return True
+
+    wait_for(shutdown_holds_the_lock)
+    release.set()
+    stopper.join(timeout=10)
+    assert not stopper.is_alive(), "stop() and the running job wait on each other"
+    assert synced.is_set()
