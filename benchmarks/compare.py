@@ -45,7 +45,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from corpus import WRITERS, generate, records, write_feedsvc  # noqa: E402
 
-from tests.server import start  # noqa: E402
+from tests.server import Server, start  # noqa: E402
 
 HUGO_SITE = HERE.parent.parent / "shared" / "bench" / "hugo-site"
 CHANGE_DEADLINE = 120.0  # seconds a new article may take to reach the served feed
@@ -173,14 +173,9 @@ class Meter:
 def time_to_first_feed(config: Path) -> float:
     """A cold `feedsvc serve` (empty state) until its first 200 for /feeds/all.atom."""
     shutil.rmtree(config.parent / "var", ignore_errors=True)
-    started = time.perf_counter()
-    server = start(config, timeout=3600, whole=False)  # the pages come after the feeds
-    try:
-        while server.request("/feeds/all.atom").status != 200:
-            time.sleep(0.01)
-        return time.perf_counter() - started
-    finally:
-        server.stop()
+    server, seconds = _first_feed(config)
+    server.stop()
+    return seconds
 
 
 @dataclass
@@ -196,8 +191,11 @@ class Serving:
     stop_after_rebuild: float  # seconds from SIGTERM to exit, as the new site is saved
 
 
-def _first_feed(config: Path, started: float, whole: bool = False) -> tuple[object, float]:
-    server = start(config, timeout=3600, whole=whole)
+def _first_feed(config: Path) -> tuple[Server, float]:
+    """`feedsvc serve` started, and the seconds until its first 200 for /feeds/all.atom
+    (the pages may come after the feeds)."""
+    started = time.perf_counter()
+    server = start(config, timeout=3600, whole=False)
     while server.request("/feeds/all.atom").status != 200:
         time.sleep(0.01)
     return server, time.perf_counter() - started
@@ -214,8 +212,7 @@ def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
     """Warm start (nothing changed since the build), ten new articles one at a time,
     each timed from its file's write to its entry in the served /feeds/all.atom; the
     server's RSS then; a restart after a change of settings (the site's title)."""
-    started = time.perf_counter()
-    server, warm = _first_feed(config, started)
+    server, warm = _first_feed(config)
     written: list[Path] = []
     latencies = []
     try:
@@ -237,7 +234,7 @@ def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
     config.write_text(text.replace("[site]\n", '[site]\ntitle = "बेंच, नया नाम"\n', 1))
     try:
         started = time.perf_counter()
-        server, first = _first_feed(config, started)
+        server, first = _first_feed(config)
         try:
             while json.loads(server.request("/healthz").body)["rebuilding"]:
                 time.sleep(0.1)
@@ -252,10 +249,18 @@ def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
             path.unlink()
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-    return Serving(warm, rss, statistics.median(latencies), p95, first, rebuilt, stopped)
+    return Serving(
+        warm_start=warm,
+        rss_mb=rss,
+        change_p50=statistics.median(latencies),
+        change_p95=p95,
+        first_after_settings=first,
+        rebuilt_after_settings=rebuilt,
+        stop_after_rebuild=stopped,
+    )
 
 
-def _feed(server: object) -> str:
+def _feed(server: Server) -> str:
     """/feeds/all.atom as an aggregator asks for it (gzip)."""
     reply = server.request("/feeds/all.atom", headers={"Accept-Encoding": "gzip"})
     gzipped = reply.headers.get("content-encoding") == "gzip"
@@ -362,7 +367,7 @@ def main() -> None:
                 corpus(site / "content", args.articles, args.tags, writer)
                 if tool == "hugo-full":
                     shutil.copy(HUGO_SITE / "hugo.toml", site / "hugo.toml")
-                    shutil.copytree(HUGO_SITE / "layouts", site / "layouts")
+                    shutil.copytree(HUGO_SITE / "layouts", site / "layouts", dirs_exist_ok=True)
                 else:
                     (site / peer["config"]).write_text(peer["text"], encoding="utf-8")
                 for _ in range(args.runs):

@@ -315,10 +315,9 @@ class Made:
         if self._file is None:
             self._held[key] = made
             return
-        view, offset = memoryview(made), self._end
-        while view:  # a short write (a full disk raises OSError instead)
-            view = view[os.pwrite(self._file.fileno(), view, offset) :]
-            offset = self._end + len(made) - len(view)
+        view, written = memoryview(made), 0
+        while written < len(made):  # pwrite may write less (a full disk raises OSError)
+            written += os.pwrite(self._file.fileno(), view[written:], self._end + written)
         self._at[key] = (self._end, len(made))
         self._end += len(made)
 
@@ -387,10 +386,10 @@ class Entries:
             made = self._json_item(article)
         else:  # the other XML format too, while its FeedEntry is at hand
             entry = self._entry(article)
-            for other in ("atom", "rss"):
-                key = (article.id, other)
-                if other != fmt and other not in self._done and key not in self._made:
-                    self._keep(key, stamp, self._serialize(entry, other))
+            other = "rss" if fmt == "atom" else "atom"
+            key = (article.id, other)
+            if other not in self._done and key not in self._made:
+                self._keep(key, stamp, self._serialize(entry, other))
             made = self._serialize(entry, fmt)
         self._keep((article.id, fmt), stamp, made)
         return made

@@ -8,6 +8,7 @@ thread call them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import sqlite3
@@ -37,7 +38,7 @@ from .urls import Urls, feed_path, served
 
 if TYPE_CHECKING:
     from .feeds import Kept
-    from .site import Built, Plan
+    from .site import Built, Job
 
 log = logging.getLogger("feedsvc")
 
@@ -424,7 +425,11 @@ class Publisher:
         known: bool,  # False: a first start with an empty state, nothing to compare
         changed: set[str] | None = None,  # the paths that may differ from the last build
     ) -> Snapshot:
-        from .site import Plan  # here: a start with nothing to build never renders
+        from .feeds import Kept  # here: a start with nothing to build never renders
+        from .site import Job, Plan
+
+        if self._entries is None:
+            self._entries = Kept()
 
         later = touched is None and self._pages_later and not self._built
         if touched is None:
@@ -435,7 +440,20 @@ class Publisher:
             )
         started = time.perf_counter()
         try:
-            built = self._build(plan, published, previous, touched, now, changed)
+            arranged = self._arrange(published, changed)
+            job = Job(
+                arranged=arranged,
+                cfg=self.cfg,
+                urls=self.urls,
+                plan=plan,
+                previous=previous.index,
+                body_of=self._body,
+                now=now,
+                archive=self._archive(arranged, touched),
+                kept=self._entries,
+                withdrawals=dict(self._withdrawals),
+            )
+            built = self._build(job)
         except (OSError, sqlite3.Error) as exc:
             return self._failed(exc)
         except Exception as exc:
@@ -458,44 +476,19 @@ class Publisher:
             self._saver.submit(self._save, snapshot, published, inputs, touched is not None)
         return snapshot
 
-    def _build(
-        self,
-        plan: Plan,
-        published: dict[str, Article],
-        previous: Snapshot,
-        touched: Touched | None,
-        now: datetime,
-        changed: set[str] | None,
-    ) -> Built:
-        """The build itself. A full one puts its bytes in the warm-start file as it
-        makes them (warmstart.Stager): memory holds a batch of them, not the site."""
-        from .feeds import Kept
-        from .site import Job, build
+    def _build(self, job: Job) -> Built:
+        """A full build puts its bytes in the warm-start file as it makes them
+        (warmstart.Stager) and its serialized entries in a scratch file beside the
+        state file: memory holds a batch of them, not the site."""
+        from .site import build
 
-        if self._entries is None:
-            self._entries = Kept()
-        full = plan.is_full and plan.pages
-        stager = warmstart.Stager(self.snapshot_path, self._saved_bytes) if full else None
-        try:
-            arranged = self._arrange(published, changed)
-            job = Job(
-                arranged=arranged,
-                cfg=self.cfg,
-                urls=self.urls,
-                plan=plan,
-                previous=previous.index,
-                body_of=self._body,
-                now=now,
-                archive=self._archive(arranged, touched),
-                kept=self._entries,
-                withdrawals=dict(self._withdrawals),
-                spill=stager,
-                scratch=self.cfg.state_path.parent if full else None,
-            )
+        if not (job.plan.is_full and job.plan.pages):
             return build(job)
+        stager = warmstart.Stager(self.snapshot_path, self._saved_bytes)
+        try:
+            return build(dataclasses.replace(job, spill=stager, scratch=self.cfg.state_path.parent))
         finally:
-            if stager is not None:
-                stager.close()
+            stager.close()
 
     def _log_build(self, built: Built) -> None:
         for problem in built.snapshot.index.problems:

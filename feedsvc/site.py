@@ -575,10 +575,7 @@ def _made(
     archive and article pages; the others lazy when the plan is (see _lazy)."""
     if compact:
         return make_resources(items, plan.previous, job.now, compact=_gzip_only, spill=job.spill)
-    lazy = _lazy(plan)
-    return make_resources(
-        items, plan.previous, job.now, lazy=lazy, spill=None if lazy else job.spill
-    )
+    return make_resources(items, plan.previous, job.now, lazy=_lazy(plan), spill=job.spill)
 
 
 def _lazy(plan: Plan) -> bool:

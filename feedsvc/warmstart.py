@@ -191,8 +191,7 @@ def save(
     db = open_database(path, _SCHEMA)
     db.set_progress_handler(lambda: 1 if cancelled() else 0, 1_000)
     try:
-        if _format(db) != FORMAT:  # another version's tables: start them anew
-            db.executescript(_renewed())
+        if _renewed(db):
             previous = None
         db.execute("BEGIN")
         written = _save_resources(db, path, snapshot, previous, now())
@@ -263,8 +262,7 @@ class Stager:
         db.execute("BEGIN")
         try:
             for resource in fresh:
-                identity = None if resource.compact else resource.body
-                db.execute(_PUT_BLOB, (resource.etag, resource.gzip, resource.br, identity))
+                _put_blob(db, resource)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -276,9 +274,7 @@ class Stager:
         if self._db is None:
             db = open_database(self.path, _SCHEMA)
             db.execute("PRAGMA busy_timeout = 600000")  # a save under way may take minutes
-            if _format(db) != FORMAT:  # another version's tables: the save would drop them
-                db.executescript(_renewed())
-                db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
+            _renewed(db)  # before staging: the save would drop another version's tables
             self._db = db
         return self._db
 
@@ -288,16 +284,25 @@ class Stager:
             self._db = None
 
 
-def _renewed() -> str:
-    """The script that replaces another version's tables with this one's, empty."""
-    return "".join(f"DROP TABLE IF EXISTS {t};" for t in _TABLES) + _SCHEMA
+def _renewed(db: sqlite3.Connection) -> bool:
+    """Another version's tables replaced by this one's, empty (True), or this
+    version's kept as they are (False)."""
+    if _format(db) == FORMAT:
+        return False
+    db.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in _TABLES) + _SCHEMA)
+    db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
+    return True
 
 
-_PUT_BLOB = (
-    "INSERT INTO blobs VALUES (?, NULL, ?, ?, ?) ON CONFLICT (etag) DO UPDATE SET"
-    " unused = NULL, br = coalesce(br, excluded.br),"
-    " identity = coalesce(identity, excluded.identity)"
-)
+def _put_blob(db: sqlite3.Connection, resource: Resource) -> None:
+    """Its bytes under its ETag, marked used (bytes already there keep what they have)."""
+    identity = None if resource.compact else resource.body
+    db.execute(
+        "INSERT INTO blobs VALUES (?, NULL, ?, ?, ?) ON CONFLICT (etag) DO UPDATE SET"
+        " unused = NULL, br = coalesce(br, excluded.br),"
+        " identity = coalesce(identity, excluded.identity)",
+        (resource.etag, resource.gzip, resource.br, identity),
+    )
 
 
 def _save_blobs(db: sqlite3.Connection, path: Path, resources: list[Resource]) -> list[Resource]:
@@ -311,8 +316,7 @@ def _save_blobs(db: sqlite3.Connection, path: Path, resources: list[Resource]) -
             continue
         if source is None:
             written.append(resource)
-        identity = None if resource.compact else resource.body
-        db.execute(_PUT_BLOB, (resource.etag, resource.gzip, resource.br, identity))
+        _put_blob(db, resource)
     db.executemany("UPDATE blobs SET unused = NULL WHERE etag = ?", kept)
     return written
 

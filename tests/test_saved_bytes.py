@@ -260,3 +260,54 @@ def test_serialized_entries_read_back_the_same_from_a_scratch_file(
     assert ("id-3", "atom") not in made and made.get(("id-3", "atom")) is None
     assert made.get(("id-3", "rss")) == entries[("id-3", "rss")]
     made.close()
+
+
+def test_bytes_staged_by_a_build_that_never_saved_leave_the_saved_site_whole_then_go(
+    tmp_path: Path,
+) -> None:
+    """A full build stages its bytes as it goes; killed or failed before its save, it
+    leaves blobs no saved resource names: the saved site loads as it was, and the next
+    full save marks them unused, deleted an hour later like any others."""
+    path = tmp_path / "s-snapshot.sqlite3"
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    old = Resource.make("<p>पुराना</p>".encode(), HTML, when)
+    first = _saved(path, {"/a": old}, None, 1000.0)
+    source = warmstart.SavedBytes(path, hot_bytes=0)
+    stager = warmstart.Stager(path, source)
+    orphan = Resource.make("<p>अधूरा</p>".encode(), HTML, when)
+    stager([orphan])
+    stager.close()
+    assert orphan.held.resident() == () and orphan.body == "<p>अधूरा</p>".encode()
+    saved = warmstart.load(path)
+    assert saved is not None and {p: r.etag for p, r in saved.snapshot.resources.items()} == {
+        "/a": old.etag
+    }
+    assert _rows(path) == 2
+    _saved(path, dict(first.snapshot.resources), None, 2000.0)  # the next full save
+    assert _rows(path) == 2  # marked unused, kept an hour for readers of older snapshots
+    _saved(path, dict(first.snapshot.resources), None, 2000.0 + 7200)
+    assert _rows(path) == 1
+    with pytest.raises(Gone):
+        orphan.encoded("gzip")
+    assert old.body == "<p>पुराना</p>".encode()
+
+
+def test_a_scan_larger_than_the_bodies_held_builds_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past HELD_BODIES, parsed bodies are read back from the state file for the build:
+    the site is byte for byte the one built from bodies held in memory."""
+    from feedsvc import ingest
+
+    def built(folder: Path) -> dict[str, bytes]:
+        folder.mkdir()
+        publisher = Publisher(_config(folder), workers=1)
+        try:
+            return {p: r.body for p, r in publisher.rescan().resources.items()}
+        finally:
+            publisher.close()
+
+    held = built(tmp_path / "held")
+    monkeypatch.setattr(ingest, "HELD_BODIES", 1)
+    assert built(tmp_path / "read back") == held
+    assert any(TITLES[2].encode() in body for body in held.values())
