@@ -15,7 +15,8 @@ write only the all/tag Atom+RSS feeds; `hugo` only the home and tag RSS outputs
 (feeds only); `hugo-full` is Hugo doing all feedsvc's work, with the templates in
 ../shared/bench/hugo-site (every article page, tag pages and the home page,
 full-content feeds). feedsvc also gets its time to first feed: a cold
-`feedsvc serve` with an empty state, until its first 200 for /feeds/all.atom,
+`feedsvc serve` with an empty state, until its first 200 for /feeds/all.atom
+(its RSS: the server's peak until the rest of the site is built too),
 and a serving run on the built site: the warm start to its first feed, ten new
 articles each timed from file to served feed, the process's resident memory after
 them, then a restart with other settings (its first feed, and the new site whole).
@@ -170,12 +171,22 @@ class Meter:
             return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.read()
 
 
-def time_to_first_feed(config: Path) -> float:
-    """A cold `feedsvc serve` (empty state) until its first 200 for /feeds/all.atom."""
+def time_to_first_feed(config: Path) -> tuple[float, int]:
+    """A cold `feedsvc serve` (empty state) until its first 200 for /feeds/all.atom,
+    and its peak resident memory (MB) until the rest of the site is built."""
     shutil.rmtree(config.parent / "var", ignore_errors=True)
     server, seconds = _first_feed(config)
-    server.stop()
-    return seconds
+    try:
+        _pages_ready(server)
+        peak = _resident_mb(server.process.pid, "VmHWM:")
+    finally:
+        server.stop(timeout=600)
+    return seconds, peak
+
+
+def _pages_ready(server: Server) -> None:
+    while json.loads(server.request("/healthz").body)["pages"] != "ready":
+        time.sleep(0.05)
 
 
 @dataclass
@@ -201,9 +212,10 @@ def _first_feed(config: Path) -> tuple[Server, float]:
     return server, time.perf_counter() - started
 
 
-def _resident_mb(pid: int) -> int:
+def _resident_mb(pid: int, field: str = "VmRSS:") -> int:
+    """Resident memory now (VmRSS), or its peak so far (VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return int(line.split()[1]) // 1024
     return 0
 
@@ -216,8 +228,7 @@ def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
     written: list[Path] = []
     latencies = []
     try:
-        while json.loads(server.request("/healthz").body)["pages"] != "ready":
-            time.sleep(0.05)
+        _pages_ready(server)
         for record in new:
             path = write_feedsvc(record, articles)
             written.append(path)
@@ -344,7 +355,8 @@ def main() -> None:
                     str(site / "out"),
                 ]
                 for _ in range(args.runs):
-                    first.add(time_to_first_feed(site / "config.toml"), 0.0, 0)
+                    seconds, peak = time_to_first_feed(site / "config.toml")
+                    first.add(seconds, 0.0, peak)
                     shutil.rmtree(site / "var", ignore_errors=True)
                     cold.add(*meter.measure(build, site)[:3])
                     warm.add(*meter.measure(build, site)[:3])
@@ -427,7 +439,8 @@ def main() -> None:
         print(f"targets: warm build {ours['warm'][0]:.2f} s (<= 1 s)")
     print(
         "\nnote: CPU counts the parse workers; peak RSS is the largest single process. "
-        "feedsvc's 'one article' is the warm serving process's refresh (its RSS: that process)."
+        "feedsvc's 'one article' is the warm serving process's refresh (its RSS: that process); "
+        "its 'first feed' RSS is the cold server's peak until its whole site is built."
     )
 
 

@@ -17,9 +17,7 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import re
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from . import __version__
 from .articles import EPOCH, Article
 from .config import Config
 from .notices import correction_notice
+from .scratch import ScratchFile
 from .text import html_safe_json
 from .topics import KINDS, Catalog, Ref, Topic
 from .urls import FEED_FORMATS, Urls
@@ -295,36 +294,28 @@ class Made:
     holds only where each one is."""
 
     def __init__(self, folder: Path | None = None) -> None:
-        self._file = (  # closed by close(), when the build is done with its entries
-            tempfile.TemporaryFile(dir=folder, buffering=0) if folder else None  # noqa: SIM115
-        )
+        # closed by close(), when the build is done with its entries
+        self._file = ScratchFile[tuple[str, str]](folder) if folder else None
         self._held: dict[tuple[str, str], bytes] = {}
-        self._at: dict[tuple[str, str], tuple[int, int]] = {}  # offset, length
-        self._end = 0
 
     def __contains__(self, key: tuple[str, str]) -> bool:
-        return key in self._held or key in self._at
+        return key in self._held if self._file is None else key in self._file
 
     def get(self, key: tuple[str, str]) -> bytes | None:
-        if self._file is None:
-            return self._held.get(key)
-        at = self._at.get(key)
-        return None if at is None else os.pread(self._file.fileno(), at[1], at[0])
+        return self._held.get(key) if self._file is None else self._file.get(key)
 
     def put(self, key: tuple[str, str], made: bytes) -> None:
         if self._file is None:
             self._held[key] = made
-            return
-        view, written = memoryview(made), 0
-        while written < len(made):  # pwrite may write less (a full disk raises OSError)
-            written += os.pwrite(self._file.fileno(), view[written:], self._end + written)
-        self._at[key] = (self._end, len(made))
-        self._end += len(made)
+        else:
+            self._file.put(key, made)
 
     def drop(self, fmt: str) -> None:
         """Every entry of this format (the file keeps its bytes until closed)."""
-        self._held = {key: made for key, made in self._held.items() if key[1] != fmt}
-        self._at = {key: at for key, at in self._at.items() if key[1] != fmt}
+        if self._file is None:
+            self._held = {key: made for key, made in self._held.items() if key[1] != fmt}
+        else:
+            self._file.forget(lambda key: key[1] != fmt)
 
     def close(self) -> None:
         if self._file is not None:

@@ -31,7 +31,7 @@ from .errors import FeedsvcError
 from .ingest import Library, Outcome, Withdrawn
 from .media import brand_file, local_image
 from .sitemaps import refresh_news
-from .snapshot import Change, Health, Resource, SiteIndex, Snapshot
+from .snapshot import Change, Health, Resource, Scratch, SiteIndex, Snapshot
 from .store import Store, Withdrawal
 from .topics import ALL, Ref, Topic, refs_of
 from .urls import Urls, feed_path, served
@@ -478,15 +478,19 @@ class Publisher:
 
     def _build(self, job: Job) -> Built:
         """A full build puts its bytes in the warm-start file as it makes them
-        (warmstart.Stager) and its serialized entries in a scratch file beside the
-        state file: memory holds a batch of them, not the site."""
+        (warmstart.Stager), or a cold start's first build in a scratch file (it is
+        never saved), and its serialized entries in another beside the state file:
+        memory holds a batch of them, not the site."""
         from .site import build
 
-        if not (job.plan.is_full and job.plan.pages):
+        if not job.plan.is_full:
             return build(job)
+        folder = self.cfg.state_path.parent
+        if not job.plan.pages:  # a cold start's feeds: served, not saved, uncompressed
+            return build(dataclasses.replace(job, spill=Scratch(folder), scratch=folder))
         stager = warmstart.Stager(self.snapshot_path, self._saved_bytes)
         try:
-            return build(dataclasses.replace(job, spill=stager, scratch=self.cfg.state_path.parent))
+            return build(dataclasses.replace(job, spill=stager, scratch=folder))
         finally:
             stager.close()
 

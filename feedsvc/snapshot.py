@@ -16,8 +16,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
+
+from .scratch import ScratchFile
 
 try:  # optional: brotli when installed, gzip always
     import brotli
@@ -35,13 +38,14 @@ BROTLI_QUALITY = 5
 
 
 class Source(Protocol):
-    """Where a resource's bytes live once saved: the warm-start file."""
+    """Where a resource's bytes live once out of memory: the warm-start file, or a
+    `Scratch` file until they are saved."""
 
     def read(self, etag: str, coding: str) -> bytes | None: ...
 
 
 # Told of each batch of resources a build made: their bytes go to disk, then the
-# resources let them go (Held.spill).
+# resources let them go (Held.spill to the warm-start file, Held.park to a Scratch).
 Spill = Callable[[list["Resource"]], None]
 
 
@@ -74,9 +78,10 @@ class Held:
     A feed made by a partial build (or by a cold start's first build) is compressed
     when first asked for (a gzip reader, the mirror, the save, the next full build),
     not by the build: a new article then reaches the served feeds without waiting on
-    4 MB of gzip."""
+    4 MB of gzip. Its identity bytes may wait in a `Scratch` file meanwhile (`park`):
+    a cold start's first build serves every feed of the archive before it saves any."""
 
-    __slots__ = ("_gzip", "_br", "_identity", "_source")
+    __slots__ = ("_gzip", "_br", "_identity", "_source", "_raw")
 
     def __init__(self, codings: Codings | None, source: Source | None = None) -> None:
         self._source = source
@@ -84,27 +89,41 @@ class Held:
         self._gzip: bytes | None = gz
         self._br: bytes | None = br
         self._identity: bytes | None = identity
+        # Compressed codings are made from the identity bytes (in memory or parked),
+        # not read: until spilled, nothing holds them.
+        self._raw = identity is not None
 
     def get(self, etag: str, coding: str) -> bytes | None:
         value: bytes | None = getattr(self, "_" + coding)
-        if value is None and coding != "identity" and self._identity is not None:
-            value = self._compress(coding)
+        if value is None and coding != "identity" and self._raw:
+            value = self._compress(etag, coding)
         if value is None and self._source is not None:
             value = self._source.read(etag, coding)
         return value
 
-    def _compress(self, coding: str) -> bytes | None:
-        with _COMPRESSING[id(self) % len(_COMPRESSING)]:
+    def _lock(self) -> threading.Lock:
+        return _COMPRESSING[id(self) % len(_COMPRESSING)]
+
+    def _compress(self, etag: str, coding: str) -> bytes | None:
+        with self._lock():
             value: bytes | None = getattr(self, "_" + coding)
-            identity = self._identity
-            if value is None and identity is not None:  # else spilled meanwhile: saved
-                value = _encode(identity, coding)
-                setattr(self, "_" + coding, value)
+            if value is None and self._raw:  # else spilled meanwhile: read it saved
+                identity = self._identity
+                if identity is None and self._source is not None:
+                    identity = self._source.read(etag, "identity")
+                if identity is not None:
+                    value = _encode(identity, coding)
+                    setattr(self, "_" + coding, value)
         return value
 
     def compressed(self) -> bool:
         """Its gzip bytes are made (in memory or saved)."""
-        return self._gzip is not None or self._identity is None
+        return self._gzip is not None or not self._raw
+
+    @property
+    def saved(self) -> bool:
+        """Its bytes, every coding, are in the file it reads them from."""
+        return self._source is not None and not self._raw
 
     def resident(self) -> tuple[str, ...]:
         """The codings in memory."""
@@ -115,8 +134,44 @@ class Held:
         return self._source
 
     def spill(self, source: Source) -> None:
-        self._source = source  # first: a reader that finds no bytes finds the source
-        self._identity = self._gzip = self._br = None
+        with self._lock():
+            self._source = source  # first: a reader that finds no bytes finds the source
+            self._raw = False
+            self._identity = self._gzip = self._br = None
+
+    def park(self, etag: str, scratch: Scratch) -> None:
+        """Its identity bytes to the scratch file, when they are only in memory; its
+        compressed codings are still made from them when first asked for."""
+        with self._lock():
+            identity = self._identity
+            if identity is None or self._source is not None or not self._raw:
+                return
+            scratch.put(etag, identity)
+            self._source = scratch
+            self._identity = None
+
+
+class Scratch:
+    """Identity bytes of resources that are served but not saved (yet), in an unnamed
+    file beside the state file: in the OS's cache, not in the process. A cold start's
+    first build makes every subscription document of the archive uncompressed (at
+    100,000 articles, about 5 GB); they wait here for their first reader or for the
+    build that saves them. The file is gone when the last resource parked in it is."""
+
+    def __init__(self, folder: Path) -> None:
+        self._file = ScratchFile[str](folder)  # by ETag: the same ETag is the same bytes
+
+    def __call__(self, resources: list[Resource]) -> None:
+        """A Spill: their identity bytes parked here."""
+        for resource in resources:
+            resource.held.park(resource.etag, self)
+
+    def put(self, etag: str, body: bytes) -> None:
+        if etag not in self._file:
+            self._file.put(etag, body)
+
+    def read(self, etag: str, coding: str) -> bytes | None:
+        return self._file.get(etag) if coding == "identity" else None
 
 
 @dataclass(frozen=True)
@@ -329,8 +384,8 @@ def make_resources(
     core (zlib and brotli release the GIL), a batch at a time, so that `items` may be a
     generator whose bodies are never all in memory at once; `lazy`: those not compact
     are compressed when first asked for instead (a partial build, on the way of a new
-    article to its feeds). `spill` (not with `lazy`) is given each batch made, to put
-    its bytes on disk before the next batch is rendered."""
+    article to its feeds). `spill` is given each batch made, to put its bytes on
+    disk before the next batch is rendered (a lazy build's, uncompressed: Scratch)."""
     out: dict[str, Resource] = {}
 
     def make(item: Item) -> Resource:
@@ -367,8 +422,8 @@ def make_resources(
             out.update(zip((item.path for item in fresh), made, strict=True))
             if not lazy:  # left uncompressed by the build before (a cold start's first)
                 list(pool.map(_compress, [r for r in kept if not r.held.compressed()]))
-                if spill is not None:
-                    spill(made + kept)
+            if spill is not None:
+                spill(made + kept)
     return out
 
 

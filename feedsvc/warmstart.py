@@ -255,7 +255,7 @@ class Stager:
         self._db: sqlite3.Connection | None = None
 
     def __call__(self, resources: Iterable[Resource]) -> None:
-        fresh = [r for r in resources if r.held.source is None]
+        fresh = [r for r in resources if not r.held.saved]
         if not fresh:
             return
         db = self._open()
@@ -314,7 +314,7 @@ def _save_blobs(db: sqlite3.Connection, path: Path, resources: list[Resource]) -
         if isinstance(source, SavedBytes) and source.path == path:
             kept.append((resource.etag,))
             continue
-        if source is None:
+        if not resource.held.saved:
             written.append(resource)
         _put_blob(db, resource)
     db.executemany("UPDATE blobs SET unused = NULL WHERE etag = ?", kept)
