@@ -10,7 +10,7 @@ does. Decisions only here; the state store keeps the positions.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .articles import Article
@@ -19,17 +19,26 @@ from .articles import Article
 @dataclass(frozen=True)
 class Positions:
     """One feed's positions: article id -> position (from 1), the next to give, and
-    position -> article id (a page's members are found from its positions, not by a
-    walk over all of a feed's members: 10,000 for `all`)."""
+    the article id at each position, the first at 0 (a page's members are found from
+    its positions, not by a walk over all of a feed's members: 100,000 for `all`).
+    Positions are handed out in turn, so `at` is a list, not a second dict: a server
+    holds one entry per (feed, article) of the archive."""
 
     of: Mapping[str, int] = field(default_factory=dict)
     next: int = 1
-    at: Mapping[int, str] = field(default_factory=dict)
+    at: Sequence[str | None] = ()  # None: a position whose row is gone
 
     @classmethod
     def remembered(cls, of: Mapping[str, int]) -> Positions:
         """As the state store keeps them."""
-        return cls(of, max(of.values(), default=0) + 1, {p: i for i, p in of.items()})
+        last = max(of.values(), default=0)
+        at: list[str | None] = [None] * last
+        for article, position in of.items():
+            at[position - 1] = article
+        return cls(of, last + 1, at)
+
+    def article_at(self, position: int) -> str | None:
+        return self.at[position - 1] if 0 < position <= len(self.at) else None
 
     def complete_pages(self, size: int) -> int:
         return (self.next - 1) // size if size else 0
@@ -44,7 +53,7 @@ def assign(
     if not new:
         return positions, []
     rows = [(article.id, positions.next + n) for n, article in enumerate(new)]
-    at = {**positions.at, **{p: i for i, p in rows}}
+    at = [*positions.at, *(article.id for article in new)]  # rows are next, next + 1, ...
     return Positions({**positions.of, **dict(rows)}, positions.next + len(rows), at), rows
 
 
@@ -69,9 +78,9 @@ def pages(
 
 def _held(positions: Positions, members: Container[str], top: int, bottom: int) -> tuple[str, ...]:
     """The members at positions top down to (not including) bottom."""
-    at = positions.at
+    at = positions.article_at
     return tuple(
-        i for i in (at.get(p) for p in range(top, bottom, -1)) if i is not None and i in members
+        i for i in (at(p) for p in range(top, bottom, -1)) if i is not None and i in members
     )
 
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -245,7 +246,8 @@ class Store:
         found: dict[str, dict[str, int]] = {}
         with self._lock:
             for feed, article, position in self._db.execute("SELECT * FROM positions"):
-                found.setdefault(feed, {})[article] = position
+                # Interned: the ids its Articles hold (a row per topic an article is in)
+                found.setdefault(feed, {})[sys.intern(article)] = position
         return found
 
     def add_positions(self, rows: list[tuple[str, str, int]]) -> None:

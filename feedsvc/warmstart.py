@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 import time
 import weakref
@@ -379,11 +380,11 @@ def load(path: Path, source: SavedBytes | None = None) -> Saved | None:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         resources = {
             p: Resource(
-                kind,
+                sys.intern(kind),  # a few types and links, each once, not once a row
                 etag,
                 datetime.fromtimestamp(stamp, UTC),
                 date,
-                link,
+                sys.intern(link),
                 bool(compact),
                 bool(has_br),
                 Held(None, source),
