@@ -197,6 +197,7 @@ class Serving:
     rss_mb: int  # resident memory after a warm start and ten changes
     change_p50: float  # seconds from a new file to its entry in the served feed
     change_p95: float
+    changes: list[float]  # each change's seconds, in the order they were made
     first_after_settings: float  # seconds to the first feed after a change of settings
     rebuilt_after_settings: float  # seconds until the new site was whole
     stop_after_rebuild: float  # seconds from SIGTERM to exit, as the new site is saved
@@ -258,6 +259,7 @@ def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
         config.write_text(text, encoding="utf-8")
         for path in written:
             path.unlink()
+    in_order = list(latencies)
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
     return Serving(
@@ -265,6 +267,7 @@ def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
         rss_mb=rss,
         change_p50=statistics.median(latencies),
         change_p95=p95,
+        changes=in_order,
         first_after_settings=first,
         rebuilt_after_settings=rebuilt,
         stop_after_rebuild=stopped,
@@ -404,7 +407,8 @@ def main() -> None:
                 print(
                     f"  feedsvc serve: warm start {served.warm_start:.2f} s to the first feed; "
                     f"RSS {served.rss_mb} MB after ten changes; a change to the served feed "
-                    f"p50 {served.change_p50:.3f} s, p95 {served.change_p95:.3f} s; after a "
+                    f"p50 {served.change_p50:.3f} s, p95 {served.change_p95:.3f} s "
+                    f"(in order: {', '.join(f'{c:.2f}' for c in served.changes)}); after a "
                     f"change of settings, first feed {served.first_after_settings:.2f} s, "
                     f"new site whole {served.rebuilt_after_settings:.1f} s, then stopped "
                     f"(SIGTERM) in {served.stop_after_rebuild:.1f} s",
