@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
-import json
 import os
 import shutil
 import statistics
@@ -177,16 +176,11 @@ def time_to_first_feed(config: Path) -> tuple[float, int]:
     shutil.rmtree(config.parent / "var", ignore_errors=True)
     server, seconds = _first_feed(config)
     try:
-        _pages_ready(server)
+        server.wait_whole(timeout=3600)
         peak = _resident_mb(server.process.pid, "VmHWM:")
     finally:
         server.stop(timeout=600)
     return seconds, peak
-
-
-def _pages_ready(server: Server) -> None:
-    while json.loads(server.request("/healthz").body)["pages"] != "ready":
-        time.sleep(0.05)
 
 
 @dataclass
@@ -229,7 +223,7 @@ def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
     written: list[Path] = []
     latencies = []
     try:
-        _pages_ready(server)
+        server.wait_whole(timeout=3600)
         for record in new:
             path = write_feedsvc(record, articles)
             written.append(path)
@@ -248,8 +242,7 @@ def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
         started = time.perf_counter()
         server, first = _first_feed(config)
         try:
-            while json.loads(server.request("/healthz").body)["rebuilding"]:
-                time.sleep(0.1)
+            server.wait_whole(timeout=3600)
             rebuilt = time.perf_counter() - started
         finally:
             asked = time.perf_counter()

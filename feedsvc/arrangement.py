@@ -55,9 +55,8 @@ class Arrangement:
         """Everything made from the articles (arranging anew makes it again)."""
         self._oldest_first: list[Article] = []
         self._members: dict[Ref, list[Article]] = {}  # oldest first
-        # topic -> spelling -> how many articles spell it so (counts, not the uses
-        # themselves: a use per topic of every article of the archive was 50 MB at
-        # 100,000 articles)
+        # topic -> spelling -> how many articles spell it so: counts, not each
+        # article's use (one per topic an article is in: 50 MB at 100,000 articles)
         self._spelled: dict[Ref, dict[str, int]] = {}
         self._first: dict[tuple[Ref, str], Use] = {}  # the earliest use, when known
         self._by_id: dict[str, Article] = {}

@@ -145,7 +145,7 @@ class Held:
         compressed codings are still made from them when first asked for."""
         with self._lock():
             identity = self._identity
-            if identity is None or self._source is not None or not self._raw:
+            if identity is None:  # parked or spilled already
                 return
             scratch.put(etag, identity)
             self._source = scratch
@@ -296,17 +296,13 @@ class SiteIndex:
             counts={kind: int(count) for kind, count in data["counts"].items()},
             catalog={key: (slug, name) for key, (slug, name) in data["catalog"].items()},
             aliases={kind: dict(found) for kind, found in data["aliases"].items()},
-            windows={path: _interned(ids) for path, ids in data["windows"].items()},
+            # ids as the Articles hold them: every window names them again
+            windows={path: tuple(map(sys.intern, ids)) for path, ids in data["windows"].items()},
             topics={path: (url, digest) for path, (url, digest) in data["topics"].items()},
             archives={feed: dict(pages) for feed, pages in data["archives"].items()},
             problems=tuple(data["problems"]),
             tombstoned=tuple(data["tombstoned"]),
         )
-
-
-def _interned(ids: list[str]) -> tuple[str, ...]:
-    """Article ids as the Articles hold them: every feed's window names them again."""
-    return tuple(sys.intern(i) for i in ids)
 
 
 @dataclass(frozen=True)

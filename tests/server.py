@@ -79,6 +79,17 @@ class Server:
         assert not parsed.bozo, parsed.get("bozo_exception")
         return list(parsed.entries)
 
+    def wait_whole(self, timeout: float) -> None:
+        """Until the whole site is built: the article pages a cold start builds after
+        its feeds, or the new site after a change of settings."""
+        deadline = time.monotonic() + timeout
+        while not _whole(self.request("/healthz")):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"feedsvc serve exited: {self.log.read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"feedsvc serve was not whole in {timeout} s")
+            time.sleep(0.05)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)
@@ -117,13 +128,16 @@ def start(
             raise RuntimeError(f"feedsvc serve exited: {log.read_text()}")
         try:
             health = server.request("/healthz")
-            state = json.loads(health.body) if health.status == 200 else None
-            if state is not None and (
-                not whole or (state["pages"] == "ready" and not state["rebuilding"])
-            ):
+            if health.status == 200 and (not whole or _whole(health)):
                 return server
         except OSError:
             pass
         time.sleep(0.05)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"feedsvc serve did not answer in {timeout} s: {log.read_text()}")
+
+
+def _whole(health: Reply) -> bool:
+    """/healthz says the site is whole: its pages built, no rebuild under way."""
+    state = json.loads(health.body) if health.status == 200 else None
+    return state is not None and state["pages"] == "ready" and not state["rebuilding"]
