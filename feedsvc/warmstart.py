@@ -380,15 +380,15 @@ def load(path: Path, source: SavedBytes | None = None) -> Saved | None:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         resources = {
             p: Resource(
-                sys.intern(kind),  # a few types and links, each once, not once a row
-                etag,
-                datetime.fromtimestamp(stamp, UTC),
-                date,
-                sys.intern(link),
-                bool(compact),
-                bool(has_br),
-                Held(None, source),
-                status,
+                content_type=sys.intern(kind),  # a few types and links, each once
+                etag=etag,
+                last_modified=datetime.fromtimestamp(stamp, UTC),
+                http_date=date,
+                link=sys.intern(link),
+                compact=bool(compact),
+                has_br=bool(has_br),
+                held=Held(None, source),
+                status=status,
             )
             for p, kind, etag, stamp, date, link, compact, has_br, status in db.execute(
                 "SELECT * FROM resources"
