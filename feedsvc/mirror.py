@@ -90,7 +90,6 @@ class Mirror:
         written = 0
         for path in changed:
             if stale():
-                self._unsaved = True
                 return None
             files = self._files(path, resources[path])
             written += sum(self._put(file) for file in files)
@@ -108,7 +107,6 @@ class Mirror:
         if not self._reconciled:
             self._remove_strays(resources)
             self._reconciled = True
-        self._unsaved = self._unsaved or bool(changed or gone)
         self.flush(due_only=True)
         return written
 
@@ -145,14 +143,22 @@ class Mirror:
             if stat.st_mtime_ns != file.mtime_ns:  # right bytes, wrong time: only the time
                 os.utime(target, ns=(file.mtime_ns, file.mtime_ns))
                 stat = os.stat(target)
-            self._manifest[file.name] = Written.of(file.etag, stat)
+            self._note(file.name, Written.of(file.etag, stat))
             return 0
-        self._manifest[file.name] = Written.of(file.etag, write_beside(target, data, file.mtime_ns))
+        self._note(file.name, Written.of(file.etag, write_beside(target, data, file.mtime_ns)))
         return 1
+
+    def _note(self, name: str, written: Written) -> None:
+        """Record a file in the manifest; only a real change makes it lag, so a restart
+        that finds every file as it left them writes nothing, not even the manifest."""
+        if self._manifest.get(name) != written:
+            self._manifest[name] = written
+            self._unsaved = True
 
     def _remove(self, name: str) -> None:
         (self.folder / name).unlink(missing_ok=True)
-        self._manifest.pop(name, None)
+        if self._manifest.pop(name, None) is not None:
+            self._unsaved = True
 
     def _remove_strays(self, resources: Mapping[str, Resource]) -> None:
         """Files no resource accounts for: left by an earlier run, or a crashed write."""

@@ -120,9 +120,11 @@ def test_a_restart_writes_only_differences(site, tmp_path: Path) -> None:
     folder = tmp_path / "mirror"
     Mirror(folder).sync(publisher.snapshot)
     before = stats(folder)
-    # A fresh process, the same snapshot: not a file touched.
+    manifest = (folder / MANIFEST).stat()
+    # A fresh process, the same snapshot: not a file touched, not even the manifest.
     assert Mirror(folder).sync(publisher.snapshot) == 0
     assert stats(folder) == before
+    assert (folder / MANIFEST).stat().st_ino == manifest.st_ino
 
     feed, page = folder / "feeds" / "all.atom", folder / "articles"
     os.utime(feed, (1, 1))  # right bytes, wrong time
