@@ -257,8 +257,11 @@ class _Live:
             cfg.schedule.rescan_seconds, self._periodic_rescan, self.publisher.publish_due
         )
         self.watcher = Watcher(cfg.articles_dir, cfg.schedule.settle_ms, self._paths, self._rescan)
+        self._looked = True  # the first look is done (else `finish` makes it)
 
     def start(self) -> None:
+        """Until there is something to serve: the saved site, or else a first build
+        of the feeds."""
         # Watch first, then scan: a file saved during the first scan is not missed.
         self.watcher.start()
         if self.publisher.library.folder_missing:
@@ -267,23 +270,33 @@ class _Live:
                 "until it appears",
                 self.cfg.articles_dir,
             )
-        self.publisher.rescan()
-        if self.notifier is not None:
-            # After the first build: what was pending (even in flight at a kill -9)
-            # and what the first build announces go out once each, for a site that
-            # is there to fetch.
-            self.notifier.start()
-        self.schedule.start()
         self.recorder.start()
         self.metrics.start()
+        self._looked = not self.publisher.serve_saved()
+        if self._looked:
+            self._first_look()
+
+    def _first_look(self) -> None:
+        try:
+            self.publisher.rescan()
+        finally:  # even when it failed: the periodic rescan tries again
+            if self.notifier is not None:
+                # After the first build: what was pending (even in flight at a kill -9)
+                # and what the first build announces go out once each, for a site that
+                # is there to fetch.
+                self.notifier.start()
+            self.schedule.start()
         for moment, path in self.publisher.scheduled():
             log.info("scheduled: %s at %s", path, moment.isoformat())
         self._look_again(self._after_change())
 
     def finish(self) -> None:
-        """Once the server listens: the rest of the site a cold start left for after
-        its feeds, then the mirror (never a site without its pages, nor an empty one),
-        then what a warm start's first change would otherwise wait for."""
+        """Once the server listens: the first look when the saved site was served
+        without it, the rest of the site a cold start left for after its feeds, then
+        the mirror (never a site without its pages, nor an empty one), then what a
+        warm start's first change would otherwise wait for."""
+        if not self._looked:
+            self._first_look()
         self.publisher.finish_pages()
         if self.mirror is not None:
             self.mirror.start()

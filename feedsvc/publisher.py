@@ -134,6 +134,9 @@ class Publisher:
         # whose validators they keep (the saved site's, after a change of settings).
         self._pages_due: Mapping[str, Resource] | None = None
         self._renewing = False  # the saved site is served while all is built again
+        # The saved site, served before the first look while it compares the folder
+        # with what that site was built from (`serve_saved`).
+        self._checking: warmstart.SavedSite | None = None
         # Each published article's line in the inputs digest, made again only for an
         # article that changed (formatting 20,000 dates took 20 ms of every save).
         self._lines: dict[str, tuple[Article, bytes]] = {}
@@ -179,6 +182,22 @@ class Publisher:
 
     # -- the three ways in ----------------------------------------------------------
 
+    def serve_saved(self) -> bool:
+        """Before the first look: serve the saved site as it was at the last stop,
+        while that look (`rescan`) reads the articles and compares the folder with
+        them, then keeps it, builds what changed, or builds all after an upgrade. At
+        100,000 articles the site is read in a third of the time the look takes.
+        False when there is no saved site: the first look builds one."""
+        with self._lock:
+            if self._built:
+                return False
+            site = warmstart.load_site(self.snapshot_path, self._saved_bytes)
+            if site is None:
+                return False
+            self._checking = site
+            self._swap(site.snapshot, self._clock())
+            return True
+
     def rescan(self, busy: frozenset[str] = frozenset()) -> Snapshot:
         """Full scan of the folder (start-up and the periodic safety net).
 
@@ -194,8 +213,8 @@ class Publisher:
                 # an interrupted refresh left unsaid is caught here, as files missed are.
                 return self._apply(outcome, full=first, saved=saved, walk=True)
             except (OSError, sqlite3.Error) as exc:
-                if first:  # nothing to keep serving: the start fails, saying why
-                    raise
+                if first and self._checking is None:  # nothing to serve: the start
+                    raise  # fails, saying why
                 return self._failed(exc)
 
     def refresh(self, paths: set[str], busy: frozenset[str] = frozenset()) -> Snapshot:
@@ -232,7 +251,7 @@ class Publisher:
         """The warm-start file, before the first scan: when it was built with these
         settings, its articles are the library's to start from (the scan checks each
         against its file's row and replaces what differs)."""
-        saved = warmstart.load(self.snapshot_path, self._saved_bytes)
+        saved = warmstart.load(self.snapshot_path, self._saved_bytes, self._checking)
         if saved is not None and saved.settings == self._settings():
             self.library.preload(saved.published)
         return saved
@@ -645,6 +664,7 @@ class Publisher:
         self._walk = False
         self._error = ""
         self._built = True
+        self._checking = None
         if self._pages_due is None:  # else the pages to come render the bodies held
             self.library.built()
         return self._swap(built, now)
@@ -704,6 +724,7 @@ class Publisher:
             tuple(rejected),
             pages_pending=self._pages_due is not None and not self._renewing,
             rebuilding=self._renewing,
+            checking=self._checking is not None,
             drafts=len(self.library.drafts),
             changes=tuple(self._changes),
             error=self._error,

@@ -326,6 +326,7 @@ class Health:
     rejected: tuple[str, ...] = ()  # files skipped, build problems, a missing folder
     pages_pending: bool = False  # a cold start's archive and article pages still to come
     rebuilding: bool = False  # the saved site is served while everything is built again
+    checking: bool = False  # the saved site is served while the folder is compared with it
     drafts: int = 0
     changes: tuple[Change, ...] = ()  # the last ones, the newest first
     error: str = ""  # why the last build or save failed, until one succeeds

@@ -163,6 +163,16 @@ class Built:
 
 
 @dataclass(frozen=True)
+class SavedSite:
+    """The saved snapshot alone: all a restart needs to serve, read before the
+    articles it was built from (at 100,000 articles, a third of the time)."""
+
+    inputs: str  # Inputs.digest
+    settings: str  # Inputs.settings
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
 class Saved:
     inputs: str  # Inputs.digest
     settings: str  # Inputs.settings
@@ -363,38 +373,73 @@ def _format(db: sqlite3.Connection) -> str | None:
     return str(row[0]) if row else None
 
 
-def load(path: Path, source: SavedBytes | None = None) -> Saved | None:
-    """The saved snapshot, or None when there is none or it is of another format.
-    Its resources' bytes stay in the file (`source` reads them when asked): a start
-    reads what every resource is, not what it holds."""
+def _open(path: Path) -> sqlite3.Connection | None:
+    """The warm-start file for reading, or None when there is none of this format."""
     if not path.exists():
         return None
     try:
         db = sqlite3.connect(path, isolation_level=None)
+        if _format(db) == FORMAT:
+            return db
+        db.close()
     except sqlite3.Error:
+        pass
+    return None
+
+
+def load_site(path: Path, source: SavedBytes | None = None) -> SavedSite | None:
+    """The saved snapshot, or None when there is none or it is of another format.
+    Its resources' bytes stay in the file (`source` reads them when asked): a start
+    reads what every resource is, not what it holds."""
+    db = _open(path)
+    if db is None:
         return None
     source = source or SavedBytes(path)
     try:
-        if _format(db) != FORMAT:
-            return None
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        resources = {
-            p: Resource(
-                content_type=sys.intern(kind),  # a few types and links, each once
-                etag=etag,
-                last_modified=datetime.fromtimestamp(stamp, UTC),
-                http_date=date,
-                link=sys.intern(link),
-                compact=bool(compact),
-                has_br=bool(has_br),
-                held=Held(None, source),
-                status=status,
-            )
-            for p, kind, etag, stamp, date, link, compact, has_br, status in db.execute(
-                "SELECT * FROM resources"
-            )
-        }
-        index = SiteIndex.from_json(json.loads(meta["index"]))
+        return _read_site(db, source)
+    except (sqlite3.Error, KeyError, ValueError, TypeError):
+        return None
+    finally:
+        db.close()
+
+
+def _read_site(db: sqlite3.Connection, source: SavedBytes) -> SavedSite:
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    resources = {
+        p: Resource(
+            content_type=sys.intern(kind),  # a few types and links, each once
+            etag=etag,
+            last_modified=datetime.fromtimestamp(stamp, UTC),
+            http_date=date,
+            link=sys.intern(link),
+            compact=bool(compact),
+            has_br=bool(has_br),
+            held=Held(None, source),
+            status=status,
+        )
+        for p, kind, etag, stamp, date, link, compact, has_br, status in db.execute(
+            "SELECT * FROM resources"
+        )
+    }
+    index = SiteIndex.from_json(json.loads(meta["index"]))
+    return SavedSite(meta["inputs"], meta["settings"], Snapshot(resources, index))
+
+
+def load(
+    path: Path, source: SavedBytes | None = None, site: SavedSite | None = None
+) -> Saved | None:
+    """The saved snapshot and the articles it was built from (see `load_site`), or
+    None. `site`: the snapshot as `load_site` read it, when the file still holds that
+    one: only the articles are read."""
+    db = _open(path)
+    if db is None:
+        return None
+    source = source or SavedBytes(path)
+    try:
+        db.execute("BEGIN")  # the snapshot and the articles of one save
+        inputs = db.execute("SELECT value FROM meta WHERE key = 'inputs'").fetchone()
+        if site is None or inputs is None or inputs[0] != site.inputs:
+            site = _read_site(db, source)
         published: dict[str, Article] = {}
         images: dict[str, str] = {}
         for p, row in db.execute("SELECT path, article FROM articles"):
@@ -402,8 +447,7 @@ def load(path: Path, source: SavedBytes | None = None) -> Saved | None:
             published[p] = Article.from_json(article)
             if image:
                 images[p] = image
-        snapshot = Snapshot(resources, index)
-        return Saved(meta["inputs"], meta["settings"], published, images, snapshot)
+        return Saved(site.inputs, site.settings, published, images, site.snapshot)
     except (sqlite3.Error, KeyError, ValueError, TypeError):
         return None
     finally:

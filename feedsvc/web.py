@@ -188,6 +188,7 @@ def _health(
         "rejected": list(health.rejected),
         "pages": "building" if health.pages_pending else "ready",
         "rebuilding": health.rebuilding,  # after an upgrade: the saved site meanwhile
+        "checking": health.checking,  # at a restart: the saved site until the folder is read
         "error": health.error or None,
         "websub": {"hubs": hubs},
     }

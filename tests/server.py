@@ -138,6 +138,12 @@ def start(
 
 
 def _whole(health: Reply) -> bool:
-    """/healthz says the site is whole: its pages built, no rebuild under way."""
+    """/healthz says the site is whole: its pages built, no rebuild under way, the
+    folder compared with the saved site a restart serves first."""
     state = json.loads(health.body) if health.status == 200 else None
-    return state is not None and state["pages"] == "ready" and not state["rebuilding"]
+    return (
+        state is not None
+        and state["pages"] == "ready"
+        and not state["rebuilding"]
+        and not state["checking"]
+    )

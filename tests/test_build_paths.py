@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import feedparser
+
 from feedsvc.config import from_dict
 from feedsvc.ingest import POOL_MIN_FILES
 from feedsvc.publisher import Publisher
@@ -84,6 +86,62 @@ def test_a_warm_start_serves_the_saved_snapshot_only_when_nothing_changed(
     assert "serving the saved snapshot" not in caplog.text
     assert "दूसरा बदला".encode() in changed["/feeds/all.atom"]
     assert changed["/feeds/tags/क.atom"] == first["/feeds/tags/क.atom"]
+
+
+def test_a_restart_serves_the_saved_site_before_its_first_look(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
+    write(folder, "b.md", md("दूसरा", ["ख"], "2025-01-02"))
+    cfg = from_dict({"articles": {"dir": str(folder)}, "schedule": {"settle_ms": 0}}, tmp_path)
+    fresh = Publisher(cfg, workers=1)
+    try:
+        assert fresh.serve_saved() is False  # nothing saved yet: the first look builds
+        assert fresh.snapshot.resources == {}
+        before = fresh.rescan()
+        fresh.wait_saved()
+        assert fresh.serve_saved() is False  # only before the first look
+    finally:
+        fresh.close()
+    write(folder, "b.md", md("दूसरा बदला", ["ख"], "2025-01-02"), age=1)  # while it was down
+
+    publisher = Publisher(cfg, workers=1)
+    try:
+        assert publisher.serve_saved() is True
+        served = publisher.snapshot
+        assert served.health.checking and publisher.library.articles == {}  # not read yet
+        for path, resource in before.resources.items():  # the site as it was at the stop
+            assert served.get(path).body == resource.body, path
+        assert "दूसरा बदला".encode() not in served.get("/feeds/all.atom").body
+
+        after = publisher.rescan()  # the look: what changed while it was down is built
+        assert not after.health.checking
+        entries = feedparser.parse(after.get("/feeds/all.atom").body).entries
+        assert [e.title for e in entries] == ["दूसरा बदला", "पहला"]
+        assert after.get("/feeds/tags/क.atom") is served.get("/feeds/tags/क.atom")
+    finally:
+        publisher.close()
+
+
+def test_a_first_look_that_fails_keeps_the_saved_site_served(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
+    cfg = from_dict({"articles": {"dir": str(folder)}, "schedule": {"settle_ms": 0}}, tmp_path)
+    fresh = Publisher(cfg, workers=1)
+    try:
+        before = fresh.rescan()
+        fresh.wait_saved()
+    finally:
+        fresh.close()
+
+    publisher = Publisher(cfg, workers=1)
+    try:
+        assert publisher.serve_saved() is True
+        publisher.store.close()  # the state file is gone from under it
+        failed = publisher.rescan()  # no exception: the saved site is there to serve
+        assert failed.health.checking and "could not build" in failed.health.error
+        assert failed.get("/feeds/all.atom").body == before.get("/feeds/all.atom").body
+    finally:
+        publisher.close()
 
 
 def test_bodies_are_read_from_the_store_once_built(tmp_path: Path) -> None:

@@ -149,6 +149,41 @@ def test_serve_warns_of_a_missing_articles_folder_and_picks_it_up(tmp_path: Path
         assert server.stop() == 0
 
 
+def test_a_restart_serves_the_saved_site_while_it_reads_the_folder(
+    tmp_path: Path, monkeypatch
+) -> None:
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
+    write(folder, "b.md", md("दूसरा", ["ख"], "2025-01-02"))
+    config = tmp_path / "config.toml"
+    config.write_text("[schedule]\nsettle_ms = 100\n")
+    command = [sys.executable, "-m", "tests.faulty_serve"]
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
+    )
+    server = start(config, command=command)
+    old = server.request("/feeds/all.atom").body
+    saved = tmp_path / "var" / "feedsvc-snapshot.sqlite3"
+    wait_for(lambda: warmstart.load(saved) is not None)
+    assert server.stop() == 0
+    write(folder, "c.md", md("तीसरा", ["क"], "2025-01-03"))  # while it was down
+    (tmp_path / "HOLD-SCANS").touch()  # its first look takes as long as the test says
+    server = start(config, command=command, whole=False)
+    try:
+        wait_for(lambda: (tmp_path / "SCAN-HELD").exists())
+        health = json.loads(server.request("/healthz").body)
+        assert health["checking"] is True and health["error"] is None
+        assert server.request("/feeds/all.atom").body == old  # served before the look
+        assert server.request("/articles/a").status == 200
+        (tmp_path / "HOLD-SCANS").unlink()
+        wait_for(lambda: not json.loads(server.request("/healthz").body)["checking"])
+        assert _titles(server.request("/feeds/all.atom").body) == ["तीसरा", "दूसरा", "पहला"]
+        write(folder, "d.md", md("चौथा", ["ख"], "2025-01-04"))  # and goes on as usual
+        wait_for(lambda: _titles(server.request("/feeds/tags/ख.atom").body) == ["चौथा", "दूसरा"])
+    finally:
+        server.stop()
+
+
 def test_after_an_upgrade_the_saved_site_is_served_until_the_new_one_is_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
