@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .store import HubRecord
     from .websub import Notifier
 
-from . import __version__
+from . import __version__, heap
 from .config import Config, load_config
 from .errors import ConfigError, FeedsvcError
 
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if args.command in ("serve", "build"):
+        heap.keep_small()
     try:
         cfg = load_config(args.config)
         if args.command == "check":

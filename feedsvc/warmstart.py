@@ -228,9 +228,9 @@ def _save_resources(
     else:
         gone = [(p,) for p in old.keys() - snapshot.resources.keys()]
         db.executemany("DELETE FROM resources WHERE path = ?", gone)
-    db.executemany(
+    db.executemany(  # rows made as SQLite takes them: never all in memory at once
         "INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?,?,?,?,?)",
-        [
+        (
             (
                 p,
                 r.content_type,
@@ -243,7 +243,7 @@ def _save_resources(
                 r.status,
             )
             for p, r in changed
-        ],
+        ),
     )
     written = _save_blobs(db, path, [r for _, r in changed])
     if previous is not None:  # bytes the replaced and removed resources used
@@ -352,13 +352,13 @@ def _save_articles(db: sqlite3.Connection, built: Built, previous: Built | None)
         before, old_images = previous.published, previous.inputs.images
         gone = before.keys() - built.published.keys()
         db.executemany("DELETE FROM articles WHERE path = ?", [(p,) for p in gone])
-    db.executemany(
+    db.executemany(  # each row's JSON made as SQLite takes it (100,000: 150 MB at once)
         "INSERT OR REPLACE INTO articles VALUES (?, ?)",
-        [
+        (
             (p, json.dumps([article.to_json(), images.get(p, "")], ensure_ascii=False))
             for p, article in built.published.items()
             if not _same(before.get(p), article) or old_images.get(p) != images.get(p)
-        ],
+        ),
     )
 
 
