@@ -36,7 +36,11 @@ class Schedule:
         )
 
     def start(self) -> None:
-        self._scheduler.start()
+        """Nothing once stopping: a restart's first look ends on the pages thread,
+        perhaps after the server was asked to stop."""
+        with self._syncing:
+            if not self._stopping:
+                self._scheduler.start()
 
     def stop(self) -> None:
         with self._syncing:  # a sync under way ends first; none starts after

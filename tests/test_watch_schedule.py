@@ -127,3 +127,11 @@ def test_stopping_while_a_rescan_runs_waits_for_it_without_a_deadlock() -> None:
     stopper.join(timeout=10)
     assert not stopper.is_alive(), "stop() and the running job wait on each other"
     assert synced.is_set()
+
+
+def test_a_schedule_stopped_before_it_started_never_starts() -> None:
+    """A restart's first look may end after the server was asked to stop."""
+    schedule = Schedule(1, lambda: None, lambda: None)
+    schedule.stop()
+    schedule.start()
+    assert not schedule._scheduler.running
