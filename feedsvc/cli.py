@@ -279,15 +279,15 @@ class _Live:
             self._first_look()
 
     def _first_look(self) -> None:
-        try:
-            self.publisher.rescan()
-        finally:  # even when it failed: the periodic rescan tries again
-            if self.notifier is not None:
-                # After the first build: what was pending (even in flight at a kill -9)
-                # and what the first build announces go out once each, for a site that
-                # is there to fetch.
-                self.notifier.start()
-            self.schedule.start()
+        # A look that fails with the saved site served returns (the periodic rescan
+        # tries again); one with nothing to serve raises, and the start fails.
+        self.publisher.rescan()
+        if self.notifier is not None:
+            # After the first build: what was pending (even in flight at a kill -9)
+            # and what the first build announces go out once each, for a site that
+            # is there to fetch.
+            self.notifier.start()
+        self.schedule.start()
         for moment, path in self.publisher.scheduled():
             log.info("scheduled: %s at %s", path, moment.isoformat())
         self._look_again(self._after_change())

@@ -173,12 +173,12 @@ class SavedSite:
 
 
 @dataclass(frozen=True)
-class Saved:
-    inputs: str  # Inputs.digest
-    settings: str  # Inputs.settings
+class Saved(SavedSite):
+    """The saved snapshot with the articles it was built from, each with its image's
+    stamp: what a start compares the folder with."""
+
     published: dict[str, Article]
     images: dict[str, str]
-    snapshot: Snapshot
 
 
 def save(
@@ -379,11 +379,14 @@ def _open(path: Path) -> sqlite3.Connection | None:
         return None
     try:
         db = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error:
+        return None
+    try:
         if _format(db) == FORMAT:
             return db
-        db.close()
     except sqlite3.Error:
         pass
+    db.close()
     return None
 
 
@@ -447,7 +450,13 @@ def load(
             published[p] = Article.from_json(article)
             if image:
                 images[p] = image
-        return Saved(site.inputs, site.settings, published, images, site.snapshot)
+        return Saved(
+            inputs=site.inputs,
+            settings=site.settings,
+            snapshot=site.snapshot,
+            published=published,
+            images=images,
+        )
     except (sqlite3.Error, KeyError, ValueError, TypeError):
         return None
     finally:
