@@ -408,6 +408,9 @@ def load_site(path: Path, source: SavedBytes | None = None) -> SavedSite | None:
 
 def _read_site(db: sqlite3.Connection, source: SavedBytes) -> SavedSite:
     meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    # Every resource read back holds the same thing: no bytes, this file. One Held
+    # serves them all (it is never changed: nothing is in memory to spill or park).
+    held = Held(None, source)
     resources = {
         p: Resource(
             content_type=sys.intern(kind),  # a few types and links, each once
@@ -417,7 +420,7 @@ def _read_site(db: sqlite3.Connection, source: SavedBytes) -> SavedSite:
             link=sys.intern(link),
             compact=bool(compact),
             has_br=bool(has_br),
-            held=Held(None, source),
+            held=held,
             status=status,
         )
         for p, kind, etag, stamp, date, link, compact, has_br, status in db.execute(
