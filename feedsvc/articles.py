@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import regex
 import yaml
@@ -98,9 +98,9 @@ _PARSED_FIELDS = tuple(f.name for f in dataclasses.fields(ParsedArticle))
 class Article:
     """A publishable article: identity and both times resolved (timezone-aware).
 
-    It holds no body: bodies are large, and a build reads those it renders
-    (`Library.body`). `source`, the digest of the file's bytes, stands for
-    the body in comparisons.
+    It holds no text but its title: bodies and summaries are most of an archive's
+    bytes, and a build reads those it renders (`Library.text`, an `ArticleText`).
+    `source`, the digest of the file's bytes, stands for them in comparisons.
 
     A server holds one per article of the archive: slots, not a dict each, and its
     topics' spellings and keys interned (3,000 tags shared by 100,000 articles are
@@ -110,7 +110,6 @@ class Article:
     id: str
     path: str
     title: str
-    summary: str
     date: datetime
     updated: datetime
     source: str
@@ -155,7 +154,9 @@ class Article:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Article:
-        data = dict(data)
+        """Fields a saved article no longer has (a summary, saved by an older version)
+        are left out: the saved site still loads, and serves while it is rebuilt."""
+        data = {key: value for key, value in data.items() if key in _ARTICLE_FIELDS}
         data["date"] = datetime.fromisoformat(data["date"])
         data["updated"] = datetime.fromisoformat(data["updated"])
         for key in ("tags", "related", "authors"):
@@ -165,6 +166,25 @@ class Article:
 
 
 _ARTICLE_FIELDS = tuple(f.name for f in dataclasses.fields(Article) if f.init)
+
+
+class ArticleText(NamedTuple):
+    """What a build renders of an article besides its fields: read from the store when
+    needed, never held for the whole archive (at 100,000 articles the summaries alone
+    are 60 MB of strings)."""
+
+    summary: str  # plain text, for feeds' summaries, list pages and og:description
+    body: str  # sanitized HTML
+
+
+class Texts(Protocol):
+    """Where a build reads articles' text (the library: memory, then the store)."""
+
+    def text(self, article: Article) -> ArticleText: ...
+
+    def summary(self, article: Article) -> str:
+        """Its summary alone, for list pages: read without the body."""
+        ...
 
 
 class _Section(NamedTuple):

@@ -31,7 +31,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from . import __version__
-from .articles import EPOCH, Article
+from .articles import EPOCH, Article, ArticleText
 from .config import Config
 from .notices import correction_notice
 from .scratch import ScratchFile
@@ -335,12 +335,12 @@ class Entries:
         cfg: Config,
         urls: Urls,
         images: dict[str, Image],
-        body: Callable[[Article], str],
+        text: Callable[[Article], ArticleText],
         brand: Brand = Brand(),
         kept: Kept | None = None,
         scratch: Path | None = None,
     ):
-        self.body = body
+        self.text = text
         self.brand = brand
         self.catalog = catalog
         self.cfg = cfg
@@ -398,9 +398,9 @@ class Entries:
             stamp = self._stamps[article.id] = Stamp(article, shown, self.images.get(article.id))
         return stamp
 
-    def content(self, article: Article) -> str:
+    def content(self, article: Article, text: ArticleText) -> str:
         """Its HTML as feeds carry it: its corrections first, clearly marked."""
-        return correction_notice(article.corrections, self.cfg.tzinfo) + self.body(article)
+        return correction_notice(article.corrections, self.cfg.tzinfo) + text.body
 
     def done_with(self, fmt: str) -> None:
         """Every feed of this format is built: its serialized entries may go."""
@@ -431,9 +431,10 @@ class Entries:
         if sections:  # its own section: the deepest level
             section = sections[-1]
             fe.category(term=section.slug, label=section.heading, scheme=urls.url("/sections/"))
-        fe.summary(article.summary or article.title)
+        text = self.text(article)
+        fe.summary(text.summary or article.title)
         if not self.cfg.feeds.summary_only:
-            fe.content(self.content(article), type="html")
+            fe.content(self.content(article, text), type="html")
         extras = fe.feedsvc
         extras.creators = [author.name for author in credits]
         extras.emails = [author.email for author in credits]
@@ -448,9 +449,10 @@ class Entries:
             "url": self.urls.article(article.id),
             "title": article.title,
         }
+        text = self.text(article)
         if not self.cfg.feeds.summary_only:
-            item["content_html"] = self.content(article)
-        item["summary"] = article.summary or article.title
+            item["content_html"] = self.content(article, text)
+        item["summary"] = text.summary or article.title
         item["date_published"] = article.date.isoformat()
         item["date_modified"] = article.updated.isoformat()
         item["authors"] = [

@@ -22,7 +22,15 @@ from pathlib import Path
 from types import MappingProxyType
 
 from . import sources
-from .articles import Article, ParsedArticle, default_id, discover, is_candidate, load
+from .articles import (
+    Article,
+    ArticleText,
+    ParsedArticle,
+    default_id,
+    discover,
+    is_candidate,
+    load,
+)
 from .config import Config
 from .errors import ArticleError, RetryLater, Vanished
 from .store import FileRecord, Store
@@ -32,6 +40,7 @@ log = logging.getLogger("feedsvc")
 # Bumped when what parsing stores changes shape: every file is parsed again once.
 PARSE_FORMAT = "5"
 BODY_CACHE = 1024  # bodies read back from the store and kept: a few feeds' worth
+SUMMARY_CACHE = 8192  # summaries read back alone: the list pages of a few hundred topics
 # Bodies parsed since the last build and held for it; a larger scan's are read back
 # from the store, where they already are (at 100,000 articles, 2 GB of text).
 HELD_BODIES = 4096
@@ -103,7 +112,6 @@ def resolve(parsed: ParsedArticle, seen: Seen, digest: str, tz: tzinfo) -> Artic
         id=parsed.id if parsed.explicit_id else seen.id,
         path=parsed.path,
         title=parsed.title,
-        summary=parsed.summary,
         date=published,
         updated=max(updated, published),
         source=digest,
@@ -203,10 +211,13 @@ class Library:
         self.root = cfg.articles_dir
         self.fingerprint = fingerprint(cfg)
         self._articles: dict[str, Article] = {}  # by path
-        self._bodies: dict[str, str] = {}  # by path: HTML parsed since the last build
-        # (path, content digest) -> HTML; a changed file has another digest
-        self._stored_body = functools.lru_cache(maxsize=BODY_CACHE)(
-            lambda path, source: store.body(path)
+        self._bodies: dict[str, ArticleText] = {}  # by path: parsed since the last build
+        # (path, content digest) -> its text; a changed file has another digest
+        self._stored_text = functools.lru_cache(maxsize=BODY_CACHE)(
+            lambda path, source: store.text(path)
+        )
+        self._stored_summary = functools.lru_cache(maxsize=SUMMARY_CACHE)(
+            lambda path, source: store.summary(path)
         )
         self.rejected: dict[str, ArticleError] = {}
         self.withdrawn: dict[str, Withdrawn] = {}  # by path: files whose field withdraws them
@@ -232,11 +243,20 @@ class Library:
     def folder_missing(self) -> bool:
         return not self.root.is_dir()
 
-    def body(self, article: Article) -> str:
-        """An article's HTML: from memory if just parsed, else from the store (the
-        last BODY_CACHE read are kept: successive rebuilds re-render the same feeds)."""
+    def text(self, article: Article) -> ArticleText:
+        """An article's summary and HTML: from memory if just parsed, else from the
+        store (the last BODY_CACHE read are kept: successive rebuilds re-render the same
+        feeds and list pages)."""
         held = self._bodies.get(article.path)
-        return held if held is not None else self._stored_body(article.path, article.source)
+        return held if held is not None else self._stored_text(article.path, article.source)
+
+    def summary(self, article: Article) -> str:
+        """An article's summary alone, for list pages (50 to a topic page): the store
+        reads it without the body."""
+        held = self._bodies.get(article.path)
+        return (
+            held.summary if held is not None else self._stored_summary(article.path, article.source)
+        )
 
     def built(self) -> None:
         """A build has used the bodies just parsed: memory lets them go. A rebuild reads
@@ -475,7 +495,7 @@ class Library:
             self._draft(path, outcome)
             return
         if path in self._bodies or len(self._bodies) < HELD_BODIES:
-            self._bodies[path] = parsed.body_html
+            self._bodies[path] = ArticleText(parsed.summary, parsed.body_html)
         self._publish(path, parsed, resolve(parsed, seen, loaded.digest, self.cfg.tzinfo), outcome)
 
     def _remember_error(

@@ -56,7 +56,7 @@ def claim(folder: Path) -> dict[str, Written]:
                     f"mirror.dir: {folder} has files but was not made by feedsvc (no "
                     f"{MANIFEST} in it); nothing was deleted. Give an empty or new folder."
                 )
-            save_manifest(folder, {})
+            save_manifest(folder, ())
             manifest = {}
     except OSError as exc:
         raise ConfigError(f"mirror.dir: cannot use {folder}: {exc.strerror or exc}") from None
@@ -122,7 +122,7 @@ class Mirror:
         if due_only and time.monotonic() - self._saved_at < MANIFEST_SECONDS:
             return
         if self._unsaved:
-            save_manifest(self.folder, self._manifest)
+            save_manifest(self.folder, self._manifest.items())
             self._unsaved, self._saved_at = False, time.monotonic()
 
     def _files(self, path: str, resource: Resource) -> tuple[StaticFile, ...]:

@@ -3,13 +3,13 @@ article, and the 404."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .articles import Article
+from .articles import Article, ArticleText
 from .config import Config
 from .feeds import Image
 from .notices import correction_notice, hindi_date
@@ -27,10 +27,12 @@ _env = Environment(
 
 
 class Pages:
-    def __init__(self, cfg: Config, urls: Urls) -> None:
+    def __init__(self, cfg: Config, urls: Urls, summary: Callable[[Article], str]) -> None:
+        """summary: an article's summary, for the lists (read from the store)."""
         self.cfg = cfg
         self.urls = urls
         self.tz = cfg.tzinfo
+        self.summary = summary
 
     def _feeds(self, topic: Topic) -> list[dict[str, str]]:
         """The page's <link rel="alternate"> feeds of one topic, for autodiscovery."""
@@ -65,7 +67,7 @@ class Pages:
     def _item(self, article: Article) -> dict[str, Any]:
         return {
             "title": article.title,
-            "summary": article.summary,
+            "summary": self.summary(article),
             "url": article_path(article.id),
             "date_text": hindi_date(article.date, self.tz),
         }
@@ -106,7 +108,9 @@ class Pages:
             articles=[self._item(a) for a in articles],
         )
 
-    def article(self, article: Article, catalog: Catalog, image: Image | None, body: str) -> bytes:
+    def article(
+        self, article: Article, catalog: Catalog, image: Image | None, text: ArticleText
+    ) -> bytes:
         tags = catalog.of(article, "tag")
         sections = catalog.of(article, "section")  # its section's path, the top first
         credits = catalog.credits(article, self.cfg.site.author)
@@ -125,22 +129,24 @@ class Pages:
                 "date_text": hindi_date(article.date, self.tz),
                 "updated_text": hindi_date(article.updated, self.tz) if changed else "",
                 "corrections_html": correction_notice(article.corrections, self.tz),
-                "body_html": body,
+                "body_html": text.body,
                 "image": image_url,
                 "sections": [self._topic(t) for t in sections],
                 "tags": [self._topic(t) for t in tags],
                 "related": article.related,
             },
-            og=self._open_graph(article, image),
+            og=self._open_graph(article, image, text.summary),
         )
 
-    def _open_graph(self, article: Article, image: Image | None) -> list[tuple[str, str]]:
+    def _open_graph(
+        self, article: Article, image: Image | None, summary: str
+    ) -> list[tuple[str, str]]:
         """The Open Graph tags aggregators fall back to for a title, summary and image."""
         tags = [
             ("og:type", "article"),
             ("og:title", article.title),
             ("og:url", self.urls.article(article.id)),
-            ("og:description", article.summary),
+            ("og:description", summary),
             ("og:locale", "hi_IN"),
             ("og:site_name", self.cfg.site.title),
         ]

@@ -468,7 +468,7 @@ class Publisher:
                 urls=self.urls,
                 plan=plan,
                 previous=previous.index,
-                body_of=self._body,
+                texts=self.library,
                 now=now,
                 archive=self._archive(arranged, touched),
                 kept=self._entries,
@@ -733,9 +733,6 @@ class Publisher:
         )
         self._snapshot = Snapshot(built.resources, built.index, health)
         return self._snapshot
-
-    def _body(self, article: Article) -> str:
-        return self.library.body(article)
 
     def _save(
         self,

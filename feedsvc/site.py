@@ -21,7 +21,7 @@ from pathlib import Path
 from . import sitemaps
 from .archives import Positions, affected, pages, unarchived
 from .arrangement import Arranged
-from .articles import EPOCH, Article
+from .articles import EPOCH, Article, Texts
 from .config import Config
 from .feeds import (
     Brand,
@@ -474,13 +474,13 @@ def article_pages(
     """Rendered as they are compressed, never all at once: they are most of the bytes.
     Those carried over are listed apart (`Output.carried_pages`): 100,000 paths."""
     renders, carried = plan.renders_article, out.carried_pages
-    catalog, body_of = arranged.catalog, job.body_of
+    catalog, text_of = arranged.catalog, job.texts.text
     for article in arranged.ordered:
         path = served_article_path(article.id)
         if not renders(article.id, path):
             carried.append(path)
             continue
-        body = pages.article(article, catalog, images.get(article.id), body_of(article))
+        body = pages.article(article, catalog, images.get(article.id), text_of(article))
         out.pages_rendered += 1
         yield Item(path, body, HTML, article.updated)
 
@@ -539,7 +539,7 @@ class Job:
     urls: Urls
     plan: Plan
     previous: SiteIndex  # of the snapshot the plan's resources come from
-    body_of: Callable[[Article], str]  # an article's HTML
+    texts: Texts  # the articles' summaries and HTML
     now: datetime
     archive: Mapping[Ref, Positions] = field(default_factory=dict)  # by topic
     kept: Kept | None = None  # entries serialized by the builds before
@@ -555,7 +555,7 @@ def build(job: Job) -> Built:
     plan = job.plan.widened(job.previous.catalog, names, arranged.members)
     out = Output(problems=list(arranged.catalog.problems))
     media = collect_media(arranged.ordered, cfg, urls, plan, out)
-    pages = Pages(cfg, urls)
+    pages = Pages(cfg, urls, job.texts.summary)
     resources = _made(media.items, plan, job)
     resources |= feed_resources(arranged, media, plan, job, out)
     resources |= list_resources(arranged, pages, plan, job, out)
@@ -599,7 +599,7 @@ def feed_resources(
         job.cfg,
         job.urls,
         images=media.images,
-        body=job.body_of,
+        text=job.texts.text,
         brand=media.brand,
         kept=job.kept,
         scratch=job.scratch,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .articles import ParsedArticle
+from .articles import ArticleText, ParsedArticle
 from .errors import ConfigError
 
 _SCHEMA = """
@@ -88,7 +88,7 @@ class FileRecord:
     present: bool = True  # False: a tombstone, kept so that a moved file keeps its id
     fingerprint: str | None = None  # of the configuration it was parsed with
     # None when not loaded, or rejected. Read back without its body (body_html is ""):
-    # bodies are large, and Store.body reads one when a build needs it.
+    # bodies are large, and Store.text reads one when a build needs it.
     article: ParsedArticle | None = None
     error: str | None = None
     error_line: int | None = None
@@ -168,16 +168,24 @@ class Store:
         columns = _RECORD if with_articles else _RECORD.replace("article", "NULL")
         return {r.path: r for r in self._rows(f"SELECT {columns} FROM files")}
 
-    def body(self, path: str) -> str:
-        """One article's HTML body, for a build that renders it."""
+    def text(self, path: str) -> ArticleText:
+        """One article's summary and HTML body, for a build that renders it."""
         with self._lock:
             row = self._db.execute(
                 "SELECT body, article FROM files WHERE path = ?", (path,)
             ).fetchone()
         if row is None or row[1] is None:
-            return ""
+            return ArticleText("", "")
+        data = json.loads(row[1])
         # A row of an older version keeps its body in the JSON (parsed again soon).
-        return str(row[0]) if row[0] is not None else str(json.loads(row[1])["body_html"])
+        body = row[0] if row[0] is not None else data["body_html"]
+        return ArticleText(str(data.get("summary", "")), str(body))
+
+    def summary(self, path: str) -> str:
+        """One article's summary, without its body: for list pages."""
+        with self._lock:
+            row = self._db.execute("SELECT article FROM files WHERE path = ?", (path,)).fetchone()
+        return str(json.loads(row[0]).get("summary", "")) if row and row[0] else ""
 
     def get(self, path: str) -> FileRecord | None:
         rows = self._rows(f"SELECT {_RECORD} FROM files WHERE path = ?", path)

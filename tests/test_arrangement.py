@@ -60,7 +60,6 @@ def _article(
         id=f"a{n}",
         path=f"{n}.md",
         title=f"लेख {n}",
-        summary="",
         date=date,
         updated=date + timedelta(minutes=edit),
         source=f"{n}-{edit}",

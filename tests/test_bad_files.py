@@ -109,7 +109,7 @@ def test_odd_but_valid_files_are_read_correctly(
     article = library.articles[name]
     assert article.title == title
     assert article.tags == tags
-    for field in (article.title, library.body(article), *article.tags):
+    for field in (article.title, *library.text(article), *article.tags):
         assert "\r" not in field and "\x00" not in field and "\x7f" not in field
     assert library.articles["good.md"].title == "अच्छा लेख"
 
@@ -123,7 +123,7 @@ def test_control_characters_leave_the_body(articles_dir: Path, make_config, tmp_
     library.scan()
     article = library.articles["c.txt"]
     assert article.title == "शीर्षक"
-    assert library.body(article) == "<p>पाठ है।</p>"
+    assert library.text(article).body == "<p>पाठ है।</p>"
 
 
 def test_oversized_file_is_rejected_without_being_read(

@@ -157,7 +157,7 @@ def test_bodies_are_read_from_the_store_once_built(tmp_path: Path) -> None:
         first = publisher.rescan()
         assert publisher.library._bodies == {}  # the build used them; the store has them
         assert "पाठ संख्या 1।".encode() in first.get("/articles/d1").body  # pages have them all
-        assert publisher.store.body("d1.md") == "<p>पाठ संख्या 1।</p>"
+        assert publisher.store.text("d1.md").body == "<p>पाठ संख्या 1।</p>"
         assert publisher.store.get("d1.md").article.body_html == ""  # records come without
 
         again = publisher.rescan()  # nothing changed: nothing rebuilt, nothing reloaded
@@ -204,7 +204,7 @@ def test_a_state_file_of_the_previous_layout_still_gives_its_bodies(tmp_path: Pa
         )
     store = Store(path)
     try:
-        assert store.body("a.md") == "<p>पुराना</p>"
+        assert store.text("a.md") == ("", "<p>पुराना</p>")
         assert store.all()["a.md"].article.title == "शीर्षक"
     finally:
         store.close()
@@ -415,6 +415,48 @@ def test_a_restart_after_a_settings_change_builds_everything(tmp_path: Path, cap
     for path, resource in snapshot.resources.items():
         if path.startswith("/articles/"):
             assert "नया नाम".encode() in resource.body, path
+
+
+def test_a_saved_site_whose_articles_hold_summaries_serves_through_an_upgrade(
+    tmp_path: Path,
+) -> None:
+    """Saved articles once carried their summary: after the upgrade that left it out,
+    the saved site still loads, is served, and the rebuild gives the summaries."""
+    import json
+    import sqlite3
+
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01", "पहला वाक्य। दूसरा वाक्य।"))
+    _build(tmp_path, folder, "s.sqlite3", workers=1)
+    saved = tmp_path / "s-snapshot.sqlite3"
+    with sqlite3.connect(saved) as db:
+        for path, row in db.execute("SELECT path, article FROM articles").fetchall():
+            article, image = json.loads(row)
+            older = json.dumps([{**article, "summary": "पुराना सार"}, image], ensure_ascii=False)
+            db.execute("UPDATE articles SET article = ? WHERE path = ?", (older, path))
+    from feedsvc import warmstart
+
+    loaded = warmstart.load(saved)
+    assert loaded is not None and loaded.published["a.md"].title == "पहला"
+    cfg = from_dict(
+        {
+            "articles": {"dir": str(folder)},
+            "state": {"path": "s.sqlite3"},
+            "site": {"id_authority": "x.example", "title": "नया नाम"},  # as an upgrade does
+        },
+        tmp_path,
+    )
+    publisher = Publisher(cfg, workers=1)
+    try:
+        assert publisher.snapshot_path == saved
+        assert publisher.serve_saved()  # served before the look
+        assert b"<title>" in publisher.snapshot.get("/feeds/all.atom").body
+        snapshot = publisher.rescan()
+    finally:
+        publisher.close()
+    entry = feedparser.parse(snapshot.get("/feeds/all.atom").body).entries[0]
+    assert entry.summary == "पहला वाक्य। दूसरा वाक्य।"
+    assert snapshot.index.articles == 1
 
 
 def test_an_image_changed_while_stopped_rebuilds_its_article(tmp_path: Path) -> None:

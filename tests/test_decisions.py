@@ -106,7 +106,7 @@ def _resource() -> Resource:
 
 def _article(article_id: str, tags: tuple[str, ...]) -> Article:
     when = datetime(2026, 1, 1, tzinfo=UTC)
-    return Article(article_id, f"{article_id}.md", "t", "s", when, when, "h", tags)
+    return Article(article_id, f"{article_id}.md", "t", when, when, "h", tags)
 
 
 def test_a_full_plan_renders_everything() -> None:

@@ -411,17 +411,25 @@ def test_an_entry_that_cannot_be_serialized_is_left_out_not_the_feed(make_config
     from datetime import timedelta
 
     from feedsvc.arrangement import Arrangement
-    from feedsvc.articles import Article
+    from feedsvc.articles import Article, ArticleText
     from feedsvc.site import Job, Plan, build
     from feedsvc.snapshot import SiteIndex
     from feedsvc.urls import Urls
 
     cfg = make_config()
     when = SEED_TIME
-    good = Article("good", "good.md", "अच्छा", "ठीक", when, when, "1", ("क",))
+    good = Article("good", "good.md", "अच्छा", when, when, "1", ("क",))
     later = when + timedelta(days=1)
-    bad = Article("bad", "bad.md", "ख़राब\x00", "x", later, later, "2", ("क",))
-    bodies = {"good.md": "<p>ठीक</p>", "bad.md": "<p>x</p>"}
+    bad = Article("bad", "bad.md", "ख़राब\x00", later, later, "2", ("क",))
+    texts = {"good.md": ArticleText("ठीक", "<p>ठीक</p>"), "bad.md": ArticleText("x", "<p>x</p>")}
+
+    class Texts:
+        def text(self, article: Article) -> ArticleText:
+            return texts[article.path]
+
+        def summary(self, article: Article) -> str:
+            return texts[article.path].summary
+
     built = build(
         Job(
             Arrangement().arrange([good, bad], cfg),
@@ -429,7 +437,7 @@ def test_an_entry_that_cannot_be_serialized_is_left_out_not_the_feed(make_config
             Urls(cfg.base_url, "news.example"),
             Plan.full({}),
             SiteIndex(),
-            lambda article: bodies[article.path],
+            Texts(),
             later,
         )
     )

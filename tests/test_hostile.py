@@ -292,11 +292,11 @@ def test_tag_rules(hostile) -> None:
 def test_summaries_and_titles(hostile) -> None:
     publisher, _, _ = hostile
     articles = publisher.library.articles
-    summary = articles["long-word.md"].summary
+    summary = publisher.library.summary(articles["long-word.md"])
     assert summary.endswith("…") and regex.fullmatch(r"(?:क्षि)+…", summary)
     assert articles["bidi-title.md"].title == "उलटा शीर्षक"
     assert articles["controls.txt"].title == "शीर्षक"
-    assert publisher.library.body(articles["controls.txt"]) == "<p>पाठ है।</p>"
+    assert publisher.library.text(articles["controls.txt"]).body == "<p>पाठ है।</p>"
     assert articles["future-mtime.txt"].date.timestamp() <= time.time()
     assert articles["mtime-1940.txt"].date.year == 1940
 

@@ -107,7 +107,7 @@ def test_the_news_sitemap_holds_the_last_two_days_newest_first(site) -> None:
 
 def test_the_news_sitemap_holds_at_most_1000() -> None:
     when = NOW - timedelta(hours=1)
-    articles = [Article(f"a{n}", f"a{n}.md", f"लेख {n}", "", when, when, "h") for n in range(1005)]
+    articles = [Article(f"a{n}", f"a{n}.md", f"लेख {n}", when, when, "h") for n in range(1005)]
     cfg = Config()
     body = render_news_sitemap(articles, cfg, Urls(BASE, "news.example"), NOW)
     assert body is not None

@@ -117,7 +117,7 @@ def test_deleting_the_state_file_loses_only_remembered_times(
     state = tmp_path / "state.sqlite3"
     first = _open(seeded, make_config, state)
     before = dict(first.articles)
-    bodies = {path: first.body(article) for path, article in before.items()}
+    texts = {path: first.text(article) for path, article in before.items()}
     first.store.close()
     for suffix in ("", "-wal", "-shm"):
         Path(str(state) + suffix).unlink(missing_ok=True)
@@ -127,7 +127,7 @@ def test_deleting_the_state_file_loses_only_remembered_times(
     for path, article in before.items():
         assert after[path].id == article.id
         assert after[path].title == article.title
-        assert second.body(after[path]) == bodies[path]
+        assert second.text(after[path]) == texts[path]
     assert after["a.md"].date == before["a.md"].date  # it came from the file
 
 
@@ -147,10 +147,10 @@ def test_a_body_held_in_memory_is_not_doubled_by_saving_it(
     write(seeded, "a.md", md("लेख", ["क"], "2025-07-01T10:00:00", "देवनागरी पाठ। " * 200))
     library = _open(seeded, make_config, tmp_path / "state.sqlite3")
     try:
-        body = library._bodies["a.md"]
+        body = library._bodies["a.md"].body
         assert "देवनागरी पाठ।" in body
         assert sys.getsizeof(body) == sys.getsizeof(body.encode().decode())
-        assert library.store.body("a.md") == body
+        assert library.store.text("a.md").body == body
         with sqlite3.connect(tmp_path / "state.sqlite3") as db:
             kind = db.execute("SELECT typeof(body) FROM files WHERE path = 'a.md'").fetchone()
         assert kind == ("text",)
