@@ -144,6 +144,24 @@ def test_a_first_look_that_fails_keeps_the_saved_site_served(tmp_path: Path) -> 
         publisher.close()
 
 
+def test_snapshots_share_the_path_of_an_article_page(tmp_path: Path) -> None:
+    """Every build names every article's page; the snapshots alive at once (served,
+    being saved, saved) key it by one string, not one each."""
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
+    cfg = from_dict({"articles": {"dir": str(folder)}, "schedule": {"settle_ms": 0}}, tmp_path)
+    publisher = Publisher(cfg, workers=1)
+    try:
+        first = publisher.rescan()
+        write(folder, "b.md", md("दूसरा", ["ख"], "2025-01-02"))
+        second = publisher.rescan()
+    finally:
+        publisher.close()
+    assert second.get("/articles/a") is first.get("/articles/a")  # carried over
+    keys = [next(k for k in s.resources if k == "/articles/a") for s in (first, second)]
+    assert keys[0] is keys[1]
+
+
 def test_bodies_are_read_from_the_store_once_built(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     for day in range(1, 5):
