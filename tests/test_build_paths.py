@@ -8,7 +8,7 @@ from pathlib import Path
 
 import feedparser
 
-from feedsvc.config import from_dict
+from feedsvc.config import Config, from_dict
 from feedsvc.ingest import POOL_MIN_FILES
 from feedsvc.publisher import Publisher
 
@@ -122,10 +122,15 @@ def test_a_restart_serves_the_saved_site_before_its_first_look(tmp_path: Path) -
         publisher.close()
 
 
-def test_a_first_look_that_fails_keeps_the_saved_site_served(tmp_path: Path) -> None:
-    folder = tmp_path / "articles"
+def _one_article(root: Path) -> tuple[Path, Config]:
+    """A folder with one article, and a configuration that builds it at once."""
+    folder = root / "articles"
     write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
-    cfg = from_dict({"articles": {"dir": str(folder)}, "schedule": {"settle_ms": 0}}, tmp_path)
+    return folder, from_dict({"articles": {"dir": str(folder)}, "schedule": {"settle_ms": 0}}, root)
+
+
+def test_a_first_look_that_fails_keeps_the_saved_site_served(tmp_path: Path) -> None:
+    _, cfg = _one_article(tmp_path)
     fresh = Publisher(cfg, workers=1)
     try:
         before = fresh.rescan()
@@ -147,9 +152,7 @@ def test_a_first_look_that_fails_keeps_the_saved_site_served(tmp_path: Path) -> 
 def test_snapshots_share_the_path_of_an_article_page(tmp_path: Path) -> None:
     """Every build names every article's page; the snapshots alive at once (served,
     being saved, saved) key it by one string, not one each."""
-    folder = tmp_path / "articles"
-    write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
-    cfg = from_dict({"articles": {"dir": str(folder)}, "schedule": {"settle_ms": 0}}, tmp_path)
+    folder, cfg = _one_article(tmp_path)
     publisher = Publisher(cfg, workers=1)
     try:
         first = publisher.rescan()
