@@ -15,7 +15,6 @@ never rewritten: nginx's own validators (from size and mtime) stay put.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
 from .errors import FeedsvcError
 from .snapshot import GZIP_LEVEL, HTML, Resource, Snapshot
@@ -110,15 +109,18 @@ def load_manifest(folder: Path) -> dict[str, Written] | None:
 
 
 def save_manifest(folder: Path, rows: Iterable[tuple[str, Written]]) -> None:
-    """Written a row at a time as they come: at 100,000 articles a manifest has 340,000
-    rows, which as one JSON document made in memory took a few hundred MB at the end
-    of every export."""
-    with _replacing(folder / MANIFEST, None) as handle:
-        handle.write(b'{"format":%d,"files":{' % _FORMAT)
-        for n, (name, w) in enumerate(rows):
-            row = [w.etag, w.inode, w.size, w.mtime_ns]
-            handle.write(b"%s%s:%s" % (b"," if n else b"", _dumps(name), _dumps(row)))
-        handle.write(b"}}")
+    """Written a row at a time as the rows come: an export of 100,000 articles has
+    340,000, which as a dict and then one JSON document in memory would be a few
+    hundred MB at the end of every export."""
+    write_beside(folder / MANIFEST, _manifest(rows), None)
+
+
+def _manifest(rows: Iterable[tuple[str, Written]]) -> Iterator[bytes]:
+    yield b'{"format":%d,"files":{' % _FORMAT
+    for n, (name, w) in enumerate(rows):
+        row = [w.etag, w.inode, w.size, w.mtime_ns]
+        yield b"%s%s:%s" % (b"," if n else b"", _dumps(name), _dumps(row))
+    yield b"}}"
 
 
 def _dumps(value: object) -> bytes:
@@ -132,43 +134,24 @@ def stat_or_none(target: str | Path) -> os.stat_result | None:
         return None
 
 
-def write_beside(target: Path, data: bytes, mtime_ns: int | None) -> os.stat_result:
-    """Write next to `target`, set the mtime, then rename over it: readers see the old
-    file or the new one, never part of one."""
-    with _replacing(target, mtime_ns) as replacement:
-        replacement.write(data)
-    assert replacement.stat is not None, "renamed into place"
-    return replacement.stat
-
-
-class _Replacement:
-    """A file being written beside its target; its stat once renamed into place."""
-
-    def __init__(self, file: BinaryIO) -> None:
-        self._file = file
-        self.stat: os.stat_result | None = None
-
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-
-
-@contextlib.contextmanager
-def _replacing(target: Path, mtime_ns: int | None) -> Iterator[_Replacement]:
-    """A file written next to `target`, renamed over it once whole (with this mtime);
-    its stat, as it was just before the rename, is the replacement's `stat`."""
+def write_beside(
+    target: Path, data: bytes | Iterable[bytes], mtime_ns: int | None
+) -> os.stat_result:
+    """Write next to `target` (the bytes, or the chunks as they come), set the mtime,
+    then rename over it: readers see the old file or the new one, never part of one."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with open(temporary, "wb") as file:
-            replacement = _Replacement(file)
-            yield replacement
+        with open(temporary, "wb") as handle:
+            handle.writelines([data] if isinstance(data, bytes) else data)
         if mtime_ns is not None:
             os.utime(temporary, ns=(mtime_ns, mtime_ns))
-        replacement.stat = os.stat(temporary)
+        stat = os.stat(temporary)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    return stat
 
 
 def same_bytes(target: Path, stat: os.stat_result | None, data: bytes) -> bool:

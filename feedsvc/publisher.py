@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from . import sources, warmstart
@@ -52,6 +52,15 @@ def _as_built(saved: warmstart.Saved) -> warmstart.Built:
     """What a warm-start file holds, as a save would have put it."""
     inputs = warmstart.Inputs(saved.settings, saved.images, saved.inputs)
     return warmstart.Built(saved.snapshot, saved.published, inputs)
+
+
+class _Share(NamedTuple):
+    """An article's share of the inputs digest: the digest of its line, 16 bytes where
+    the line is a few hundred, kept for every article of the archive; good while the
+    library still publishes this very Article."""
+
+    article: Article
+    digest: bytes
 
 
 @dataclass(frozen=True)
@@ -138,10 +147,8 @@ class Publisher:
         # with what that site was built from (`serve_saved`).
         self._checking: warmstart.SavedSite | None = None
         # Each published article's share of the inputs digest, made again only for an
-        # article that changed (formatting 20,000 dates took 20 ms of every save): the
-        # digest of its line, 16 bytes where the line is a few hundred, kept for every
-        # article of the archive.
-        self._lines: dict[str, tuple[Article, bytes]] = {}
+        # article that changed (formatting 20,000 dates takes 20 ms of every save).
+        self._shares: dict[str, _Share] = {}
         # What the warm-start file holds: set by the first build, then by the save thread.
         self._on_disk: warmstart.Built | None = None
         self._closing = threading.Event()
@@ -790,23 +797,23 @@ class Publisher:
         digest = hashlib.sha256(bytes.fromhex(settings))
         root = self.cfg.articles_dir
         images: dict[str, str] = {}
-        lines, known = {}, self._lines
+        shares, known = {}, self._shares
         for path in sorted(published):
             article = published[path]
-            line = known.get(path)
-            if line is None or line[0] is not article:
+            share = known.get(path)
+            if share is None or share.article is not article:
                 # The file's digest stands for all it says; the store adds the id and dates.
                 stamp = f"{article.id}\0{article.date.isoformat()}\0{article.updated.isoformat()}"
-                text = f"{path}\0{article.source}\0{stamp}".encode()
-                line = (article, hashlib.blake2b(text, digest_size=16).digest())
-            lines[path] = line
-            digest.update(line[1])
+                line = f"{path}\0{article.source}\0{stamp}".encode()
+                share = _Share(article, hashlib.blake2b(line, digest_size=16).digest())
+            shares[path] = share
+            digest.update(share.digest)
             image = local_image(article, root)
             if image is not None:
                 info = image.stat()
                 images[path] = f"{info.st_size}\0{info.st_mtime_ns}"
                 digest.update(f"{image}\0{images[path]}\n".encode())
-        self._lines = lines
+        self._shares = shares
         now, days = self._clock().timestamp(), self.cfg.feeds.tombstone_days
         for article_id in sorted(self._withdrawals):  # their pages, and tombstones shown
             w = self._withdrawals[article_id]
