@@ -10,51 +10,73 @@ does. Decisions only here; the state store keeps the positions.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Collection, Container, Mapping, Sequence
+from dataclasses import dataclass
 
 from .articles import Article
 
 
 @dataclass(frozen=True)
 class Positions:
-    """One feed's positions: article id -> position (from 1), the next to give, and
-    the article id at each position, the first at 0 (a page's members are found from
-    its positions, not by a walk over all of a feed's members: 100,000 for `all`).
-    Positions are handed out in turn, so `at` is a list, not a second dict: a server
-    holds one entry per (feed, article) of the archive."""
+    """One feed's positions: the article id at each, the first at index 0 (None: a
+    position whose row is gone). Positions are handed out in turn, so this list is
+    all there is: a server holds one pointer per (feed, article) of the archive, to
+    the id its Article holds (interned). An article's position is found by looking
+    in the list: a partial build asks for a few, and many are found in one pass."""
 
-    of: Mapping[str, int] = field(default_factory=dict)
-    next: int = 1
-    at: Sequence[str | None] = ()  # None: a position whose row is gone
+    at: Sequence[str | None] = ()
 
     @classmethod
     def remembered(cls, of: Mapping[str, int]) -> Positions:
         """As the state store keeps them."""
-        last = max(of.values(), default=0)
-        at: list[str | None] = [None] * last
+        at: list[str | None] = [None] * max(of.values(), default=0)
         for article, position in of.items():
-            at[position - 1] = article
-        return cls(of, last + 1, at)
+            at[position - 1] = sys.intern(article)
+        return cls(at)
+
+    @property
+    def next(self) -> int:
+        """The position the next new member gets."""
+        return len(self.at) + 1
 
     def article_at(self, position: int) -> str | None:
         return self.at[position - 1] if 0 < position <= len(self.at) else None
+
+    def of(self, ids: Collection[str]) -> list[int]:
+        """The positions of those of these articles that have one."""
+        at = self.at
+        if len(ids) * _SCAN > len(at):  # many asked: one pass over the list
+            wanted = ids if isinstance(ids, set | frozenset) else set(ids)
+            return [n for n, i in enumerate(at, start=1) if i in wanted]
+        found = []
+        for i in ids:
+            try:
+                found.append(at.index(i) + 1)
+            except ValueError:
+                continue
+        return found
 
     def complete_pages(self, size: int) -> int:
         return (self.next - 1) // size if size else 0
 
 
+_SCAN = 16  # ids looked up one pass each while there are 16 times as many positions
+
+
 def assign(
-    positions: Positions, members: Iterable[Article]
+    positions: Positions, members: Collection[Article]
 ) -> tuple[Positions, list[tuple[str, int]]]:
     """Positions for the members that have none yet, in publication order (date, then
     id): the feed's new positions and the (article id, position) rows to remember."""
-    new = sorted((a for a in members if a.id not in positions.of), key=lambda a: (a.date, a.id))
+    known: Container[str | None] = positions.at
+    if len(members) * _SCAN > len(positions.at):
+        known = set(positions.at)
+    new = sorted((a for a in members if a.id not in known), key=lambda a: (a.date, a.id))
     if not new:
         return positions, []
     rows = [(article.id, positions.next + n) for n, article in enumerate(new)]
-    at = [*positions.at, *(article.id for article in new)]  # rows are next, next + 1, ...
-    return Positions({**positions.of, **dict(rows)}, positions.next + len(rows), at), rows
+    return Positions([*positions.at, *(article.id for article in new)]), rows
 
 
 @dataclass(frozen=True)
@@ -84,11 +106,11 @@ def _held(positions: Positions, members: Container[str], top: int, bottom: int) 
     )
 
 
-def affected(positions: Positions, size: int, ids: Iterable[str], pages_before: int) -> set[int]:
+def affected(positions: Positions, size: int, ids: Collection[str], pages_before: int) -> set[int]:
     """The pages a change to these articles can alter: their own pages, the newest two
     (one gains or keeps its next-archive link) and every page that is new."""
     count = positions.complete_pages(size)
-    numbers = {(positions.of[i] - 1) // size + 1 for i in ids if i in positions.of}
+    numbers = {(position - 1) // size + 1 for position in positions.of(ids)}
     return numbers | {count - 1, count} | set(range(pages_before + 1, count + 1))
 
 

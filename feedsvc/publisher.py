@@ -188,6 +188,8 @@ class Publisher:
         self._saver.shutdown(wait=True, cancel_futures=abandon_save)
         self.store.close()
         self._saved_bytes.close()
+        if self._entries is not None:
+            self._entries.close()
 
     # -- the three ways in ----------------------------------------------------------
 
@@ -457,7 +459,7 @@ class Publisher:
         from .site import Job, Plan
 
         if self._entries is None:
-            self._entries = Kept()
+            self._entries = Kept(folder=self.cfg.state_path.parent)
 
         later = touched is None and self._pages_later and not self._built
         if touched is None:

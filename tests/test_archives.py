@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from feedsvc.archives import Positions
 from feedsvc.config import Config, from_dict
 from feedsvc.publisher import Publisher
 from feedsvc.snapshot import Snapshot
@@ -348,3 +349,20 @@ def _check_walks(snapshot: Snapshot, live: dict[int, list[str]]) -> None:
         archived = [i for page in documents[1:] for i in page]
         assert len(archived) == len(set(archived))
         assert set(archived) | set(documents[0]) == members, tag
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from([f"id-{n}" for n in range(400)])), unique=True),
+    st.sets(st.sampled_from([f"id-{n}" for n in range(420)]), max_size=60),
+)
+def test_an_articles_position_is_found_however_many_are_asked(
+    at: list[str | None], ids: set[str]
+) -> None:
+    """A few ids are looked up in the list one by one, many in one pass: both give the
+    positions the remembered rows say."""
+    rows = {i: n for n, i in enumerate(at, start=1) if i is not None}
+    positions = Positions.remembered(rows)
+    assert positions.next == max(rows.values(), default=0) + 1
+    want = sorted(n for n, i in enumerate(at, start=1) if i in ids)
+    assert sorted(positions.of(ids)) == want
+    assert sorted(positions.of(list(ids))) == want

@@ -18,9 +18,10 @@ import pytest
 
 from feedsvc import snapshot as snapshot_module
 from feedsvc import warmstart
+from feedsvc.articles import Article
 from feedsvc.config import Config, from_dict
 from feedsvc.errors import Gone
-from feedsvc.feeds import Made
+from feedsvc.feeds import Kept, Made, Stamp
 from feedsvc.publisher import Publisher
 from feedsvc.snapshot import HTML, Resource, Snapshot
 from feedsvc.web import create_app
@@ -295,6 +296,40 @@ def test_serialized_entries_read_back_the_same_from_a_scratch_file(
     assert ("id-3", "atom") not in made and made.get(("id-3", "atom")) is None
     assert made.get(("id-3", "rss")) == entries[("id-3", "rss")]
     made.close()
+
+
+def test_entries_kept_between_builds_wait_in_a_file_that_does_not_grow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server keeps the last entries it serialized for the next rebuild: their bytes
+    in an unnamed file, the newest `size` of them, and the file made anew once what was
+    replaced or let go passes its bound."""
+    monkeypatch.setattr(Kept, "WASTE", 4_000)
+    folder = tmp_path / "state"
+    folder.mkdir()
+    kept = Kept(size=6, folder=folder)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def stamp(n: int, edit: int) -> Stamp:
+        title = f"{TITLES[n % 3]} {n}"
+        return Stamp(Article(f"id-{n}", f"{n}.md", title, when, when, f"{edit}"), (), None)
+
+    def entry(n: int, edit: int) -> bytes:
+        return f"<entry>{TITLES[n % 3]} {n} ({edit})</entry>".encode() * 20
+
+    try:
+        for edit in range(30):  # each round edits three articles of ten: 900 bytes each
+            for n in (edit % 10, (edit + 3) % 10, (edit + 7) % 10):
+                kept.put((f"id-{n}", "atom"), stamp(n, edit), entry(n, edit))
+            assert kept._bytes._file is not None and kept._bytes._file.waste <= 4_000
+        assert list(folder.iterdir()) == []  # unnamed: nothing left behind
+        newest = {(29 + k) % 10: 29 for k in (0, 3, 7)} | {(28 + k) % 10: 28 for k in (0, 3, 7)}
+        for n in range(10):
+            got = kept.get((f"id-{n}", "atom"), stamp(n, newest.get(n, -1)))
+            assert got == (entry(n, newest[n]) if n in newest else None)
+            assert kept.get((f"id-{n}", "atom"), stamp(n, 99)) is None  # an edit since
+    finally:
+        kept.close()
 
 
 def test_bytes_staged_by_a_build_that_never_saved_leave_the_saved_site_whole_then_go(
