@@ -139,8 +139,8 @@ class Article:
         put(self, "tags", tuple(map(sys.intern, self.tags)))
         put(self, "authors", tuple(map(sys.intern, self.authors)))
         put(self, "order", (micros(self.date), micros(self.updated), self.id))
-        put(self, "tag_keys", tuple(map(text.tag_key, self.tags)))
-        put(self, "author_keys", tuple(map(text.tag_key, self.authors)))
+        put(self, "tag_keys", _same_or(self.tags, tuple(map(text.tag_key, self.tags))))
+        put(self, "author_keys", _same_or(self.authors, tuple(map(text.tag_key, self.authors))))
         section = _section(self.section)
         put(self, "section", section.path)
         put(self, "section_levels", section.levels)
@@ -157,8 +157,9 @@ class Article:
         """Fields a saved article no longer has (a summary, saved by an older version)
         are left out: the saved site still loads, and serves while it is rebuilt."""
         data = {key: value for key, value in data.items() if key in _ARTICLE_FIELDS}
+        same = data["updated"] == data["date"]  # most articles: one moment, one object
         data["date"] = datetime.fromisoformat(data["date"])
-        data["updated"] = datetime.fromisoformat(data["updated"])
+        data["updated"] = data["date"] if same else datetime.fromisoformat(data["updated"])
         for key in ("tags", "related", "authors"):
             data[key] = tuple(data[key])
         data["corrections"] = tuple(Correction.from_json(c) for c in data["corrections"])
@@ -166,6 +167,12 @@ class Article:
 
 
 _ARTICLE_FIELDS = tuple(f.name for f in dataclasses.fields(Article) if f.init)
+
+
+def _same_or(spelled: tuple[str, ...], keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The spellings themselves when they are their keys, as Devanagari tags and
+    names mostly are (no case to fold): one tuple per article, not two."""
+    return spelled if keys == spelled else keys
 
 
 class ArticleText(NamedTuple):

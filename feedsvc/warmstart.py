@@ -411,19 +411,18 @@ def _read_site(db: sqlite3.Connection, source: SavedBytes) -> SavedSite:
     # Every resource read back holds the same thing: no bytes, this file. One Held
     # serves them all (it is never changed: nothing is in memory to spill or park).
     held = Held(None, source)
-    resources = {
-        p: Resource(
+    resources = {  # paths as the site index and the next builds name them
+        sys.intern(p): Resource(
             content_type=sys.intern(kind),  # a few types and links, each once
             etag=etag,
             last_modified=datetime.fromtimestamp(stamp, UTC),
-            http_date=date,
             link=sys.intern(link),
             compact=bool(compact),
             has_br=bool(has_br),
             held=held,
             status=status,
         )
-        for p, kind, etag, stamp, date, link, compact, has_br, status in db.execute(
+        for p, kind, etag, stamp, _, link, compact, has_br, status in db.execute(
             "SELECT * FROM resources"
         )
     }
@@ -448,11 +447,12 @@ def load(
             site = _read_site(db, source)
         published: dict[str, Article] = {}
         images: dict[str, str] = {}
-        for p, row in db.execute("SELECT path, article FROM articles"):
-            article, image = json.loads(row)
-            published[p] = Article.from_json(article)
+        for (row,) in db.execute("SELECT article FROM articles"):
+            fields, image = json.loads(row)
+            article = Article.from_json(fields)
+            published[article.path] = article  # one string for the key and the field
             if image:
-                images[p] = image
+                images[article.path] = image
         return Saved(
             inputs=site.inputs,
             settings=site.settings,

@@ -11,6 +11,7 @@ from pathlib import Path
 import feedparser
 
 from feedsvc import warmstart
+from feedsvc.articles import Article
 from feedsvc.config import Config, from_dict
 from feedsvc.ingest import POOL_MIN_FILES
 from feedsvc.publisher import Publisher
@@ -166,6 +167,35 @@ def test_snapshots_share_the_path_of_an_article_page(tmp_path: Path) -> None:
     assert second.get("/articles/a") is first.get("/articles/a")  # carried over
     keys = [next(k for k in s.resources if k == "/articles/a") for s in (first, second)]
     assert keys[0] is keys[1]
+
+
+def test_a_site_read_back_names_each_path_and_moment_once(tmp_path: Path) -> None:
+    """A server holds a saved site for every article of the archive: the site index's
+    archive pages are the resources' own path strings, a Devanagari tag is its own
+    key, an article never updated has one moment for both times."""
+    folder = tmp_path / "articles"
+    for day in range(1, 6):
+        write(folder, f"d{day}.md", md(f"दिन {day}", ["खेल", "Cricket"], f"2025-01-0{day}"))
+    settings = {"articles": {"dir": str(folder)}, "feeds": {"max_items": 2}}
+    publisher = Publisher(from_dict(settings | {"schedule": {"settle_ms": 0}}, tmp_path), workers=1)
+    try:
+        publisher.rescan()
+        publisher.wait_saved()
+    finally:
+        publisher.close()
+    saved = warmstart.load(publisher.snapshot_path)
+    assert saved is not None
+    resources, archives = saved.snapshot.resources, saved.snapshot.index.archives
+    pages = [page for feed in archives.values() for page in feed]
+    assert len(pages) >= 4 and "/feeds/archive/all/1.atom" in pages
+    for page in pages:
+        assert next(key for key in resources if key == page) is page
+    article = saved.published["d1.md"]
+    assert next(path for path in saved.published if path == "d1.md") is article.path
+    assert article.tags == ("खेल", "Cricket") and article.tag_keys == ("खेल", "cricket")
+    assert article.section_keys == () and article.updated is article.date
+    hindi = Article.from_json({**article.to_json(), "tags": ["खेल"]})
+    assert hindi.tag_keys is hindi.tags
 
 
 def test_bodies_are_read_from_the_store_once_built(tmp_path: Path) -> None:
