@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from . import sources, warmstart
+from . import heap, sources, warmstart
 from .archives import Positions, assign
 from .arrangement import Arranged, Arrangement
 from .articles import Article, micros
@@ -761,6 +761,7 @@ class Publisher:
             self._on_disk = built
             for resource in written:  # memory keeps what is not saved yet, no more
                 resource.held.spill(self._saved_bytes)
+            heap.give_back()  # what the build and this save freed
         except (OSError, sqlite3.Error, FeedsvcError) as exc:  # only the next warm start loses
             self._on_disk = None  # the next save writes everything
             log.warning("could not save the snapshot for warm starts: %s", exc)
