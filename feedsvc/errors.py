@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+# What the disk raises (full, read-only, gone) while a build reads or writes its files:
+# the build stops on them and the previous site stays served; they never leave one
+# article or feed out, as an error in what an article says does.
+STORAGE_ERRORS = (OSError, sqlite3.Error)
+
 
 class FeedsvcError(Exception):
     """Base of every error feedsvc raises on purpose; its message is for the user."""

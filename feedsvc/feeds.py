@@ -33,6 +33,7 @@ from lxml import etree
 from . import __version__
 from .articles import EPOCH, Article, ArticleText
 from .config import Config
+from .errors import STORAGE_ERRORS
 from .notices import correction_notice
 from .scratch import ScratchFile
 from .text import html_safe_json
@@ -389,6 +390,8 @@ class Entries:
                 return made
             try:
                 made = self._make(article, fmt, stamp)
+            except STORAGE_ERRORS:  # its text, the kept entries' file: the build stops
+                raise
             except Exception as exc:  # lxml or feedgen refused something in it
                 self._failed[article.id] = str(exc)
                 self.problems.append(f"{article.path}: left out of the feeds: {exc}")

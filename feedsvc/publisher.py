@@ -458,9 +458,6 @@ class Publisher:
         from .feeds import Kept  # here: a start with nothing to build never renders
         from .site import Job, Plan
 
-        if self._entries is None:
-            self._entries = Kept(folder=self.cfg.state_path.parent)
-
         later = touched is None and self._pages_later and not self._built
         if touched is None:
             plan = Plan.full(previous.resources, pages=not later)
@@ -470,6 +467,8 @@ class Publisher:
             )
         started = time.perf_counter()
         try:
+            if self._entries is None:
+                self._entries = Kept(folder=self.cfg.state_path.parent)
             arranged = self._arrange(published, changed)
             job = Job(
                 arranged=arranged,

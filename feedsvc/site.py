@@ -23,6 +23,7 @@ from .archives import Positions, affected, pages, unarchived
 from .arrangement import Arranged
 from .articles import EPOCH, Article, Texts
 from .config import Config
+from .errors import STORAGE_ERRORS
 from .feeds import (
     Brand,
     Entries,
@@ -353,6 +354,8 @@ def render_feeds(
                 continue
             try:
                 feed = _subscription_document(topic, fmt, entries, kept)
+            except STORAGE_ERRORS:
+                raise
             except Exception as exc:  # one bad entry must not take the site down
                 out.problems.append(f"{path}: cannot render: {exc}")
                 continue
@@ -435,6 +438,8 @@ def render_archive_pages(
         articles = [by_id[i] for i in page.ids]
         try:
             feed = render_feed(spec, fmt, articles, cfg, urls, entries, frozenset(page.ids))
+        except STORAGE_ERRORS:
+            raise
         except Exception as exc:  # one bad entry must not take the site down
             out.problems.append(f"{path}: cannot render: {exc}")
             continue

@@ -3,6 +3,7 @@ that fails, a state file that cannot be used, an articles folder that is missing
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -14,6 +15,9 @@ import feedparser
 import pytest
 
 from feedsvc import warmstart
+from feedsvc.config import from_dict
+from feedsvc.publisher import Publisher
+from feedsvc.scratch import ScratchFile
 
 from .conftest import ROOT, md, wait_for, write
 from .server import feedsvc, start, without_root_powers
@@ -324,3 +328,34 @@ def test_a_full_disk_fails_the_build_and_the_next_one_after_space_returns_succee
         )
     finally:
         assert server.stop() == 0
+
+
+def test_a_full_disk_under_the_kept_entries_fails_the_build_not_the_article(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild writes the entries it serializes to a file beside the state: when
+    that disk is full the build fails as any other write would (the previous feeds
+    served, /healthz saying why), never publishing feeds that leave the article out."""
+    folder = tmp_path / "articles"
+    write(folder, "a.md", md("पहला", ["क"], "2025-01-01"))
+    cfg = from_dict({"articles": {"dir": str(folder)}, "schedule": {"settle_ms": 0}}, tmp_path)
+    publisher = Publisher(cfg, workers=1)
+    try:
+        before = publisher.rescan().get("/feeds/all.atom")
+        assert before is not None
+
+        def full(fd: int, end: int, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        with monkeypatch.context() as patched:
+            patched.setattr(ScratchFile, "_append", staticmethod(full))
+            write(folder, "b.md", md("दूसरा", ["क"], "2025-01-02"))
+            during = publisher.refresh({"b.md"})
+            assert during.get("/feeds/all.atom") is before  # not rebuilt without it
+            assert "No space left on device" in during.health.error
+            assert not any("left out" in problem for problem in during.index.problems)
+        after = publisher.refresh({"b.md"})  # space returns: the next look builds it
+        assert _titles(after.get("/feeds/all.atom").body) == ["दूसरा", "पहला"]
+        assert after.health.error == ""
+    finally:
+        publisher.close()
