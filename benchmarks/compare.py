@@ -189,7 +189,8 @@ class Serving:
 
     warm_start: float  # seconds from start to the first 200 for /feeds/all.atom
     warm_checked: float  # seconds from start until it has compared the folder with it
-    rss_mb: int  # resident memory after a warm start and ten changes
+    rss_mb: int  # resident memory after a warm start and ten changes, as the tenth is served
+    rss_idle_mb: int  # the same once their saves are done and the server is idle
     change_p50: float  # seconds from a new file to its entry in the served feed
     change_p95: float
     changes: list[float]  # each change's seconds, in the order they were made
@@ -216,6 +217,22 @@ def _resident_mb(pid: int, field: str = "VmRSS:") -> int:
     return 0
 
 
+def _wait_idle(pid: int, quiet: int = 3, timeout: float = 600) -> None:
+    """Until the process has used (almost) no CPU for `quiet` seconds in a row: the
+    saves of its last changes are done."""
+
+    def ticks() -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    deadline, last, still = time.monotonic() + timeout, ticks(), 0
+    while still < quiet and time.monotonic() < deadline:
+        time.sleep(1)
+        now = ticks()
+        still = still + 1 if now - last < 3 else 0
+        last = now
+
+
 def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
     """Warm start (nothing changed since the build), ten new articles one at a time,
     each timed from its file's write to its entry in the served /feeds/all.atom; the
@@ -237,6 +254,8 @@ def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
                 time.sleep(0.02)
             latencies.append(time.perf_counter() - begun)
         rss = _resident_mb(server.process.pid)
+        _wait_idle(server.process.pid)
+        rss_idle = _resident_mb(server.process.pid)
     finally:
         server.stop()
     text = config.read_text(encoding="utf-8")
@@ -262,6 +281,7 @@ def serving(config: Path, articles: Path, new: list[dict]) -> Serving:
         warm_start=warm,
         warm_checked=checked,
         rss_mb=rss,
+        rss_idle_mb=rss_idle,
         change_p50=statistics.median(latencies),
         change_p95=p95,
         changes=in_order,
@@ -404,7 +424,8 @@ def main() -> None:
                 print(
                     f"  feedsvc serve: warm start {served.warm_start:.2f} s to the first feed "
                     f"(the folder checked at {served.warm_checked:.2f} s); "
-                    f"RSS {served.rss_mb} MB after ten changes; a change to the served feed "
+                    f"RSS {served.rss_mb} MB after ten changes ({served.rss_idle_mb} MB once "
+                    f"their saves were done); a change to the served feed "
                     f"p50 {served.change_p50:.3f} s, p95 {served.change_p95:.3f} s "
                     f"(in order: {', '.join(f'{c:.2f}' for c in served.changes)}); after a "
                     f"change of settings, first feed {served.first_after_settings:.2f} s, "

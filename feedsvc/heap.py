@@ -52,7 +52,7 @@ def give_back() -> None:
     """The whole free pages inside glibc's heaps returned to the system
     (malloc_trim), in a process whose heap keep_small set. What a rebuild and its save
     freed among what the server keeps is otherwise kept for later: at 100,000
-    articles, 80 MB after ten changes. It walks the heaps for 25-50 ms, holding each
+    articles, 36 MB of an idle server after ten changes. It walks the heaps for 25-50 ms, holding each
     arena's lock meanwhile: a request that allocates then waits for it, once per
     save."""
     if _trim is not None:
