@@ -17,7 +17,7 @@ import ctypes
 import ctypes.util
 import logging
 import platform
-from typing import Any
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ MMAP_THRESHOLD = 128 * 1024  # buffers this large are mapped, and unmapped when 
 ARENAS = 2
 
 
-_trim: Any = None  # glibc's malloc_trim, once keep_small has set the heap
+_trim: Callable[[int], int] | None = None  # glibc's malloc_trim, once keep_small set the heap
 
 
 def keep_small() -> bool:
@@ -49,11 +49,10 @@ def keep_small() -> bool:
 
 
 def give_back() -> None:
-    """The whole free pages inside glibc's heaps returned to the system
-    (malloc_trim), in a process whose heap keep_small set. What a rebuild and its save
-    freed among what the server keeps is otherwise kept for later: at 100,000
-    articles, 36 MB of an idle server after ten changes. It walks the heaps for 25-50 ms, holding each
-    arena's lock meanwhile: a request that allocates then waits for it, once per
-    save."""
+    """The whole free pages inside glibc's heaps returned to the system (malloc_trim),
+    in a process whose heap keep_small set. What a rebuild and its save freed among
+    what the server keeps is otherwise kept for later: at 100,000 articles, 36 MB of
+    an idle server after ten changes. It walks the heaps for 25-50 ms, holding each
+    arena's lock meanwhile: a request that allocates then waits for it, once per save."""
     if _trim is not None:
         _trim(0)

@@ -39,11 +39,11 @@ log = logging.getLogger("feedsvc")
 
 # Bumped when what parsing stores changes shape: every file is parsed again once.
 PARSE_FORMAT = "5"
-BODY_CACHE = 1024  # bodies read back from the store and kept: a few feeds' worth
+TEXT_CACHE = 1024  # texts read back from the store and kept: a few feeds' worth
 SUMMARY_CACHE = 8192  # summaries read back alone: the list pages of a few hundred topics
-# Bodies parsed since the last build and held for it; a larger scan's are read back
+# Texts parsed since the last build and held for it; a larger scan's are read back
 # from the store, where they already are (at 100,000 articles, 2 GB of text).
-HELD_BODIES = 4096
+HELD_TEXTS = 4096
 
 
 def fingerprint(cfg: Config) -> str:
@@ -211,9 +211,9 @@ class Library:
         self.root = cfg.articles_dir
         self.fingerprint = fingerprint(cfg)
         self._articles: dict[str, Article] = {}  # by path
-        self._bodies: dict[str, ArticleText] = {}  # by path: parsed since the last build
+        self._texts: dict[str, ArticleText] = {}  # by path: parsed since the last build
         # (path, content digest) -> its text; a changed file has another digest
-        self._stored_text = functools.lru_cache(maxsize=BODY_CACHE)(
+        self._stored_text = functools.lru_cache(maxsize=TEXT_CACHE)(
             lambda path, source: store.text(path)
         )
         self._stored_summary = functools.lru_cache(maxsize=SUMMARY_CACHE)(
@@ -245,23 +245,23 @@ class Library:
 
     def text(self, article: Article) -> ArticleText:
         """An article's summary and HTML: from memory if just parsed, else from the
-        store (the last BODY_CACHE read are kept: successive rebuilds re-render the same
+        store (the last TEXT_CACHE read are kept: successive rebuilds re-render the same
         feeds and list pages)."""
-        held = self._bodies.get(article.path)
+        held = self._texts.get(article.path)
         return held if held is not None else self._stored_text(article.path, article.source)
 
     def summary(self, article: Article) -> str:
         """An article's summary alone, for list pages (50 to a topic page): the store
         reads it without the body."""
-        held = self._bodies.get(article.path)
+        held = self._texts.get(article.path)
         return (
             held.summary if held is not None else self._stored_summary(article.path, article.source)
         )
 
     def built(self) -> None:
-        """A build has used the bodies just parsed: memory lets them go. A rebuild reads
+        """A build has used the texts just parsed: memory lets them go. A rebuild reads
         the few it needs (a touched feed's entries, a touched page) from the store."""
-        self._bodies = {}
+        self._texts = {}
 
     def problems(self) -> list[ArticleError]:
         """As of now: a folder that appeared since the last scan is no longer missing
@@ -342,7 +342,7 @@ class Library:
 
     def _forget(self, path: str, outcome: Outcome, deleted: bool = True) -> None:
         old = self._articles.pop(path, None)
-        self._bodies.pop(path, None)
+        self._texts.pop(path, None)
         self._unpublished(path)
         if deleted:
             outcome.deleted.add(path)
@@ -355,7 +355,7 @@ class Library:
             return
         if article is None:
             self._articles.pop(path, None)
-            self._bodies.pop(path, None)
+            self._texts.pop(path, None)
         else:
             self._articles[path] = article
         outcome.changed[path] = (old, article)
@@ -415,7 +415,7 @@ class Library:
             self._set(path, article, outcome)
             return
         self._unpublished(path, withdrawn=Withdrawn(article, parsed.withdrawn))
-        self._bodies.pop(path, None)
+        self._texts.pop(path, None)
         self._set(path, None, outcome)
 
     def _unpublished(
@@ -494,8 +494,8 @@ class Library:
         if parsed.draft:
             self._draft(path, outcome)
             return
-        if path in self._bodies or len(self._bodies) < HELD_BODIES:
-            self._bodies[path] = ArticleText(parsed.summary, parsed.body_html)
+        if path in self._texts or len(self._texts) < HELD_TEXTS:
+            self._texts[path] = ArticleText(parsed.summary, parsed.body_html)
         self._publish(path, parsed, resolve(parsed, seen, loaded.digest, self.cfg.tzinfo), outcome)
 
     def _remember_error(

@@ -8,9 +8,16 @@ import os
 import tempfile
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+
+
+class _Span(NamedTuple):
+    """Where one byte string is in the file."""
+
+    offset: int
+    length: int
 
 
 class ScratchFile(Generic[K]):
@@ -19,7 +26,7 @@ class ScratchFile(Generic[K]):
     def __init__(self, folder: Path) -> None:
         self._folder = folder
         self._file = tempfile.TemporaryFile(dir=folder, buffering=0)  # noqa: SIM115
-        self._at: dict[K, tuple[int, int]] = {}  # offset, length
+        self._at: dict[K, _Span] = {}
         self._end = 0
         self._live = 0  # bytes some key refers to; the rest of the file is waste
 
@@ -33,11 +40,11 @@ class ScratchFile(Generic[K]):
 
     def get(self, key: K) -> bytes | None:
         at = self._at.get(key)
-        return None if at is None else os.pread(self._file.fileno(), at[1], at[0])
+        return None if at is None else os.pread(self._file.fileno(), at.length, at.offset)
 
     def put(self, key: K, data: bytes) -> None:
         self.discard(key)
-        self._at[key] = (self._append(self._file.fileno(), self._end, data), len(data))
+        self._at[key] = _Span(self._append(self._file.fileno(), self._end, data), len(data))
         self._end += len(data)
         self._live += len(data)
 
@@ -52,27 +59,27 @@ class ScratchFile(Generic[K]):
         """One key let go (its bytes stay in the file until `compact` or `close`)."""
         at = self._at.pop(key, None)
         if at is not None:
-            self._live -= at[1]
+            self._live -= at.length
 
     def forget(self, keep: Callable[[K], bool]) -> None:
         """The keys `keep` refuses (their bytes stay in the file until it is closed)."""
         self._at = {key: at for key, at in self._at.items() if keep(key)}
-        self._live = sum(length for _, length in self._at.values())
+        self._live = sum(at.length for at in self._at.values())
 
     def compact(self) -> None:
         """The live bytes copied to a new file, the old one closed: its waste is gone."""
         new = tempfile.TemporaryFile(dir=self._folder, buffering=0)  # noqa: SIM115
-        end, at = 0, {}
+        end, spans = 0, {}
         try:
-            for key, (offset, length) in self._at.items():
-                data = os.pread(self._file.fileno(), length, offset)
-                at[key] = (self._append(new.fileno(), end, data), length)
-                end += length
+            for key, at in self._at.items():
+                data = os.pread(self._file.fileno(), at.length, at.offset)
+                spans[key] = _Span(self._append(new.fileno(), end, data), at.length)
+                end += at.length
         except BaseException:
             new.close()
             raise
         self._file.close()
-        self._file, self._at, self._end = new, at, end
+        self._file, self._at, self._end = new, spans, end
 
     def close(self) -> None:
         self._file.close()

@@ -422,6 +422,7 @@ def _read_site(db: sqlite3.Connection, source: SavedBytes) -> SavedSite:
             held=held,
             status=status,
         )
+        # the http_date column is not read: a resource formats it from the moment
         for p, kind, etag, stamp, _, link, compact, has_br, status in db.execute(
             "SELECT * FROM resources"
         )

@@ -209,7 +209,7 @@ def test_bodies_are_read_from_the_store_once_built(tmp_path: Path) -> None:
     publisher = Publisher(cfg, workers=1)
     try:
         first = publisher.rescan()
-        assert publisher.library._bodies == {}  # the build used them; the store has them
+        assert publisher.library._texts == {}  # the build used them; the store has them
         assert "पाठ संख्या 1।".encode() in first.get("/articles/d1").body  # pages have them all
         assert publisher.store.text("d1.md").body == "<p>पाठ संख्या 1।</p>"
         assert publisher.store.get("d1.md").article.body_html == ""  # records come without

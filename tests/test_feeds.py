@@ -432,13 +432,13 @@ def test_an_entry_that_cannot_be_serialized_is_left_out_not_the_feed(make_config
 
     built = build(
         Job(
-            Arrangement().arrange([good, bad], cfg),
-            cfg,
-            Urls(cfg.base_url, "news.example"),
-            Plan.full({}),
-            SiteIndex(),
-            Texts(),
-            later,
+            arranged=Arrangement().arrange([good, bad], cfg),
+            cfg=cfg,
+            urls=Urls(cfg.base_url, "news.example"),
+            plan=Plan.full({}),
+            previous=SiteIndex(),
+            texts=Texts(),
+            now=later,
         )
     )
     for path in ("/feeds/all.atom", "/feeds/all.rss", "/feeds/tags/क.atom"):

@@ -365,7 +365,7 @@ def test_bytes_staged_by_a_build_that_never_saved_leave_the_saved_site_whole_the
 def test_a_scan_larger_than_the_bodies_held_builds_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past HELD_BODIES, parsed bodies are read back from the state file for the build:
+    """Past HELD_TEXTS, parsed texts are read back from the state file for the build:
     the site is byte for byte the one built from bodies held in memory."""
     from feedsvc import ingest
 
@@ -378,6 +378,6 @@ def test_a_scan_larger_than_the_bodies_held_builds_the_same_bytes(
             publisher.close()
 
     held = built(tmp_path / "held")
-    monkeypatch.setattr(ingest, "HELD_BODIES", 1)
+    monkeypatch.setattr(ingest, "HELD_TEXTS", 1)
     assert built(tmp_path / "read back") == held
     assert any(TITLES[2].encode() in body for body in held.values())

@@ -147,7 +147,7 @@ def test_a_body_held_in_memory_is_not_doubled_by_saving_it(
     write(seeded, "a.md", md("लेख", ["क"], "2025-07-01T10:00:00", "देवनागरी पाठ। " * 200))
     library = _open(seeded, make_config, tmp_path / "state.sqlite3")
     try:
-        body = library._bodies["a.md"].body
+        body = library._texts["a.md"].body
         assert "देवनागरी पाठ।" in body
         assert sys.getsizeof(body) == sys.getsizeof(body.encode().decode())
         assert library.store.text("a.md").body == body
