@@ -20,18 +20,19 @@ import os
 import shutil
 import sys
 import tempfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
+
+from zlib_ng import zlib_ng
 
 from .errors import FeedsvcError
 from .snapshot import GZIP_LEVEL, HTML, Resource, Snapshot
 
 MANIFEST = ".feedsvc-mirror"  # marks a folder as ours; dot files are never resources
 _FORMAT = 1
-# The .gz bytes follow from the identity bytes, the level and zlib: all three name them.
-_GZ_TAG = f"-gz{GZIP_LEVEL}-{zlib.ZLIB_RUNTIME_VERSION}"
+# The .gz bytes follow from the identity bytes, the level and zlib-ng: all three name them.
+_GZ_TAG = f"-gz{GZIP_LEVEL}-ng{zlib_ng.ZLIBNG_RUNTIME_VERSION}"
 
 
 WITHDRAWN = "withdrawn"  # the notices of withdrawn articles: nginx answers 410 with them
