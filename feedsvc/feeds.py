@@ -527,7 +527,17 @@ class RenderedFeed:
     body: bytes
     newest: datetime  # the newest entry's updated
     kept: list[Article]
-    content: str  # digest of its bytes without hub links: what WebSub hubs are told about
+    plain_head: bytes  # its head without hub links
+    head_end: int  # where the body's head ends
+
+    @property
+    def content(self) -> str:
+        """The digest of its bytes but the hub links: what WebSub hubs are told about
+        (a change of [websub] alone is no change of the document). Asked of
+        subscription documents only: an archive page's bytes are not hashed twice."""
+        hashed = hashlib.sha256(self.plain_head)
+        hashed.update(memoryview(self.body)[self.head_end :])
+        return hashed.hexdigest()[:32]
 
 
 def _skeleton(
@@ -561,11 +571,8 @@ def render_feed(
         room -= sum(len(part) for a, part in pairs if a.id in required)
         fits = _newest_that_fit(pairs, required, room)
         if len(fits) == len(pairs):
-            body = head + b"".join(part for _, part in pairs) + close + tail
-            # What hubs are told about: the bytes but for the hub links themselves, so
-            # that a change of [websub] alone is no change of the document.
-            plain = _HUB_LINK.sub(b"", head) + body[len(head) :]
-            return RenderedFeed(body, updated, kept, hashlib.sha256(plain).hexdigest()[:32])
+            body = b"".join([head, *(part for _, part in pairs), close, tail])  # one copy
+            return RenderedFeed(body, updated, kept, _HUB_LINK.sub(b"", head), len(head))
         pairs = fits  # the newest that fit: dates (and the skeleton) re-checked
 
 
@@ -631,12 +638,12 @@ def render_json_feed(
             items.append(item)
     if entries.brand.icon:
         head["icon"] = head["favicon"] = entries.brand.icon
-    tail = b',"items":[' + b",".join(items) + b"]}"
-    plain = _json(head)[:-1] + tail
+    plain = _json(head)[:-1]
     hubs = [{"type": "WebSub", "url": hub} for hub in cfg.websub.hubs]
-    body = _json(head | {"hubs": hubs})[:-1] + tail if hubs else plain
+    start = _json(head | {"hubs": hubs})[:-1] if hubs else plain
+    body = b"".join([start, b',"items":[', b",".join(items), b"]}"])
     newest = max((a.updated for a in kept), default=EPOCH)
-    return RenderedFeed(body, newest, kept, hashlib.sha256(plain).hexdigest()[:32])
+    return RenderedFeed(body, newest, kept, plain, len(start))
 
 
 def _subtitle(spec: FeedSpec, cfg: Config) -> str:
