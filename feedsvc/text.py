@@ -35,9 +35,20 @@ _BIDI = regex.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SPACES = regex.compile(r"\s+")
 
 
+# What may hold an unwanted character: the same class, but every code point from the
+# first astral noncharacter up as one range. Ranges scan ten times as fast as the 32
+# astral singletons (0.015 against 0.175 ms for a 4,000-character article), and text
+# with none of them, almost all, is not scanned again.
+_MAYBE_UNWANTED = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufeff\u200b\ufffe\uffff"
+    r"\U0001fffe-\U0010ffff]"
+)
+
+
 def clean(text: str) -> str:
     """NFC, with every character XML 1.0 forbids (and BOM, ZWSP) removed."""
-    text = _UNWANTED.sub("", text)
+    if _MAYBE_UNWANTED.search(text) is not None:
+        text = _UNWANTED.sub("", text)
     return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 

@@ -82,6 +82,30 @@ def test_clean_removes_what_xml_forbids() -> None:
     assert clean_line("  शीर्षक\u202e उलटा\u2066 \n") == "शीर्षक उलटा"
 
 
+@given(
+    st.text(
+        st.one_of(
+            st.characters(),
+            st.sampled_from("\x00\x85\ufeff\u200b\ufffe\U0001fffe\U0010ffff\U00020000"),
+        )
+    )
+)
+def test_clean_removes_exactly_the_unwanted_characters(text: str) -> None:
+    def unwanted(c: str) -> bool:
+        point = ord(c)
+        return (
+            (point < 0x20 and c not in "\t\n")
+            or 0x7F <= point <= 0x9F
+            or 0xD800 <= point <= 0xDFFF
+            or 0xFDD0 <= point <= 0xFDEF
+            or c in "\ufeff\u200b"
+            or point & 0xFFFE == 0xFFFE
+        )
+
+    kept = "".join(c for c in text if not unwanted(c))
+    assert clean(text) == unicodedata.normalize("NFC", kept)
+
+
 SEED_PARAGRAPH = (
     "वॉशिंगटन/प्योंगयांग। रूस और उत्तर कोरिया के बीच बढ़ती रणनीतिक नजदीकियों के बीच रूसी विदेश "
     "मंत्री सर्गेई लावरोव शनिवार को उत्तर कोरिया पहुंचे। यह दौरा ऐसे समय में हो रहा है जब दोनों "
