@@ -301,10 +301,10 @@ class Kept:
 
 class Made:
     """Serialized entries by (article id, format): in memory, or with `folder` in an
-    unnamed file there; one build's, and `Kept`'s between builds. A full build makes every entry of the archive
-    (at 100,000 articles, about 3 GB in three formats) and every feed of its topics
-    shares it; in the file they are in the OS's cache, not in the process, which
-    holds only where each one is."""
+    unnamed file there; one build's, and `Kept`'s between builds. A full build makes
+    every entry of the archive (at 100,000 articles, about 3 GB in three formats) and
+    every feed of its topics shares it; in the file they are in the OS's cache, not in
+    the process, which holds only where each one is."""
 
     def __init__(self, folder: Path | None = None) -> None:
         # closed by close(), when the build is done with its entries

@@ -201,9 +201,11 @@ class Resource:
         link: str = "",
         lazy: bool = False,
         status: int = 200,
+        etag: str | None = None,
     ) -> Resource:
         """compact: keep only the gzip bytes. For the thousands of article and archive
-        pages, which clients fetch gzipped. lazy (not compact): compress when asked."""
+        pages, which clients fetch gzipped. lazy (not compact): compress when asked.
+        etag: the body's digest, when the caller has it already."""
         has_br = brotli is not None and not compact
         if lazy and not compact:
             codings = Codings(None, None, body)
@@ -212,7 +214,7 @@ class Resource:
             codings = Codings(_encode(body, "gzip"), br, None if compact else body)
         return cls(
             content_type=content_type,
-            etag=digest(body),
+            etag=etag or digest(body),
             last_modified=_second(last_modified),
             link=link,
             compact=compact,
@@ -407,15 +409,14 @@ def make_resources(
 ) -> dict[str, Resource]:
     """Resources for rendered bodies; one whose bytes did not change keeps its old
     Resource (compressed bytes, ETag, Last-Modified). New ones are compressed on every
-    core (zlib-ng and brotli release the GIL), a batch at a time, so that `items` may be
-    a generator whose bodies are never all in memory at once: while one batch is
-    compressed, the next is rendered. `lazy`: those not compact are compressed when
-    first asked for instead (a partial build, on the way of a new article to its
-    feeds). `spill` is given each batch made, to put its bytes on disk before the batch
-    after next is rendered (a lazy build's, uncompressed: Scratch)."""
+    core (zlib-ng and brotli release the GIL) a batch at a time, the next batch rendered
+    meanwhile: `items` may be a generator whose bodies are never all in memory. `lazy`:
+    those not compact are compressed when first asked for (a partial build, on a new
+    article's way to its feeds). `spill` is given each batch made, to put its bytes on
+    disk before the batch after next is rendered (a lazy build's, uncompressed: Scratch)."""
     out: dict[str, Resource] = {}
 
-    def make(item: Item) -> Resource:
+    def make(item: Item, etag: str | None) -> Resource:
         old = previous.get(item.path)
         when = last_modified(item.newest, old, True, now)
         return Resource.make(
@@ -426,29 +427,32 @@ def make_resources(
             link=item.link,
             lazy=lazy,
             status=item.status,
+            etag=etag,
         )
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         waiting: _Batch | None = None
         for items_now in _batches(items):  # rendered while `waiting` is compressed
-            fresh, kept = [], []
+            fresh, etags, kept = [], [], []
             for item in items_now:
                 old = previous.get(item.path)
-                if old is not None and _same(old, item):
+                etag = None if old is None else digest(item.body)  # hashed once
+                if old is not None and _same(old, item, etag):
                     when = last_modified(item.newest, old, False, now)
                     out[item.path] = old if when == old.last_modified else _moved(old, when)
                     kept.append(old)
                 else:
                     fresh.append(item)
+                    etags.append(etag)
             # left uncompressed by the build before (a cold start's first)
             bare = [] if lazy else [r for r in kept if not r.held.compressed()]
             batch = _Batch(
                 paths=[item.path for item in fresh],
-                made=pool.map(make, fresh, chunksize=8),
+                made=pool.map(make, fresh, etags),
                 kept=kept,
                 compressing=pool.map(_compress, bare),
             )
-            del fresh, items_now  # the bodies are the pool's now
+            del fresh, etags, items_now  # the bodies are the pool's now
             if waiting is not None:
                 waiting.collect(out, spill)
             waiting = batch
@@ -476,10 +480,10 @@ class _Batch:
             spill(made + self.kept)
 
 
-def _same(old: Resource, item: Item) -> bool:
-    """The item's bytes and headers are the old resource's."""
+def _same(old: Resource, item: Item, etag: str | None) -> bool:
+    """The item's bytes (`etag`, their digest) and headers are the old resource's."""
     return (
-        old.etag == digest(item.body)
+        old.etag == etag
         and old.content_type == item.content_type
         and old.link == item.link
         and old.status == item.status

@@ -422,7 +422,8 @@ def _read_site(db: sqlite3.Connection, source: SavedBytes) -> SavedSite:
             held=held,
             status=status,
         )
-        # the http_date column is not read: a resource formats it from the moment
+        # http_date is not read (a resource formats it from the moment); it is still
+        # written, so that a file saved by one version opens in another of this format
         for p, kind, etag, stamp, _, link, compact, has_br, status in db.execute(
             "SELECT * FROM resources"
         )
