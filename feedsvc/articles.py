@@ -459,16 +459,47 @@ def default_id(relpath: str) -> str:
     return text.clean(str(PurePosixPath(relpath).with_suffix("")))
 
 
-def parse(relpath: str, source: str, cfg: Config, written: datetime | None = None) -> ParsedArticle:
+def parse(
+    relpath: str,
+    source: str,
+    cfg: Config,
+    written: datetime | None = None,
+    body: bool = True,
+) -> ParsedArticle:
     """Parse decoded file text; raises ArticleError with a line number. `written`: when
-    the file was last written (no correction is dated after it; default now)."""
+    the file was last written (no correction is dated after it; default now).
+
+    body=False: the fields alone, the body and (unless front matter gives it) the
+    summary left empty; of a Markdown file only the front matter is read. Every field
+    is what the whole file gives. A first start chooses its newest articles by it."""
+    if not body and relpath.endswith(".md"):
+        head = _head(source)
+        if head is not None:
+            try:
+                return _parse_markdown(relpath, text.clean(head), cfg, written, body=False)
+            except ArticleError:
+                pass  # told exactly, with its line, by the whole file
     # Cleaned once, here: nothing XML forbids goes further (YAML refuses most of it too).
     source = text.clean(source)
     if not source.strip():
         raise ArticleError("file is empty", 1)
     if relpath.endswith(".md"):
-        return _parse_markdown(relpath, source, cfg, written)
-    return _parse_plain(relpath, source, cfg, written)
+        return _parse_markdown(relpath, source, cfg, written, body)
+    return _parse_plain(relpath, source, cfg, written, body)
+
+
+# A line that may close front matter, whichever fence opened it.
+_CLOSING_LINE = regex.compile(r"^(?:---|\.\.\.|\+\+\+)[^\S\n]*$", regex.MULTILINE)
+
+
+def _head(source: str) -> str | None:
+    """The source up to the first line after the first that may close its front
+    matter; None without one. Cleaning keeps lines as they are (nothing it removes or
+    composes crosses a line feed), so the front matter read from this prefix is the
+    whole file's whenever it is closed within it."""
+    start = source.find("\n") + 1
+    found = _CLOSING_LINE.search(source, start) if start else None
+    return source[: found.end()] if found is not None else None
 
 
 def _str_field(fields: dict[str, Any], key: str, fm_lines: list[str]) -> str | None:
@@ -665,12 +696,12 @@ def checked_corrections(
 
 
 def _parse_markdown(
-    relpath: str, source: str, cfg: Config, written: datetime | None
+    relpath: str, source: str, cfg: Config, written: datetime | None, body: bool = True
 ) -> ParsedArticle:
     found = _front_matter(source)
     if found is None:
         raise ArticleError("no front matter: start the file with --- (YAML) or +++ (TOML)", 1)
-    fields, fm_lines, body, _ = found
+    fields, fm_lines, markdown, _ = found
     title = text.clean_line(_str_field(fields, "title", fm_lines) or "")
     if not title:
         raise ArticleError("missing title in front matter", _key_line(fm_lines, "title") or 1)
@@ -691,13 +722,14 @@ def _parse_markdown(
     with _at_key(fm_lines, "id"):
         article_id = _safe_id(explicit_id) if explicit_id is not None else default_id(relpath)
 
-    body_html = markup.markdown_to_html(body)
+    body_html = markup.markdown_to_html(markdown) if body else ""
     summary = _str_field(fields, "summary", fm_lines)
-    summary = (
-        text.clean_line(summary)
-        if summary
-        else text.summarize(markup.html_to_text(body_html), cfg.feeds.summary_chars)
-    )
+    if summary:
+        summary = text.clean_line(summary)
+    elif body:
+        summary = text.summarize(markup.html_to_text(body_html), cfg.feeds.summary_chars)
+    else:
+        summary = ""
     image = _str_field(fields, "image", fm_lines)
     published = when("date")
     return ParsedArticle(
@@ -733,7 +765,9 @@ def _is_tag_line(line: str) -> bool:
     )
 
 
-def _parse_plain(relpath: str, source: str, cfg: Config, written: datetime | None) -> ParsedArticle:
+def _parse_plain(
+    relpath: str, source: str, cfg: Config, written: datetime | None, body: bool = True
+) -> ParsedArticle:
     lines = source.split("\n")  # cleaned already, in parse()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -749,9 +783,11 @@ def _parse_plain(relpath: str, source: str, cfg: Config, written: datetime | Non
         ),
         None,
     )
-    body_lines = lines[first + 1 : tag_at if tag_at is not None else len(lines)]
-    paragraphs = [p.strip() for p in "\n".join(body_lines).split("\n\n")]
-    paragraphs = [p for p in paragraphs if p]
+    paragraphs: list[str] = []
+    if body:
+        body_lines = lines[first + 1 : tag_at if tag_at is not None else len(lines)]
+        paragraphs = [p.strip() for p in "\n".join(body_lines).split("\n\n")]
+        paragraphs = [p for p in paragraphs if p]
     tags = text.split_tags(lines[tag_at]) if tag_at is not None else []
     related, marked = [], []  # after the tag line: related links, corrections
     for number in range(tag_at + 1, len(lines)) if tag_at is not None else ():
@@ -765,8 +801,8 @@ def _parse_plain(relpath: str, source: str, cfg: Config, written: datetime | Non
         id=default_id(relpath),
         path=relpath,
         title=title,
-        body_html=markup.paragraphs_to_html(paragraphs),
-        summary=text.summarize(" ".join(paragraphs), cfg.feeds.summary_chars),
+        body_html=markup.paragraphs_to_html(paragraphs) if body else "",
+        summary=text.summarize(" ".join(paragraphs), cfg.feeds.summary_chars) if body else "",
         tags=tuple(_unique(tags)),
         section=folder_section(relpath),
         related=tuple(related),
@@ -808,8 +844,9 @@ def _unique(tags: list[str]) -> list[str]:
     return out
 
 
-def load(root: Path, relpath: str, cfg: Config) -> tuple[RawFile, ParsedArticle]:
-    """Read, decode and parse one file; errors carry the relative path.
+def load(root: Path, relpath: str, cfg: Config, body: bool = True) -> tuple[RawFile, ParsedArticle]:
+    """Read, decode and parse one file (body=False: see `parse`); errors carry the
+    relative path.
 
     A file that fails to decode while younger than the settle time may still be
     being written: that is RetryLater, not a verdict.
@@ -826,6 +863,6 @@ def load(root: Path, relpath: str, cfg: Config) -> tuple[RawFile, ParsedArticle]
         raise kind(exc.reason, exc.line, relpath) from None
     try:
         written = datetime.fromtimestamp(raw.mtime_ns / 1e9, UTC)
-        return raw, parse(relpath, source, cfg, written)
+        return raw, parse(relpath, source, cfg, written, body)
     except ArticleError as exc:
         raise exc.located(relpath) from None

@@ -262,8 +262,8 @@ class _Live:
         self._looked = True  # the first look is done (else `finish` makes it)
 
     def start(self) -> None:
-        """Until there is something to serve: the saved site, or else a first build
-        of the feeds."""
+        """Until there is something to serve: the saved site, or a first start's
+        newest articles, or else a first build of the feeds."""
         # Watch first, then scan: a file saved during the first scan is not missed.
         self.watcher.start()
         if self.publisher.library.folder_missing:
@@ -274,7 +274,8 @@ class _Live:
             )
         self.recorder.start()
         self.metrics.start()
-        self._looked = not self.publisher.serve_saved()
+        served = self.publisher.serve_saved() or self.publisher.serve_newest()
+        self._looked = not served
         if self._looked:
             self._first_look()
 

@@ -141,9 +141,10 @@ class Loaded:
     vanished: bool = False  # deleted between listing and reading
 
 
-def read_one(root: Path, path: str, cfg: Config) -> Loaded:
+def read_one(root: Path, path: str, cfg: Config, body: bool = True) -> Loaded:
+    """body=False: a Markdown file's front matter alone (articles.parse)."""
     try:
-        raw, article = load(root, path, cfg)
+        raw, article = load(root, path, cfg, body)
     except RetryLater:
         return Loaded(retry=True)
     except Vanished:
@@ -153,20 +154,22 @@ def read_one(root: Path, path: str, cfg: Config) -> Loaded:
     return Loaded(hashlib.sha256(raw.data).hexdigest(), raw.size, raw.mtime_ns, article)
 
 
-def _read_many(root: Path, paths: list[str], cfg: Config) -> list[Loaded]:
+def _read_many(root: Path, paths: list[str], cfg: Config, body: bool = True) -> list[Loaded]:
     """Worker side of the parse pool: one chunk of files."""
-    return [read_one(root, path, cfg) for path in paths]
+    return [read_one(root, path, cfg, body) for path in paths]
 
 
 POOL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
 
 
-def read_all(root: Path, paths: list[str], cfg: Config, workers: int) -> Iterator[Loaded]:
+def read_all(
+    root: Path, paths: list[str], cfg: Config, workers: int, body: bool = True
+) -> Iterator[Loaded]:
     """Read and parse files, on every core when there are many (a cold start), in the
     order given; yielded a chunk at a time, so that a cold start's 100,000 parsed
     bodies pass through memory on their way to the store, not all at once."""
     if workers < 2 or len(paths) < POOL_MIN_FILES:
-        yield from _read_many(root, paths, cfg)
+        yield from _read_many(root, paths, cfg, body)
         return
     size = max(16, len(paths) // (workers * 8))
     chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
@@ -174,8 +177,62 @@ def read_all(root: Path, paths: list[str], cfg: Config, workers: int) -> Iterato
     # workers stay our children (their CPU time is accounted to us).
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for chunk in pool.map(_read_many, [root] * len(chunks), chunks, [cfg] * len(chunks)):
+        more = len(chunks)
+        for chunk in pool.map(_read_many, [root] * more, chunks, [cfg] * more, [body] * more):
             yield from chunk
+
+
+def glance(cfg: Config, workers: int) -> dict[str, Article]:
+    """The articles of a folder no state file knows yet, by path, from their front
+    matter alone, read on every core: what a first start shows while it reads every
+    file in full. Each is what the full read will publish, decided as a scan decides
+    for a file seen for the first time (drafts and withdrawn articles left out, a file
+    still being written left for later, an id claimed twice kept by the first path).
+    Nothing is written: the scan after it reads and stores every file."""
+    root = cfg.articles_dir
+    if not root.is_dir():
+        return {}
+    paths = discover(root).files
+    settling = cfg.schedule.settle_ms * 1_000_000
+    found: dict[str, Article] = {}
+    for path, loaded in zip(paths, read_all(root, paths, cfg, workers, body=False), strict=True):
+        parsed = loaded.article
+        if parsed is None or parsed.draft or parsed.withdrawn is not None:
+            continue
+        if 0 <= time.time_ns() - loaded.mtime_ns < settling:
+            continue
+        seen = identify(path, loaded.digest, min(loaded.mtime_ns / 1e9, time.time()), None, None)
+        found[path] = resolve(parsed, seen, loaded.digest, cfg.tzinfo)
+    claimed: set[str] = set()
+    articles: dict[str, Article] = {}
+    for path in sorted(found):
+        if found[path].id not in claimed:
+            claimed.add(found[path].id)
+            articles[path] = found[path]
+    return articles
+
+
+class FileTexts:
+    """Articles' texts read from their files when a build asks (`Texts`): for the few
+    a first start renders before the library has read them."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._read: dict[str, ArticleText] = {}  # a feed's entry and its front-page item
+
+    def text(self, article: Article) -> ArticleText:
+        found = self._read.get(article.path)
+        if found is None:
+            try:
+                _, parsed = load(self.cfg.articles_dir, article.path, self.cfg)
+                found = ArticleText(parsed.summary, parsed.body_html)
+            except ArticleError:  # changed since: the scan after tells what it is
+                found = ArticleText("", "")
+            self._read[article.path] = found
+        return found
+
+    def summary(self, article: Article) -> str:
+        return self.text(article).summary
 
 
 # --- the library ----------------------------------------------------------------------

@@ -28,7 +28,7 @@ from .arrangement import Arranged, Arrangement
 from .articles import Article, micros
 from .config import Config
 from .errors import FeedsvcError
-from .ingest import Library, Outcome, Withdrawn
+from .ingest import FileTexts, Library, Outcome, Withdrawn, glance
 from .media import brand_file, local_image
 from .sitemaps import refresh_news
 from .snapshot import Change, Health, Resource, Scratch, SiteIndex, Snapshot
@@ -146,6 +146,9 @@ class Publisher:
         # The saved site, served before the first look while it compares the folder
         # with what that site was built from (`serve_saved`).
         self._checking: warmstart.SavedSite | None = None
+        # A first start serves its newest articles from their front matter until the
+        # first look's build (`serve_newest`).
+        self._newest_only = False
         # Each published article's share of the inputs digest, made again only for an
         # article that changed (formatting 20,000 dates takes 20 ms of every save).
         self._shares: dict[str, _Share] = {}
@@ -209,6 +212,48 @@ class Publisher:
             self._swap(site.snapshot, self._clock())
             return True
 
+    def serve_newest(self) -> bool:
+        """Before the first look of a first start (a state file that knows no file):
+        `all`'s feeds, the OPML and the front page, chosen from every file's front
+        matter (under a third of the cost of reading them whole), served until that look's build
+        replaces them; every other path answers 503 meanwhile. Never saved, mirrored
+        or announced. False when the state knows files (the store decides their ids
+        and dates: the first look comes first) or nothing is published yet."""
+        with self._lock:
+            if self._built or self._checking is not None or self.store.knows_files():
+                return False
+            from .site import Job, Plan, build
+
+            now = self._clock()
+            try:
+                moment = micros(now)
+                found = glance(self.cfg, self.library.workers)
+                published = [a for a in found.values() if a.order[0] <= moment]
+                if not published:
+                    return False
+                arranged = Arrangement().arrange(published, self.cfg)
+                archive = {}
+                if self.cfg.feeds.archive_size:
+                    archive[ALL] = assign(Positions(), arranged.ordered)[0]
+                job = Job(
+                    arranged=arranged,
+                    cfg=self.cfg,
+                    urls=self.urls,
+                    plan=Plan.newest(),
+                    previous=SiteIndex(),
+                    texts=FileTexts(self.cfg),
+                    now=now,
+                    archive=archive,
+                )
+                built = build(job)
+            except Exception:  # only time is lost: the first look builds them
+                log.exception("could not serve the newest articles before reading every file")
+                return False
+            log.info("serving the newest of %d articles while every file is read", len(published))
+            self._newest_only = True
+            self._swap(built.snapshot, now)
+            return True
+
     def rescan(self, busy: frozenset[str] = frozenset()) -> Snapshot:
         """Full scan of the folder (start-up and the periodic safety net).
 
@@ -224,8 +269,8 @@ class Publisher:
                 # an interrupted refresh left unsaid is caught here, as files missed are.
                 return self._apply(outcome, full=first, saved=saved, walk=True)
             except (OSError, sqlite3.Error) as exc:
-                if first and self._checking is None:  # nothing to serve: the start
-                    raise  # fails, saying why
+                if first and self._checking is None and not self._newest_only:
+                    raise  # nothing to serve: the start fails, saying why
                 return self._failed(exc)
 
     def refresh(self, paths: set[str], busy: frozenset[str] = frozenset()) -> Snapshot:
@@ -675,6 +720,7 @@ class Publisher:
         self._error = ""
         self._built = True
         self._checking = None
+        self._newest_only = False
         if self._pages_due is None:  # else the pages to come render the bodies held
             self.library.built()
         return self._swap(built, now)
@@ -735,6 +781,7 @@ class Publisher:
             pages_pending=self._pages_due is not None and not self._renewing,
             rebuilding=self._renewing,
             checking=self._checking is not None,
+            feeds_pending=self._newest_only,
             drafts=len(self.library.drafts),
             changes=tuple(self._changes),
             error=self._error,

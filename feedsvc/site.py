@@ -9,6 +9,7 @@ bytes, same ETag, same Last-Modified).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import mimetypes
@@ -73,6 +74,9 @@ class Plan:
     # False: no archive pages, article pages or sitemaps yet (a cold start serves its
     # feeds first, then builds everything again with them)
     pages: bool = True
+    # False: `all`'s feeds, the OPML and the front page alone, nothing carried (a
+    # first start shows its newest articles while it reads every file)
+    others: bool = True
 
     @classmethod
     def full(cls, previous: Mapping[str, Resource], pages: bool = True) -> Plan:
@@ -85,12 +89,18 @@ class Plan:
     ) -> Plan:
         return cls(topics, articles, previous)
 
+    @classmethod
+    def newest(cls) -> Plan:
+        return cls(frozenset(), frozenset(), {}, pages=False, others=False)
+
     @property
     def is_full(self) -> bool:
         return self.topics is None
 
     def renders(self, ref: Ref, path: str) -> bool:
         """The feed or page of a topic (`all` is touched by every change)."""
+        if not self.others:
+            return ref == ALL
         touched = self.topics is None or ref == ALL or ref in self.topics
         return touched or path not in self.previous
 
@@ -102,7 +112,7 @@ class Plan:
         """A topic renamed (its most common spelling or its slug changed, or it came or
         went) shows in every entry that carries it, and on its parent's page: those
         entries' feeds and pages are touched too."""
-        if self.topics is None:
+        if self.topics is None or not self.others:
             return self
         renamed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
         if not renamed:
@@ -114,7 +124,7 @@ class Plan:
         for ref, articles in members.items():
             if ref not in topics and any(a.id in ids for a in articles):
                 topics.add(ref)
-        return Plan(frozenset(topics), frozenset(ids), self.previous, self.pages)
+        return dataclasses.replace(self, topics=frozenset(topics), articles=frozenset(ids))
 
 
 # --- what the steps share -------------------------------------------------------------
@@ -566,7 +576,8 @@ def build(job: Job) -> Built:
     resources |= list_resources(arranged, pages, plan, job, out)
     if plan.pages:
         resources |= article_resources(arranged, pages, media.images, plan, job, out)
-    resources |= carried_over(plan, out)
+    if plan.others:
+        resources |= carried_over(plan, out)
     if plan.pages:
         resources |= sitemap_resources(resources, arranged.ordered, plan, job)
     index = site_index(arranged, names, job, out)

@@ -350,6 +350,7 @@ class Health:
     scheduled: tuple[tuple[str, datetime], ...] = ()  # (path, publication time)
     rejected: tuple[str, ...] = ()  # files skipped, build problems, a missing folder
     pages_pending: bool = False  # a cold start's archive and article pages still to come
+    feeds_pending: bool = False  # a first start serves `all` and its front page alone
     rebuilding: bool = False  # the saved site is served while everything is built again
     checking: bool = False  # the saved site is served while the folder is compared with it
     drafts: int = 0

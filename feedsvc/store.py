@@ -187,6 +187,13 @@ class Store:
             row = self._db.execute("SELECT article FROM files WHERE path = ?", (path,)).fetchone()
         return str(json.loads(row[0]).get("summary", "")) if row and row[0] else ""
 
+    def knows_files(self) -> bool:
+        """Whether any file was ever recorded (a tombstone counts): a state file
+        without one starts from nothing, and a first look decides every id and date
+        from the files alone."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
+
     def get(self, path: str) -> FileRecord | None:
         rows = self._rows(f"SELECT {_RECORD} FROM files WHERE path = ?", path)
         return rows[0] if rows else None

@@ -186,7 +186,8 @@ def _health(
         "last_build_seconds": health.last_build_seconds,
         "scheduled": [{"path": p, "at": at.isoformat()} for p, at in health.scheduled],
         "rejected": list(health.rejected),
-        "pages": "building" if health.pages_pending else "ready",
+        "feeds": "building" if health.feeds_pending else "ready",
+        "pages": "building" if health.pages_pending or health.feeds_pending else "ready",
         "rebuilding": health.rebuilding,  # after an upgrade: the saved site meanwhile
         "checking": health.checking,  # at a restart: the saved site until the folder is read
         "error": health.error or None,
@@ -200,6 +201,17 @@ def _health(
     )
     response.cache_control.no_cache = True
     return response
+
+
+def _coming() -> Response:
+    """A path a start serves after what it serves first: seconds later, not a 404 a
+    crawler would believe."""
+    return Response(
+        "पृष्ठ बन रहे हैं, कुछ क्षण बाद फिर देखें",
+        status=503,
+        headers={"Retry-After": "5"},
+        content_type="text/plain; charset=utf-8",
+    )
 
 
 def create_app(
@@ -235,13 +247,9 @@ def create_app(
         target = _canonical(snapshot, wanted)
         if target is not None and target != quote(wanted, safe="/"):
             return redirect(base + target, code=301)  # type: ignore[return-value]
-        if snapshot.health.pages_pending and wanted.startswith(PAGES_AFTER_FEEDS):
-            return Response(  # the feeds are served; these come seconds later
-                "पृष्ठ बन रहे हैं, कुछ क्षण बाद फिर देखें",
-                status=503,
-                headers={"Retry-After": "5"},
-                content_type="text/plain; charset=utf-8",
-            )
+        health = snapshot.health
+        if health.feeds_pending or health.pages_pending and wanted.startswith(PAGES_AFTER_FEEDS):
+            return _coming()
         return not_found()
 
     @app.errorhandler(HTTPException)

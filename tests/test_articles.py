@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
+from datetime import UTC, datetime
 from pathlib import Path
 
 import lxml.html
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedsvc.articles import decode, discover, load, parse
-from feedsvc.config import Config
+from feedsvc.config import Config, from_dict
 from feedsvc.errors import ArticleError
 from feedsvc.text import tag_key, tag_slug
 
@@ -170,3 +174,55 @@ def test_discovery_skips_what_is_not_an_article(articles_dir: Path, tmp_path: Pa
     found = discover(articles_dir)
     assert found.files == ["a.md", "b.txt", "link-in.md", "sub/c.md"]
     assert [(p.path, "outside" in p.reason) for p in found.problems] == [("link-out.md", True)]
+
+
+# --- the fields alone: what a first start chooses its newest articles by ----------------
+
+_LINES = [
+    "---",
+    "+++",
+    "...",
+    "--- ",
+    "\u200b---",
+    "-\u200b--",
+    "---\x0c",
+    "\u093c---",  # a combining mark after a line feed composes with nothing
+    'title: "ख़बर"',
+    "title = 'ख़बर'",
+    "tags: [क, ख]",
+    "tags = ['क']",
+    "date: 2025-01-02",
+    "summary: सार",
+    "draft: true",
+    "id: a/b",
+    "title: [",
+    "",
+    "पाठ की पंक्ति।",
+    "# शीर्षक",
+    "सुधार: 2025-01-03 — ठीक किया",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_LINES), min_size=1, max_size=9),
+    st.sampled_from(["a.md", "a.txt"]),
+)
+def test_the_fields_alone_are_the_whole_files_fields(lines: list[str], name: str) -> None:
+    """Reading a file's fields without its body gives every field the whole file
+    gives, or the same error; whatever an invisible character does to a fence."""
+    cfg = from_dict({}, Path("/nowhere"))
+    source = "\n".join(lines)
+    written = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        whole = parse(name, source, cfg, written)
+    except ArticleError as exc:
+        with pytest.raises(ArticleError) as refused:
+            parse(name, source, cfg, written, body=False)
+        assert (refused.value.reason, refused.value.line) == (exc.reason, exc.line)
+        return
+    alone = parse(name, source, cfg, written, body=False)
+    explicit = name.endswith(".md") and whole.summary == "सार"  # from the front matter
+    assert alone == dataclasses.replace(
+        whole, body_html="", summary=whole.summary if explicit else ""
+    )

@@ -188,6 +188,112 @@ def test_a_change_before_the_pages_come_waits_for_them(tmp_path: Path) -> None:
         publisher.close()
 
 
+def _first_start_folder(root: Path) -> None:
+    """Three dated articles, and beside them what a first look leaves out or dates
+    from the file: a draft, a withdrawn one, one scheduled, a broken one, an id
+    claimed twice, and a plain-text one (dated by its file: the newest)."""
+    _three_articles(root)
+    folder = root / "articles"
+    write(folder, "4.md", md("मसौदा", ["क"], "2025-02-01", draft="true"))
+    write(folder, "5.md", md("वापस ली गई", ["क"], "2025-02-01", withdrawn='"ग़लत"'))
+    write(folder, "6.md", md("आने वाली", ["क"], "2999-01-01"))
+    write(folder, "7.md", "---\ntitle: [\n---\nपाठ।\n")
+    write(folder, "8.md", md("एक पहचान", ["ख"], "2025-01-05", id="same", summary="सार"))
+    write(folder, "9.md", md("वही पहचान", ["ख"], "2025-01-06", id="same"))
+    write(folder, "10.txt", "सादी ख़बर\n\nपहला अनुच्छेद।\n\nग\n")
+
+
+NEWEST = ("/", "/404", "/feeds.opml", "/feeds/all.atom", "/feeds/all.rss", "/feeds/all.json")
+
+
+def test_a_first_start_serves_the_newest_articles_from_front_matter(tmp_path: Path) -> None:
+    """Before it reads every file in full, a first start serves `all` and its front
+    page, chosen from the front matter: the same bytes the whole site will have."""
+    _first_start_folder(tmp_path)
+    shutil.copytree(tmp_path / "articles", tmp_path / "other" / "articles")
+    whole_site = Publisher(_small_feeds(tmp_path / "other"), workers=1)
+    publisher = Publisher(_small_feeds(tmp_path), workers=2, pages_later=True)
+    try:
+        expected = whole_site.rescan()
+        assert publisher.serve_newest()
+        newest = publisher.snapshot
+        assert sorted(newest.resources) == sorted(NEWEST)
+        for path in NEWEST:
+            assert newest.get(path).body == expected.get(path).body, path
+        entries = feedparser.parse(newest.get("/feeds/all.atom").body).entries
+        assert [e.title for e in entries] == ["सादी ख़बर", "एक पहचान"]
+        assert entries[1].summary == "सार"
+        assert b'rel="prev-archive"' in newest.get("/feeds/all.atom").body
+        assert not publisher.store.knows_files()  # the first look records every file
+
+        client = create_app(publisher.cfg, lambda: publisher.snapshot).test_client()
+        for path in ("/feeds/tags/ka.atom", "/articles/3", "/feeds/archive/all/1.atom", "/x"):
+            waiting = client.get(path)
+            assert waiting.status_code == 503 and waiting.headers["Retry-After"] == "5", path
+        health = client.get("/healthz").get_json()
+        assert (health["feeds"], health["pages"], health["articles"]) == ("building",) * 2 + (5,)
+
+        first = publisher.rescan()
+        assert first.get("/feeds/all.atom") is newest.get("/feeds/all.atom")  # validators kept
+        assert not first.health.feeds_pending and first.health.pages_pending
+        assert client.get("/healthz").get_json()["feeds"] == "ready"
+        assert client.get("/x").status_code == 404
+        whole = publisher.finish_pages()
+        assert {p: r.body for p, r in whole.resources.items()} == {
+            p: r.body for p, r in expected.resources.items()
+        }
+    finally:
+        publisher.close()
+        whole_site.close()
+
+
+def test_a_first_look_that_fails_keeps_the_newest_articles_served(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The disk fails the first look after the newest articles are served: they stay
+    served, /healthz says why, and the next look builds everything."""
+    _three_articles(tmp_path)
+    publisher = Publisher(folder_config(tmp_path), workers=1, pages_later=True)
+    try:
+        assert publisher.serve_newest()
+        newest = publisher.snapshot
+        real = publisher.library.scan
+
+        def full_disk(busy: frozenset[str] = frozenset()) -> Any:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(publisher.library, "scan", full_disk)
+        failed = publisher.rescan()
+        assert failed.resources == newest.resources and failed.health.feeds_pending
+        assert "No space left on device" in failed.health.error
+        monkeypatch.setattr(publisher.library, "scan", real)
+        looked = publisher.rescan()
+        assert not looked.health.feeds_pending and not looked.health.error
+        assert any(path.startswith("/feeds/tags/") for path in looked.resources)
+    finally:
+        publisher.close()
+
+
+def test_a_state_that_knows_files_decides_their_ids_first(tmp_path: Path) -> None:
+    """Ids and dates of files a state file has seen are the store's: without the
+    saved site, the first look's build is the first thing served."""
+    _three_articles(tmp_path)
+    publisher = Publisher(folder_config(tmp_path), workers=1)
+    try:
+        publisher.rescan()
+        publisher.wait_saved()
+        assert not publisher.serve_newest()  # built already
+    finally:
+        publisher.close()
+    publisher.snapshot_path.unlink()
+    again = Publisher(folder_config(tmp_path), workers=1, pages_later=True)
+    try:
+        assert not again.serve_saved() and not again.serve_newest()
+        assert again.snapshot.resources == {}
+    finally:
+        again.close()
+
+
 def test_a_change_a_failed_build_lost_is_in_the_next_one(tmp_path: Path, monkeypatch) -> None:
     """A refresh compares only the paths it was told of; after a failed build the
     next look compares everything, so the change that build lost is not lost."""
