@@ -464,6 +464,7 @@ def parse(
     source: str,
     cfg: Config,
     written: datetime | None = None,
+    *,
     body: bool = True,
 ) -> ParsedArticle:
     """Parse decoded file text; raises ArticleError with a line number. `written`: when
@@ -484,8 +485,8 @@ def parse(
     if not source.strip():
         raise ArticleError("file is empty", 1)
     if relpath.endswith(".md"):
-        return _parse_markdown(relpath, source, cfg, written, body)
-    return _parse_plain(relpath, source, cfg, written, body)
+        return _parse_markdown(relpath, source, cfg, written, body=body)
+    return _parse_plain(relpath, source, cfg, written, body=body)
 
 
 # A line that may close front matter, whichever fence opened it.
@@ -696,7 +697,7 @@ def checked_corrections(
 
 
 def _parse_markdown(
-    relpath: str, source: str, cfg: Config, written: datetime | None, body: bool = True
+    relpath: str, source: str, cfg: Config, written: datetime | None, *, body: bool = True
 ) -> ParsedArticle:
     found = _front_matter(source)
     if found is None:
@@ -766,7 +767,7 @@ def _is_tag_line(line: str) -> bool:
 
 
 def _parse_plain(
-    relpath: str, source: str, cfg: Config, written: datetime | None, body: bool = True
+    relpath: str, source: str, cfg: Config, written: datetime | None, *, body: bool = True
 ) -> ParsedArticle:
     lines = source.split("\n")  # cleaned already, in parse()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
@@ -844,7 +845,9 @@ def _unique(tags: list[str]) -> list[str]:
     return out
 
 
-def load(root: Path, relpath: str, cfg: Config, body: bool = True) -> tuple[RawFile, ParsedArticle]:
+def load(
+    root: Path, relpath: str, cfg: Config, *, body: bool = True
+) -> tuple[RawFile, ParsedArticle]:
     """Read, decode and parse one file (body=False: see `parse`); errors carry the
     relative path.
 
@@ -863,6 +866,6 @@ def load(root: Path, relpath: str, cfg: Config, body: bool = True) -> tuple[RawF
         raise kind(exc.reason, exc.line, relpath) from None
     try:
         written = datetime.fromtimestamp(raw.mtime_ns / 1e9, UTC)
-        return raw, parse(relpath, source, cfg, written, body)
+        return raw, parse(relpath, source, cfg, written, body=body)
     except ArticleError as exc:
         raise exc.located(relpath) from None

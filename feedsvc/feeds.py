@@ -19,7 +19,7 @@ import json
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -358,7 +358,7 @@ class Entries:
         catalog: Catalog,
         cfg: Config,
         urls: Urls,
-        images: dict[str, Image],
+        images: Mapping[str, Image],
         text: Callable[[Article], ArticleText],
         brand: Brand = Brand(),
         kept: Kept | None = None,

@@ -141,10 +141,10 @@ class Loaded:
     vanished: bool = False  # deleted between listing and reading
 
 
-def read_one(root: Path, path: str, cfg: Config, body: bool = True) -> Loaded:
+def read_one(root: Path, path: str, cfg: Config, *, body: bool = True) -> Loaded:
     """body=False: a Markdown file's front matter alone (articles.parse)."""
     try:
-        raw, article = load(root, path, cfg, body)
+        raw, article = load(root, path, cfg, body=body)
     except RetryLater:
         return Loaded(retry=True)
     except Vanished:
@@ -154,22 +154,22 @@ def read_one(root: Path, path: str, cfg: Config, body: bool = True) -> Loaded:
     return Loaded(hashlib.sha256(raw.data).hexdigest(), raw.size, raw.mtime_ns, article)
 
 
-def _read_many(root: Path, paths: list[str], cfg: Config, body: bool = True) -> list[Loaded]:
+def _read_many(root: Path, paths: list[str], cfg: Config, *, body: bool = True) -> list[Loaded]:
     """Worker side of the parse pool: one chunk of files."""
-    return [read_one(root, path, cfg, body) for path in paths]
+    return [read_one(root, path, cfg, body=body) for path in paths]
 
 
 POOL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
 
 
 def read_all(
-    root: Path, paths: list[str], cfg: Config, workers: int, body: bool = True
+    root: Path, paths: list[str], cfg: Config, workers: int, *, body: bool = True
 ) -> Iterator[Loaded]:
     """Read and parse files, on every core when there are many (a cold start), in the
     order given; yielded a chunk at a time, so that a cold start's 100,000 parsed
     bodies pass through memory on their way to the store, not all at once."""
     if workers < 2 or len(paths) < POOL_MIN_FILES:
-        yield from _read_many(root, paths, cfg, body)
+        yield from _read_many(root, paths, cfg, body=body)
         return
     size = max(16, len(paths) // (workers * 8))
     chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
@@ -177,8 +177,8 @@ def read_all(
     # workers stay our children (their CPU time is accounted to us).
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        more = len(chunks)
-        for chunk in pool.map(_read_many, [root] * more, chunks, [cfg] * more, [body] * more):
+        read = functools.partial(_read_many, root, cfg=cfg, body=body)
+        for chunk in pool.map(read, chunks):
             yield from chunk
 
 
@@ -187,7 +187,8 @@ def glance(cfg: Config, workers: int) -> dict[str, Article]:
     matter alone, read on every core: what a first start shows while it reads every
     file in full. Each is what the full read will publish, decided as a scan decides
     for a file seen for the first time (drafts and withdrawn articles left out, a file
-    still being written left for later, an id claimed twice kept by the first path).
+    still being written or dated ahead of the clock left for later, an id claimed twice
+    kept by the first path).
     Nothing is written: the scan after it reads and stores every file."""
     root = cfg.articles_dir
     if not root.is_dir():
@@ -199,9 +200,9 @@ def glance(cfg: Config, workers: int) -> dict[str, Article]:
         parsed = loaded.article
         if parsed is None or parsed.draft or parsed.withdrawn is not None:
             continue
-        if 0 <= time.time_ns() - loaded.mtime_ns < settling:
-            continue
-        seen = identify(path, loaded.digest, min(loaded.mtime_ns / 1e9, time.time()), None, None)
+        if time.time_ns() - loaded.mtime_ns < settling:  # or dated ahead: a scan dates
+            continue  # it by its own clock
+        seen = identify(path, loaded.digest, loaded.mtime_ns / 1e9, None, None)
         found[path] = resolve(parsed, seen, loaded.digest, cfg.tzinfo)
     claimed: set[str] = set()
     articles: dict[str, Article] = {}

@@ -242,7 +242,9 @@ class Keeper:
             if time.monotonic() - looked > RECONCILE_SECONDS:
                 self.mirror.forget()
                 synced, looked = None, time.monotonic()
-            if snapshot is synced or self._stopping.is_set():
+            health = snapshot.health
+            half = health.feeds_pending or health.pages_pending  # never mirrored half
+            if snapshot is synced or half or self._stopping.is_set():
                 self._quietly(lambda: self.mirror.flush(due_only=True))
                 continue
             try:

@@ -268,9 +268,13 @@ class Publisher:
                 # A walk over every article, not only what the scan reports: anything
                 # an interrupted refresh left unsaid is caught here, as files missed are.
                 return self._apply(outcome, full=first, saved=saved, walk=True)
-            except (OSError, sqlite3.Error) as exc:
-                if first and self._checking is None and not self._newest_only:
+            except Exception as exc:
+                disk = isinstance(exc, OSError | sqlite3.Error)
+                served = self._checking is not None or self._newest_only
+                if (first and not served) or (not first and not disk):
                     raise  # nothing to serve: the start fails, saying why
+                if not disk:  # a parse worker killed, say: the next look tries again
+                    log.exception("the first look failed; still serving what came before it")
                 return self._failed(exc)
 
     def refresh(self, paths: set[str], busy: frozenset[str] = frozenset()) -> Snapshot:
@@ -701,12 +705,14 @@ class Publisher:
                 for w in self._tombstones_shown(self._clock())
             )
 
-    def _failed(self, exc: OSError | sqlite3.Error) -> Snapshot:
-        """A look or build stopped by the disk (full, read-only, gone): one log line
+    def _failed(self, exc: Exception) -> Snapshot:
+        """A look or build stopped by the disk (full, read-only, gone), or a first look
+        by anything while the saved site or the newest articles are served: one log line
         per distinct cause, the previous site still served, /healthz saying why. What
         the look did before it failed is in the store or the library and not yet
         built, so the next look (any event, or the periodic rescan) scans everything."""
-        error = f"could not build: {exc} (state file {self.cfg.state_path})"
+        disk = isinstance(exc, OSError | sqlite3.Error)
+        error = f"could not build: {exc}" + (f" (state file {self.cfg.state_path})" if disk else "")
         if error != self._error:
             log.error("%s; still serving the previous feeds", error)
         self._error = error

@@ -176,40 +176,79 @@ def brand_of(cfg: Config, urls: Urls, served: dict[str, tuple[Path, str]], out: 
 
 @dataclass(frozen=True)
 class Media:
-    images: dict[str, Image]  # every lead image as an enclosure, by article id
+    images: Mapping[str, Image]  # every lead image as an enclosure, by article id
     brand: Brand
     items: list[Item]  # the local files served under /media/ that the plan reads
 
 
-def collect_media(
-    ordered: Sequence[Article], cfg: Config, urls: Urls, plan: Plan, out: Output
-) -> Media:
+@dataclass(frozen=True)
+class LeadImage:
+    image: Image
+    file: Path | None  # None: a remote image, not served by us
+    path: str  # where a local one is served
+
+
+def lead_image(article: Article, cfg: Config, urls: Urls, out: Output) -> LeadImage | None:
+    """An article's lead image, its size read from a local file's header."""
+    if not article.image:
+        return None
+    kind = mimetypes.guess_type(article.image.split("?")[0])[0] or "application/octet-stream"
+    if "://" in article.image:
+        return LeadImage(Image(urls.image(article.image), kind, 0), None, "")
+    root = cfg.articles_dir
+    file = local_image(article, root)
+    if file is None:
+        return None
+    relative = file.relative_to(root).as_posix()
+    try:
+        width, height = image_size(file)
+        size = file.stat().st_size
+    except OSError as exc:
+        out.problems.append(f"{article.path}: cannot read image: {exc.strerror}")
+        return None
+    return LeadImage(Image(urls.image(relative), kind, size, width, height), file, relative)
+
+
+class _Measured(Mapping[str, Image]):
+    """Lead images measured when a build first asks for one: a plan that renders a
+    few entries reads a few image headers, not every article's."""
+
+    def __init__(self, by_id: Mapping[str, Article], cfg: Config, urls: Urls, out: Output):
+        self._by_id, self._cfg, self._urls, self._out = by_id, cfg, urls, out
+        self._known: dict[str, Image | None] = {}
+
+    def __getitem__(self, article_id: str) -> Image:
+        if article_id not in self._known:
+            found = lead_image(self._by_id[article_id], self._cfg, self._urls, self._out)
+            self._known[article_id] = None if found is None else found.image
+        image = self._known[article_id]
+        if image is None:
+            raise KeyError(article_id)
+        return image
+
+    def __iter__(self) -> Iterator[str]:
+        return (i for i in self._by_id if i in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def collect_media(arranged: Arranged, cfg: Config, urls: Urls, plan: Plan, out: Output) -> Media:
     """Every lead image and the site's brand; local image files read when the plan
-    needs them, else carried."""
+    needs them, else carried. A plan of `all` alone measures the images of the
+    entries it renders, and serves no file yet."""
+    if not plan.others:
+        return Media(_Measured(arranged.by_id, cfg, urls, out), brand_of(cfg, urls, {}, out), [])
     images: dict[str, Image] = {}
     items: list[Item] = []
-    root = cfg.articles_dir
     served: dict[str, tuple[Path, str]] = {}
     brand = brand_of(cfg, urls, served, out)
-    for article in ordered:
-        if not article.image:
-            continue
-        kind = mimetypes.guess_type(article.image.split("?")[0])[0] or "application/octet-stream"
-        if "://" in article.image:
-            images[article.id] = Image(urls.image(article.image), kind, 0)
-            continue
-        file = local_image(article, root)
-        if file is None:
-            continue
-        relative = file.relative_to(root).as_posix()
-        try:
-            width, height = image_size(file)
-            size = file.stat().st_size
-        except OSError as exc:
-            out.problems.append(f"{article.path}: cannot read image: {exc.strerror}")
-            continue
-        images[article.id] = Image(urls.image(relative), kind, size, width, height)
-        served["/media/" + relative] = (file, kind)
+    for article in arranged.ordered:
+        found = lead_image(article, cfg, urls, out)
+        if found is not None:
+            images[article.id] = found.image
+            if found.file is not None:
+                served["/media/" + found.path] = (found.file, found.image.type)
     for path, (file, kind) in served.items():
         if path in plan.previous and not plan.is_full:
             out.carried.append(path)
@@ -569,7 +608,7 @@ def build(job: Job) -> Built:
     names = names_of(arranged.catalog)  # each topic's slug and heading: renames widen the plan
     plan = job.plan.widened(job.previous.catalog, names, arranged.members)
     out = Output(problems=list(arranged.catalog.problems))
-    media = collect_media(arranged.ordered, cfg, urls, plan, out)
+    media = collect_media(arranged, cfg, urls, plan, out)
     pages = Pages(cfg, urls, job.texts.summary)
     resources = _made(media.items, plan, job)
     resources |= feed_resources(arranged, media, plan, job, out)

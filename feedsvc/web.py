@@ -248,7 +248,7 @@ def create_app(
         if target is not None and target != quote(wanted, safe="/"):
             return redirect(base + target, code=301)  # type: ignore[return-value]
         health = snapshot.health
-        if health.feeds_pending or health.pages_pending and wanted.startswith(PAGES_AFTER_FEEDS):
+        if health.feeds_pending or (health.pages_pending and wanted.startswith(PAGES_AFTER_FEEDS)):
             return _coming()
         return not_found()
 

@@ -187,6 +187,10 @@ _LINES = [
     "-\u200b--",
     "---\x0c",
     "\u093c---",  # a combining mark after a line feed composes with nothing
+    "---\x85",
+    "\u2028---",
+    "a\x1cb",
+    "\x00",
     'title: "ख़बर"',
     "title = 'ख़बर'",
     "tags: [क, ख]",
@@ -226,3 +230,29 @@ def test_the_fields_alone_are_the_whole_files_fields(lines: list[str], name: str
     assert alone == dataclasses.replace(
         whole, body_html="", summary=whole.summary if explicit else ""
     )
+
+
+def test_the_fields_alone_read_no_body(monkeypatch) -> None:
+    """Neither Markdown nor cleaning touches the body when only the fields are read."""
+    from feedsvc import markup
+    from feedsvc import text as text_rules
+
+    cfg = from_dict({}, Path("/nowhere"))
+    source = '---\ntitle: "ख़बर"\ndate: 2025-01-02\n---\nपाठ की पंक्ति।\n'
+    cleaned: list[str] = []
+    real = text_rules.clean
+
+    def clean(value: str) -> str:
+        cleaned.append(value)
+        return real(value)
+
+    def no_markdown(markdown: str) -> str:
+        raise AssertionError("the body was rendered")
+
+    monkeypatch.setattr(text_rules, "clean", clean)
+    monkeypatch.setattr(markup, "markdown_to_html", no_markdown)
+    parsed = parse("a.md", source, cfg, body=False)
+    assert (parsed.title, parsed.body_html, parsed.summary) == ("ख़बर", "", "")
+    assert cleaned and not any("पाठ" in value for value in cleaned)
+    with pytest.raises(AssertionError, match="rendered"):
+        parse("a.md", source, cfg)

@@ -21,9 +21,9 @@ from lxml import etree
 from feedsvc import warmstart
 from feedsvc.errors import ConfigError
 from feedsvc.export import MANIFEST, file_name
-from feedsvc.mirror import Mirror
+from feedsvc.mirror import Keeper, Mirror
 from feedsvc.publisher import Publisher
-from feedsvc.snapshot import Snapshot
+from feedsvc.snapshot import Health, Snapshot
 
 from .conftest import folder_config, md, wait_for, write
 from .nginx import SERVER_BLOCK, Nginx, nginx_binary, start_nginx
@@ -75,6 +75,43 @@ def test_a_new_mirror_holds_every_resource(site, tmp_path: Path) -> None:
     written = Mirror(mirror).sync(publisher.snapshot)
     check_mirror(mirror, publisher.snapshot)
     assert written == 2 * len(publisher.snapshot.resources)
+
+
+def test_a_site_not_yet_whole_is_never_mirrored(site, tmp_path: Path) -> None:
+    """A first start's newest articles, or its feeds before their pages: nginx keeps
+    what the folder held until the site is whole."""
+    _, publisher = site
+    whole = publisher.snapshot
+    looked: list[Snapshot] = []
+    current = [Snapshot(whole.resources, whole.index, Health(feeds_pending=True))]
+
+    def source() -> Snapshot:
+        looked.append(current[0])
+        return current[0]
+
+    keeper = Keeper(Mirror(tmp_path / "mirror"), source)
+    keeper.start()
+    try:
+        for half in (
+            current[0],
+            Snapshot(whole.resources, whole.index, Health(pages_pending=True)),
+        ):
+            current[0] = half
+            seen = len(looked)
+
+            def looked_again(seen: int = seen) -> bool:  # its look at `half` is over
+                keeper.kick()
+                return len(looked) > seen + 1
+
+            wait_for(looked_again, timeout=10)
+            assert keeper.synced_at is None
+            assert not [p for p in (tmp_path / "mirror").rglob("*") if p.name != MANIFEST]
+        current[0] = whole
+        keeper.kick()
+        wait_for(lambda: keeper.synced_at, timeout=10)
+        check_mirror(tmp_path / "mirror", whole)
+    finally:
+        keeper.stop()
 
 
 def test_only_what_changed_is_written(site, tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
+import pytest
+from PIL import Image as PILImage
 from werkzeug.http import http_date
 
 from feedsvc import warmstart
@@ -198,7 +200,14 @@ def _first_start_folder(root: Path) -> None:
     write(folder, "5.md", md("वापस ली गई", ["क"], "2025-02-01", withdrawn='"ग़लत"'))
     write(folder, "6.md", md("आने वाली", ["क"], "2999-01-01"))
     write(folder, "7.md", "---\ntitle: [\n---\nपाठ।\n")
-    write(folder, "8.md", md("एक पहचान", ["ख"], "2025-01-05", id="same", summary="सार"))
+    PILImage.new("RGB", (64, 48), (200, 40, 40)).save(folder / "lead.png")
+    PILImage.new("RGB", (32, 24), (40, 40, 200)).save(folder / "old.png")
+    write(folder, "3.md", md(TITLES[2], ["क"], "2025-01-03", image="old.png"))
+    write(
+        folder,
+        "8.md",
+        md("एक पहचान", ["ख"], "2025-01-05", id="same", summary="सार", image="lead.png"),
+    )
     write(folder, "9.md", md("वही पहचान", ["ख"], "2025-01-06", id="same"))
     write(folder, "10.txt", "सादी ख़बर\n\nपहला अनुच्छेद।\n\nग\n")
 
@@ -208,7 +217,8 @@ NEWEST = ("/", "/404", "/feeds.opml", "/feeds/all.atom", "/feeds/all.rss", "/fee
 
 def test_a_first_start_serves_the_newest_articles_from_front_matter(tmp_path: Path) -> None:
     """Before it reads every file in full, a first start serves `all` and its front
-    page, chosen from the front matter: the same bytes the whole site will have."""
+    page, chosen from the front matter: the same bytes the whole site will have. Only
+    the images of the entries it shows are measured, and none is served yet."""
     _first_start_folder(tmp_path)
     shutil.copytree(tmp_path / "articles", tmp_path / "other" / "articles")
     whole_site = Publisher(_small_feeds(tmp_path / "other"), workers=1)
@@ -223,6 +233,8 @@ def test_a_first_start_serves_the_newest_articles_from_front_matter(tmp_path: Pa
         entries = feedparser.parse(newest.get("/feeds/all.atom").body).entries
         assert [e.title for e in entries] == ["सादी ख़बर", "एक पहचान"]
         assert entries[1].summary == "सार"
+        assert entries[1].enclosures[0]["href"].endswith("/media/lead.png")  # measured, not served
+        assert "/media/lead.png" in expected.resources and "/media/old.png" in expected.resources
         assert b'rel="prev-archive"' in newest.get("/feeds/all.atom").body
         assert not publisher.store.knows_files()  # the first look records every file
 
@@ -247,11 +259,15 @@ def test_a_first_start_serves_the_newest_articles_from_front_matter(tmp_path: Pa
         whole_site.close()
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [OSError(28, "No space left on device"), RuntimeError("a parse worker was killed")],
+)
 def test_a_first_look_that_fails_keeps_the_newest_articles_served(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path, monkeypatch, failure: Exception
 ) -> None:
-    """The disk fails the first look after the newest articles are served: they stay
-    served, /healthz says why, and the next look builds everything."""
+    """The disk, or anything else, fails the first look after the newest articles are
+    served: they stay served, /healthz says why, and the next look builds everything."""
     _three_articles(tmp_path)
     publisher = Publisher(folder_config(tmp_path), workers=1, pages_later=True)
     try:
@@ -259,13 +275,13 @@ def test_a_first_look_that_fails_keeps_the_newest_articles_served(
         newest = publisher.snapshot
         real = publisher.library.scan
 
-        def full_disk(busy: frozenset[str] = frozenset()) -> Any:
-            raise OSError(28, "No space left on device")
+        def fail(busy: frozenset[str] = frozenset()) -> Any:
+            raise failure
 
-        monkeypatch.setattr(publisher.library, "scan", full_disk)
+        monkeypatch.setattr(publisher.library, "scan", fail)
         failed = publisher.rescan()
         assert failed.resources == newest.resources and failed.health.feeds_pending
-        assert "No space left on device" in failed.health.error
+        assert str(failure) in failed.health.error
         monkeypatch.setattr(publisher.library, "scan", real)
         looked = publisher.rescan()
         assert not looked.health.feeds_pending and not looked.health.error
