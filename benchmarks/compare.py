@@ -218,18 +218,20 @@ def _resident_mb(pid: int, field: str = "VmRSS:") -> int:
 
 
 def _wait_idle(pid: int, quiet: int = 3, timeout: float = 600) -> None:
-    """Until the process has used (almost) no CPU for `quiet` seconds in a row: the
-    saves of its last changes are done."""
+    """Until the process has used (almost) no CPU and written nothing for `quiet`
+    seconds in a row: the saves of its last changes are done (a large save waits on
+    the disk more than it computes)."""
 
-    def ticks() -> int:
+    def activity() -> tuple[int, int]:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
+        io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+        return int(fields[11]) + int(fields[12]), int(io["wchar"])  # utime + stime, writes
 
-    deadline, last, still = time.monotonic() + timeout, ticks(), 0
+    deadline, last, still = time.monotonic() + timeout, activity(), 0
     while still < quiet and time.monotonic() < deadline:
         time.sleep(1)
-        now = ticks()
-        still = still + 1 if now - last < 3 else 0
+        now = activity()
+        still = still + 1 if now[0] - last[0] < 3 and now[1] == last[1] else 0
         last = now
 
 

@@ -34,8 +34,11 @@ from .store import open_database
 FORMAT = "8"  # bump when the tables or the index's JSON change shape
 
 # A resource's bytes are kept by ETag (the same bytes under two paths are kept once);
-# bytes no saved resource uses any more are marked `unused` and deleted an hour
-# later, so that a snapshot replaced a moment ago can still be read whole.
+# bytes no saved resource uses any more are listed in `unused_blobs` and deleted an
+# hour later, so that a snapshot replaced a moment ago can still be read whole. The
+# list is a table of its own: SQLite writes a changed row whole, and a mark beside
+# the bytes made every full save write the whole archive again. (`blobs.unused` is
+# where older files of this format keep their marks: moved out at their next save.)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
     path TEXT PRIMARY KEY, content_type TEXT NOT NULL, etag TEXT NOT NULL,
@@ -47,10 +50,12 @@ CREATE TABLE IF NOT EXISTS blobs (
     etag TEXT PRIMARY KEY, unused REAL, gzip BLOB NOT NULL, br BLOB, identity BLOB
 );
 CREATE INDEX IF NOT EXISTS blobs_unused ON blobs (unused, etag);
+CREATE TABLE IF NOT EXISTS unused_blobs (etag TEXT PRIMARY KEY, since REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS unused_blobs_since ON unused_blobs (since);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (path TEXT PRIMARY KEY, article TEXT NOT NULL);
 """
-_TABLES = ("resources", "blobs", "meta", "articles")
+_TABLES = ("resources", "blobs", "unused_blobs", "meta", "articles")
 UNUSED_GRACE = 3600.0  # seconds unused bytes are kept for readers of older snapshots
 # Compressed bytes kept in memory once read: the subscription documents aggregators
 # poll (a busy site's `all` and its busiest topics, a few dozen KB each in gzip and
@@ -205,8 +210,9 @@ def save(
         if _renewed(db):
             previous = None
         db.execute("BEGIN")
+        _move_marks(db)
         written = _save_resources(db, path, snapshot, previous, now())
-        db.execute("DELETE FROM blobs WHERE unused < ?", (now() - UNUSED_GRACE,))
+        _delete_unused(db, now() - UNUSED_GRACE)
         _save_articles(db, built, previous)
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
         db.execute("COMMIT")
@@ -224,7 +230,7 @@ def _save_resources(
     changed = [(p, r) for p, r in snapshot.resources.items() if old.get(p) is not r]
     if previous is None:
         db.execute("DELETE FROM resources")
-        db.execute("UPDATE blobs SET unused = ? WHERE unused IS NULL", (now,))
+        db.execute("INSERT OR IGNORE INTO unused_blobs SELECT etag, ? FROM blobs", (now,))
     else:
         gone = [(p,) for p in old.keys() - snapshot.resources.keys()]
         db.executemany("DELETE FROM resources WHERE path = ?", gone)
@@ -306,14 +312,16 @@ def _renewed(db: sqlite3.Connection) -> bool:
 
 
 def _put_blob(db: sqlite3.Connection, resource: Resource) -> None:
-    """Its bytes under its ETag, marked used (bytes already there keep what they have)."""
+    """Its bytes under its ETag, used (bytes already there keep what they have)."""
     identity = None if resource.compact else resource.body
     db.execute(
         "INSERT INTO blobs VALUES (?, NULL, ?, ?, ?) ON CONFLICT (etag) DO UPDATE SET"
-        " unused = NULL, br = coalesce(br, excluded.br),"
-        " identity = coalesce(identity, excluded.identity)",
+        " br = coalesce(br, excluded.br), identity = coalesce(identity, excluded.identity)"
+        " WHERE br IS NULL AND excluded.br IS NOT NULL"
+        " OR identity IS NULL AND excluded.identity IS NOT NULL",
         (resource.etag, resource.gzip, resource.br, identity),
     )
+    db.execute("DELETE FROM unused_blobs WHERE etag = ?", (resource.etag,))
 
 
 def _save_blobs(db: sqlite3.Connection, path: Path, resources: list[Resource]) -> list[Resource]:
@@ -328,16 +336,32 @@ def _save_blobs(db: sqlite3.Connection, path: Path, resources: list[Resource]) -
         if not resource.held.saved:
             written.append(resource)
         _put_blob(db, resource)
-    db.executemany("UPDATE blobs SET unused = NULL WHERE etag = ?", kept)
+    db.executemany("DELETE FROM unused_blobs WHERE etag = ?", kept)
     return written
 
 
 def _mark_unused(db: sqlite3.Connection, etags: set[str], when: float) -> None:
+    """Bytes no saved resource names now, from `when` (a mark already there stays)."""
     db.executemany(
-        "UPDATE blobs SET unused = ? WHERE etag = ? AND unused IS NULL"
+        "INSERT OR IGNORE INTO unused_blobs SELECT etag, ? FROM blobs WHERE etag = ?"
         " AND NOT EXISTS (SELECT 1 FROM resources WHERE etag = ?)",
         [(when, etag, etag) for etag in etags],
     )
+
+
+def _delete_unused(db: sqlite3.Connection, before: float) -> None:
+    old = "SELECT etag FROM unused_blobs WHERE since < ?"
+    db.execute(f"DELETE FROM blobs WHERE etag IN ({old})", (before,))
+    db.execute("DELETE FROM unused_blobs WHERE since < ?", (before,))
+
+
+def _move_marks(db: sqlite3.Connection) -> None:
+    """Marks a file of this format kept beside the bytes, into their own table (found
+    by index: nothing to do once moved)."""
+    db.execute(
+        "INSERT OR IGNORE INTO unused_blobs SELECT etag, unused FROM blobs WHERE unused IS NOT NULL"
+    )
+    db.execute("UPDATE blobs SET unused = NULL WHERE unused IS NOT NULL")
 
 
 def _save_articles(db: sqlite3.Connection, built: Built, previous: Built | None) -> None:
