@@ -8,7 +8,6 @@ first; it changes as articles age out, so it is made for a given moment.
 
 from __future__ import annotations
 
-import functools
 import operator
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -40,15 +39,24 @@ def _xml(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-@functools.lru_cache(maxsize=200_000)
+# Each page's <url> element as last made, by path: (base URL, last change, bytes).
+# One entry a page, replaced when the page changes: a new article changes one page of
+# thousands, so the sitemap is mostly these, reused. (A least-recently-used cache
+# smaller than the site missed every time: the pages are walked in order.)
+_URLS: dict[str, tuple[str, datetime, bytes]] = {}
+
+
 def _url(base: str, path: str, changed: datetime) -> bytes:
-    """One page's <url> element, made once per (page, last change): a new article
-    changes one page of thousands, so the sitemap is mostly these, reused."""
+    held = _URLS.get(path)
+    if held is not None and held[0] == base and held[1] == changed:
+        return held[2]
     url = etree.Element(f"{{{SITEMAP_NS}}}url", nsmap=_NSMAP)
     etree.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = base + quote(path)
     etree.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(changed)
     element = etree.tostring(url, encoding="UTF-8", pretty_print=True)
-    return b"  " + element.replace(_DECLARED, b"", 1).replace(b"\n", b"\n  ")[:-2]
+    made = b"  " + element.replace(_DECLARED, b"", 1).replace(b"\n", b"\n  ")[:-2]
+    _URLS[path] = (base, changed, made)
+    return made
 
 
 _DECLARED = f' xmlns="{SITEMAP_NS}"'.encode()
