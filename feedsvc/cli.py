@@ -274,8 +274,7 @@ class _Live:
             )
         self.recorder.start()
         self.metrics.start()
-        served = self.publisher.serve_saved() or self.publisher.serve_newest()
-        self._looked = not served
+        self._looked = not (self.publisher.serve_saved() or self.publisher.serve_newest())
         if self._looked:
             self._first_look()
 

@@ -572,7 +572,10 @@ def render_feed(
         fits = _newest_that_fit(pairs, required, room)
         if len(fits) == len(pairs):
             body = b"".join([head, *(part for _, part in pairs), close, tail])  # one copy
-            return RenderedFeed(body, updated, kept, _HUB_LINK.sub(b"", head), len(head))
+            plain_head = _HUB_LINK.sub(b"", head)
+            return RenderedFeed(
+                body=body, newest=updated, kept=kept, plain_head=plain_head, head_end=len(head)
+            )
         pairs = fits  # the newest that fit: dates (and the skeleton) re-checked
 
 
@@ -643,7 +646,7 @@ def render_json_feed(
     start = _json(head | {"hubs": hubs})[:-1] if hubs else plain
     body = b"".join([start, b',"items":[', b",".join(items), b"]}"])
     newest = max((a.updated for a in kept), default=EPOCH)
-    return RenderedFeed(body, newest, kept, plain, len(start))
+    return RenderedFeed(body=body, newest=newest, kept=kept, plain_head=plain, head_end=len(start))
 
 
 def _subtitle(spec: FeedSpec, cfg: Config) -> str:

@@ -200,17 +200,22 @@ def glance(cfg: Config, workers: int) -> dict[str, Article]:
         parsed = loaded.article
         if parsed is None or parsed.draft or parsed.withdrawn is not None:
             continue
-        if time.time_ns() - loaded.mtime_ns < settling:  # or dated ahead: a scan dates
-            continue  # it by its own clock
-        seen = identify(path, loaded.digest, loaded.mtime_ns / 1e9, None, None)
+        # still being written, or dated ahead of the clock (a scan dates it by its own)
+        if time.time_ns() - loaded.mtime_ns < settling:
+            continue
+        seen = identify(path, loaded.digest, loaded.mtime_ns / 1e9, record=None, moved=None)
         found[path] = resolve(parsed, seen, loaded.digest, cfg.tzinfo)
-    claimed: set[str] = set()
-    articles: dict[str, Article] = {}
-    for path in sorted(found):
-        if found[path].id not in claimed:
-            claimed.add(found[path].id)
-            articles[path] = found[path]
-    return articles
+    owners = first_owners({path: article.id for path, article in found.items()})
+    return {path: article for path, article in found.items() if owners[article.id] == path}
+
+
+def first_owners(ids: Mapping[str, str]) -> dict[str, str]:
+    """Each id's path (`ids`: path -> id): of the paths that claim one id, the first in
+    sorted order keeps it."""
+    owners: dict[str, str] = {}
+    for path in sorted(ids):
+        owners.setdefault(ids[path], path)
+    return owners
 
 
 class FileTexts:
@@ -589,9 +594,12 @@ class Library:
 
     def _check_ids(self, outcome: Outcome) -> None:
         """Two files claiming one id: the later path is rejected, the first keeps it."""
-        self._owners = {}
-        for path in sorted(self._articles):
-            self._claim(path, self._articles[path].id, outcome)
+        ids = {path: article.id for path, article in self._articles.items()}
+        self._owners = first_owners(ids)
+        for path in sorted(ids):
+            first = self._owners[ids[path]]
+            if first != path:
+                self._reject(path, _taken(ids[path], first, path), outcome)
 
     def _check_changed_ids(self, outcome: Outcome) -> None:
         """As `_check_ids`, for the ids of what changed only: before it no id had two
@@ -612,8 +620,11 @@ class Library:
             return
         first, later = sorted((owner, path))
         self._owners[article_id] = first
-        error = ArticleError(
-            f"id {article_id!r} is already used by {first}; give this article its own `id`",
-            path=later,
-        )
-        self._reject(later, error, outcome)
+        self._reject(later, _taken(article_id, first, later), outcome)
+
+
+def _taken(article_id: str, first: str, later: str) -> ArticleError:
+    return ArticleError(
+        f"id {article_id!r} is already used by {first}; give this article its own `id`",
+        path=later,
+    )

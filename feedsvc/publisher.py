@@ -215,10 +215,11 @@ class Publisher:
     def serve_newest(self) -> bool:
         """Before the first look of a first start (a state file that knows no file):
         `all`'s feeds, the OPML and the front page, chosen from every file's front
-        matter (under a third of the cost of reading them whole), served until that look's build
-        replaces them; every other path answers 503 meanwhile. Never saved, mirrored
-        or announced. False when the state knows files (the store decides their ids
-        and dates: the first look comes first) or nothing is published yet."""
+        matter (under a third of the cost of reading them whole), served until that
+        look's build replaces them; every other path answers 503 meanwhile. Never
+        saved, mirrored or announced. False when the state knows files (the store
+        decides their ids and dates: the first look comes first) or nothing is
+        published yet."""
         with self._lock:
             if self._built or self._checking is not None or self.store.knows_files():
                 return False
@@ -270,8 +271,8 @@ class Publisher:
                 return self._apply(outcome, full=first, saved=saved, walk=True)
             except Exception as exc:
                 disk = isinstance(exc, OSError | sqlite3.Error)
-                served = self._checking is not None or self._newest_only
-                if (first and not served) or (not first and not disk):
+                showing = self._checking is not None or self._newest_only
+                if (first and not showing) or (not first and not disk):
                     raise  # nothing to serve: the start fails, saying why
                 if not disk:  # a parse worker killed, say: the next look tries again
                     log.exception("the first look failed; still serving what came before it")
@@ -706,11 +707,12 @@ class Publisher:
             )
 
     def _failed(self, exc: Exception) -> Snapshot:
-        """A look or build stopped by the disk (full, read-only, gone), or a first look
-        by anything while the saved site or the newest articles are served: one log line
-        per distinct cause, the previous site still served, /healthz saying why. What
-        the look did before it failed is in the store or the library and not yet
-        built, so the next look (any event, or the periodic rescan) scans everything."""
+        """A look or build stopped by the disk (full, read-only, gone), or a first
+        look by anything while the saved site or the newest articles are served: one
+        log line per distinct cause, the previous site still served, /healthz saying
+        why. What the look did before it failed is in the store or the library and not
+        yet built, so the next look (any event, or the periodic rescan) scans
+        everything."""
         disk = isinstance(exc, OSError | sqlite3.Error)
         error = f"could not build: {exc}" + (f" (state file {self.cfg.state_path})" if disk else "")
         if error != self._error:

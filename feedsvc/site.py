@@ -91,7 +91,7 @@ class Plan:
 
     @classmethod
     def newest(cls) -> Plan:
-        return cls(frozenset(), frozenset(), {}, pages=False, others=False)
+        return cls(topics=frozenset(), pages=False, others=False)
 
     @property
     def is_full(self) -> bool:
@@ -238,7 +238,8 @@ def collect_media(arranged: Arranged, cfg: Config, urls: Urls, plan: Plan, out: 
     needs them, else carried. A plan of `all` alone measures the images of the
     entries it renders, and serves no file yet."""
     if not plan.others:
-        return Media(_Measured(arranged.by_id, cfg, urls, out), brand_of(cfg, urls, {}, out), [])
+        measured = _Measured(arranged.by_id, cfg, urls, out)
+        return Media(images=measured, brand=brand_of(cfg, urls, {}, out), items=[])
     images: dict[str, Image] = {}
     items: list[Item] = []
     served: dict[str, tuple[Path, str]] = {}
@@ -260,7 +261,7 @@ def collect_media(arranged: Arranged, cfg: Config, urls: Urls, plan: Plan, out: 
             out.problems.append(f"{path}: cannot read image: {exc.strerror}")
             continue
         items.append(Item(path, data, kind, mtime))
-    return Media(images, brand, items)
+    return Media(images=images, brand=brand, items=items)
 
 
 # --- feeds -----------------------------------------------------------------------------

@@ -36,9 +36,9 @@ FORMAT = "8"  # bump when the tables or the index's JSON change shape
 # A resource's bytes are kept by ETag (the same bytes under two paths are kept once);
 # bytes no saved resource uses any more are listed in `unused_blobs` and deleted an
 # hour later, so that a snapshot replaced a moment ago can still be read whole. The
-# list is a table of its own: SQLite writes a changed row whole, and a mark beside
-# the bytes made every full save write the whole archive again. (`blobs.unused` is
-# where older files of this format keep their marks: moved out at their next save.)
+# list is a table of its own: SQLite writes a changed row whole, so a mark beside
+# the bytes would have every full save write the whole archive again. (`blobs.unused`
+# is where older files of this format keep their marks: moved out at their next save.)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
     path TEXT PRIMARY KEY, content_type TEXT NOT NULL, etag TEXT NOT NULL,

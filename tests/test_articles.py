@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feedsvc import markup
+from feedsvc import text as text_rules
 from feedsvc.articles import decode, discover, load, parse
 from feedsvc.config import Config, from_dict
 from feedsvc.errors import ArticleError
@@ -234,9 +236,6 @@ def test_the_fields_alone_are_the_whole_files_fields(lines: list[str], name: str
 
 def test_the_fields_alone_read_no_body(monkeypatch) -> None:
     """Neither Markdown nor cleaning touches the body when only the fields are read."""
-    from feedsvc import markup
-    from feedsvc import text as text_rules
-
     cfg = from_dict({}, Path("/nowhere"))
     source = '---\ntitle: "ख़बर"\ndate: 2025-01-02\n---\nपाठ की पंक्ति।\n'
     cleaned: list[str] = []

@@ -12,6 +12,7 @@ import pytest
 from lxml import etree
 from werkzeug.http import http_date
 
+from feedsvc import sitemaps
 from feedsvc.articles import Article
 from feedsvc.config import Config
 from feedsvc.publisher import Publisher
@@ -151,8 +152,6 @@ def test_the_scheduler_remakes_the_news_sitemap_hourly() -> None:
 
 
 def test_the_spliced_sitemap_is_what_lxml_writes_for_the_whole_tree() -> None:
-    from feedsvc import sitemaps
-
     urls = Urls(BASE, "news.example")
     start = datetime(2026, 1, 1, tzinfo=UTC)
     pages = [(f"/articles/लेख-{n}", start + timedelta(hours=n)) for n in range(50)] + [("/", start)]
@@ -169,8 +168,6 @@ def test_the_spliced_sitemap_is_what_lxml_writes_for_the_whole_tree() -> None:
 def test_each_page_url_is_made_once_until_the_page_changes(monkeypatch) -> None:
     """A refresh renders the whole sitemap again; only the pages that changed make
     their <url> anew, however many pages the site has."""
-    from feedsvc import sitemaps
-
     made: list[str] = []
 
     def quoted(path: str) -> str:
@@ -181,14 +178,14 @@ def test_each_page_url_is_made_once_until_the_page_changes(monkeypatch) -> None:
     urls = Urls("https://news.example", "news.example")
     start = datetime(2025, 1, 1, tzinfo=UTC)
     pages = [(f"/articles/x-{n:05}", start + timedelta(minutes=n)) for n in range(3000)]
-    first = sitemaps.render_sitemaps(pages, urls, max_urls=1000)
+    first = render_sitemaps(pages, urls, max_urls=1000)
     assert len(made) == 3000
     made.clear()
-    assert sitemaps.render_sitemaps(pages, urls, max_urls=1000) == first and made == []
+    assert render_sitemaps(pages, urls, max_urls=1000) == first and made == []
     pages[1500] = (pages[1500][0], start + timedelta(days=9))
-    changed = sitemaps.render_sitemaps(pages, urls, max_urls=1000)
+    changed = render_sitemaps(pages, urls, max_urls=1000)
     assert made == ["/articles/x-01500"] and changed["/sitemaps/2.xml"] != first["/sitemaps/2.xml"]
     made.clear()
     other = Urls("https://elsewhere.example", "news.example")
-    assert b"elsewhere.example" in sitemaps.render_sitemaps(pages, other)["/sitemap.xml"][0]
+    assert b"elsewhere.example" in render_sitemaps(pages, other)["/sitemap.xml"][0]
     assert len(made) == 3000
